@@ -1,0 +1,33 @@
+"""Fixtures shared by every test package (src/cloudpbx/*/tests and tests/)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloudpbx.core.testing import api_client, make_tenant
+from cloudpbx.extensions.services import create_extension
+from cloudpbx.numbering.services import add_number, add_number_block
+
+
+@pytest.fixture
+def tenant(db):
+    """A German customer with a main number, two more numbers and extensions 10, 11, 20."""
+    tenant = make_tenant("Muster GmbH", country="DE")
+    add_number(tenant, e164="+493012345600", is_main=True)
+    add_number_block(tenant, first="+493012345601", count=2)
+    for number in ("10", "11", "20"):
+        create_extension(tenant, number=number, name=f"Ext {number}")
+    return tenant
+
+
+@pytest.fixture
+def french_tenant(db):
+    tenant = make_tenant("Exemple SARL", country="FR")
+    add_number(tenant, e164="+33140000000", is_main=True)
+    create_extension(tenant, number="10", name="Accueil")
+    return tenant
+
+
+@pytest.fixture
+def api(tenant):
+    return api_client(tenant)

@@ -1,0 +1,123 @@
+"""Typed settings read from the environment, in one place.
+
+Every ``CLOUDPBX_*`` variable is read here and nowhere else. The embedded mode (the default)
+has safe defaults for a single machine; production mode refuses to start with unsafe ones.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment asks for something unsafe or inconsistent."""
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    try:
+        return int(value) if value else default
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
+
+
+def _list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class Config:
+    production: bool
+    data_dir: Path
+    secret_key: str
+    secret_key_fallbacks: list[str]
+    database_url: str
+    allowed_hosts: list[str]
+    http_host: str
+    http_port: int
+    http_workers: int
+    public_web_url: str
+    sip_domain: str
+    sip_realm: str
+    sip_port: int
+    sip_transport: str
+    trusted_proxies: list[str]
+
+
+def _embedded_secret_key(data_dir: Path) -> str:
+    """Generate the server key once and keep it in the data dir, readable by the owner only."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def load() -> Config:
+    production = os.environ.get("CLOUDPBX_MODE", "embedded").strip().lower() == "production"
+    data_dir = Path(os.environ.get("CLOUDPBX_DATA_DIR", "./var")).resolve()
+
+    secret_key = os.environ.get("CLOUDPBX_SECRET_KEY", "")
+    if not secret_key:
+        if production:
+            raise ConfigError("CLOUDPBX_SECRET_KEY is required in production mode")
+        secret_key = _embedded_secret_key(data_dir)
+    elif production and len(secret_key) < 40:
+        raise ConfigError("CLOUDPBX_SECRET_KEY must be at least 40 characters in production")
+
+    database_url = os.environ.get("CLOUDPBX_DATABASE_URL", "")
+    if not database_url:
+        database_url = f"sqlite:///{data_dir / 'cloudpbx.sqlite3'}"
+
+    http_host = os.environ.get("CLOUDPBX_HTTP_HOST", "127.0.0.1")
+    http_port = _int("CLOUDPBX_HTTP_PORT", 8000)
+    default_hosts = ["127.0.0.1", "localhost", "[::1]"]
+    allowed_hosts = _list("CLOUDPBX_ALLOWED_HOSTS", [] if production else default_hosts)
+    if production and (not allowed_hosts or "*" in allowed_hosts):
+        raise ConfigError("CLOUDPBX_ALLOWED_HOSTS must list the public host names in production")
+
+    public_web_url = os.environ.get(
+        "CLOUDPBX_PUBLIC_URL", f"http://{http_host}:{http_port}"
+    ).rstrip("/")
+    if production and not public_web_url.startswith("https://"):
+        raise ConfigError("CLOUDPBX_PUBLIC_URL must be an https:// URL in production")
+
+    sip_domain = os.environ.get("CLOUDPBX_SIP_DOMAIN", "127.0.0.1")
+    transport = os.environ.get("CLOUDPBX_SIP_TRANSPORT", "udp").lower()
+    if transport not in {"udp", "tcp", "tls"}:
+        raise ConfigError("CLOUDPBX_SIP_TRANSPORT must be udp, tcp or tls")
+
+    return Config(
+        production=production,
+        data_dir=data_dir,
+        secret_key=secret_key,
+        secret_key_fallbacks=_list("CLOUDPBX_SECRET_KEY_FALLBACKS", []),
+        database_url=database_url,
+        allowed_hosts=allowed_hosts,
+        http_host=http_host,
+        http_port=http_port,
+        http_workers=_int("CLOUDPBX_HTTP_WORKERS", max(2, (os.cpu_count() or 1) * 2)),
+        public_web_url=public_web_url,
+        sip_domain=sip_domain,
+        sip_realm=os.environ.get("CLOUDPBX_SIP_REALM", sip_domain),
+        sip_port=_int("CLOUDPBX_SIP_PORT", 5060),
+        sip_transport=transport,
+        trusted_proxies=_list("CLOUDPBX_TRUSTED_PROXIES", []),
+    )

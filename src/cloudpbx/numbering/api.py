@@ -1,0 +1,122 @@
+"""REST endpoints for phone numbers: customers read and route them; operators assign them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from cloudpbx.core.api import (
+    ApiValidationError,
+    get_scoped_or_404,
+    require_admin,
+    require_operator,
+    tenant_of,
+)
+from cloudpbx.extensions.models import Extension
+from cloudpbx.numbering import services
+from cloudpbx.numbering.models import PhoneNumber
+
+router = Router(tags=["numbers"])
+
+
+class NumberOut(Schema):
+    id: int
+    e164: str
+    is_main: bool
+    label: str
+    destination: str | None
+
+    @staticmethod
+    def resolve_destination(number: PhoneNumber) -> str | None:
+        return number.destination.number if number.destination else None
+
+
+class NumberIn(Schema):
+    e164: str
+    is_main: bool = False
+    label: str = ""
+    destination: str | None = None
+
+
+class NumberPatch(Schema):
+    is_main: bool | None = None
+    label: str | None = None
+    destination: str | None = None
+
+
+def numbers_of(request: HttpRequest) -> QuerySet[PhoneNumber]:
+    return PhoneNumber.objects.for_tenant(tenant_of(request)).select_related("destination")
+
+
+def _destination(request: HttpRequest, number: str | None) -> Extension | None:
+    if not number:
+        return None
+    extension = Extension.objects.for_tenant(tenant_of(request)).filter(number=number).first()
+    if extension is None:
+        raise ApiValidationError(
+            ValidationError(
+                {"destination": _("Unknown extension: %(numbers)s.") % {"numbers": number}}
+            ),
+            {},
+        )
+    return extension
+
+
+@router.get("/", response=list[NumberOut])
+@paginate(LimitOffsetPagination)
+def list_numbers(request: HttpRequest) -> Any:
+    return numbers_of(request)
+
+
+@router.get("/{int:number_id}", response=NumberOut)
+def get_number(request: HttpRequest, number_id: int) -> Any:
+    return get_scoped_or_404(numbers_of(request), request, number_id)
+
+
+@router.post("/", response={201: NumberOut})
+def add_number(request: HttpRequest, payload: NumberIn) -> Any:
+    require_operator(request)
+    destination = _destination(request, payload.destination)
+    try:
+        number = services.add_number(
+            tenant_of(request),
+            e164=payload.e164,
+            is_main=payload.is_main,
+            label=payload.label,
+            destination=destination,
+        )
+    except ValidationError as error:
+        raise ApiValidationError(error, {}) from error
+    return 201, number
+
+
+@router.patch("/{int:number_id}", response=NumberOut)
+def update_number(request: HttpRequest, number_id: int, payload: NumberPatch) -> Any:
+    """Customers choose the destination; the main flag and label are the operator's."""
+    sent = payload.model_dump(exclude_unset=True)
+    if {"is_main", "label"} & set(sent):
+        require_operator(request)
+    else:
+        require_admin(request)
+    number = get_scoped_or_404(numbers_of(request), request, number_id)
+    changes: dict[str, Any] = {k: v for k, v in sent.items() if k != "destination"}
+    if "destination" in sent:
+        changes["destination"] = _destination(request, sent["destination"])
+    try:
+        services.update_number(number, **changes)
+    except ValidationError as error:
+        raise ApiValidationError(error, {}) from error
+    return number
+
+
+@router.delete("/{int:number_id}", response={204: None})
+def delete_number(request: HttpRequest, number_id: int) -> Any:
+    require_operator(request)
+    services.delete_number(get_scoped_or_404(numbers_of(request), request, number_id))
+    return 204, None

@@ -1,0 +1,221 @@
+"""REST endpoints for terminals: thin translation between JSON and the service layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Query, Router
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from cloudpbx.core.api import ApiValidationError, get_scoped_or_404, require_admin, tenant_of
+from cloudpbx.extensions.models import Extension
+from cloudpbx.numbering import rules
+from cloudpbx.numbering.models import PhoneNumber
+from cloudpbx.terminals import services
+from cloudpbx.terminals.models import Terminal
+from cloudpbx.terminals.schemas import (
+    PasswordIn,
+    PasswordOut,
+    TerminalFilter,
+    TerminalIn,
+    TerminalOut,
+    TerminalPatch,
+)
+
+router = Router(tags=["terminals"])
+
+# Where each model/service error belongs in the request body.
+LOCATIONS: dict[str, tuple[str, ...]] = {
+    "external_calls_enabled": ("outbound", "external_calls_enabled"),
+    "identification_number": ("outbound", "identification_number"),
+    "internal_display_name": ("outbound", "internal_display_name"),
+    "internal_extension": ("outbound", "internal_extension"),
+    "caller_id_mode": ("outbound", "caller_id_mode"),
+    "caller_id_custom": ("outbound", "custom_number"),
+    "caller_id_number": ("outbound", "pbx_number"),
+    "external_number": ("external", "number"),
+    "ringing_extensions": ("inbound", "extensions"),
+    "config_mode": ("provisioning", "mode"),
+    "device": ("provisioning",),
+    "device.manufacturer": ("provisioning", "manufacturer"),
+    "device.model": ("provisioning", "model"),
+    "device.mac": ("provisioning", "mac"),
+    "device.auth_mode": ("provisioning", "auth"),
+    "device.trusted_networks": ("provisioning", "trusted_networks"),
+}
+
+
+def terminals_of(request: HttpRequest) -> QuerySet[Terminal]:
+    return (
+        Terminal.objects.for_tenant(tenant_of(request))
+        .select_related(
+            "identification_number",
+            "internal_extension",
+            "caller_id_number",
+            "provisioning_device",
+        )
+        .prefetch_related("ringing_extensions")
+    )
+
+
+class _Resolver:
+    """Turns the API's human keys (E.164 numbers, extension numbers) into this tenant's rows."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.tenant = tenant_of(request)
+        self.errors: dict[str, list[str]] = {}
+
+    def number(self, field: str, raw: str | None) -> PhoneNumber | None:
+        if raw is None or raw == "":
+            return None
+        try:
+            e164 = rules.normalise(self.tenant.country, raw)
+        except ValidationError:
+            e164 = raw
+        found = PhoneNumber.objects.for_tenant(self.tenant).filter(e164=e164).first()
+        if found is None:
+            self.errors[field] = [_("Choose one of this customer's numbers.")]
+        return found
+
+    def extensions(self, field: str, raws: list[str]) -> list[Extension]:
+        wanted = {raw.strip() for raw in raws}
+        found = list(Extension.objects.for_tenant(self.tenant).filter(number__in=wanted))
+        missing = wanted - {e.number for e in found}
+        if missing:
+            self.errors[field] = [
+                _("Unknown extension: %(numbers)s.") % {"numbers": ", ".join(sorted(missing))}
+            ]
+        return found
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationError(self.errors)
+
+
+def _service_arguments(request: HttpRequest, payload: TerminalIn | TerminalPatch) -> dict[str, Any]:
+    resolve = _Resolver(request)
+    values: dict[str, Any] = {}
+    arguments: dict[str, Any] = {"values": values}
+    sent = payload.model_dump(exclude_unset=True)
+    for field in ("name", "type"):
+        if sent.get(field) is not None:
+            values[field] = sent[field]
+    outbound = sent.get("outbound") or {}
+    for field in ("external_calls_enabled", "internal_display_name", "caller_id_mode"):
+        if outbound.get(field) is not None:
+            values[field] = outbound[field]
+    if "custom_number" in outbound:
+        values["caller_id_custom"] = outbound["custom_number"] or ""
+    if "identification_number" in outbound:
+        values["identification_number"] = resolve.number(
+            "identification_number", outbound["identification_number"]
+        )
+    if "pbx_number" in outbound:
+        values["caller_id_number"] = resolve.number("caller_id_number", outbound["pbx_number"])
+    if "internal_extension" in outbound:
+        raw = outbound["internal_extension"]
+        found = resolve.extensions("internal_extension", [raw]) if raw else [None]
+        values["internal_extension"] = found[0] if found else None
+    if sent.get("external"):
+        values["external_number"] = sent["external"]["number"]
+    if sent.get("inbound") is not None:
+        arguments["ringing_extensions"] = resolve.extensions(
+            "ringing_extensions", sent["inbound"]["extensions"]
+        )
+    provisioning = sent.get("provisioning")
+    if provisioning:
+        values["config_mode"] = provisioning["mode"]
+        if provisioning["mode"] == Terminal.ConfigMode.AUTOMATIC:
+            arguments["device"] = services.DeviceSettings(
+                manufacturer=provisioning.get("manufacturer") or "",
+                model=provisioning.get("model") or "",
+                mac=provisioning.get("mac") or "",
+                auth_mode=provisioning.get("auth") or "credentials",
+                trusted_networks=provisioning.get("trusted_networks") or [],
+            )
+    arguments["generate_credentials"] = payload.generate_credentials
+    resolve.raise_if_any()
+    return arguments
+
+
+def _call(function: Any, *args: Any, request: HttpRequest, payload: Any) -> Terminal:
+    try:
+        arguments = _service_arguments(request, payload)
+        values = arguments.pop("values")
+        return function(*args, **arguments, **values)
+    except ValidationError as error:
+        raise ApiValidationError(error, LOCATIONS) from error
+
+
+@router.get("/", response=list[TerminalOut])
+@paginate(LimitOffsetPagination)
+def list_terminals(request: HttpRequest, filters: Query[TerminalFilter]) -> Any:
+    terminals = terminals_of(request)
+    if filters.type:
+        terminals = terminals.filter(type=filters.type)
+    if filters.q:
+        terminals = terminals.filter(Q(name__icontains=filters.q) | Q(sip_username=filters.q))
+    if filters.extension:
+        terminals = terminals.filter(ringing_extensions__number=filters.extension)
+    return terminals
+
+
+@router.post("/", response={201: TerminalOut})
+def create_terminal(request: HttpRequest, payload: TerminalIn) -> Any:
+    require_admin(request)
+    terminal = _call(services.create_terminal, tenant_of(request), request=request, payload=payload)
+    return 201, terminals_of(request).get(pk=terminal.pk)
+
+
+@router.get("/{int:terminal_id}", response=TerminalOut)
+def get_terminal(request: HttpRequest, terminal_id: int) -> Any:
+    return get_scoped_or_404(terminals_of(request), request, terminal_id)
+
+
+@router.patch("/{int:terminal_id}", response=TerminalOut)
+def update_terminal(request: HttpRequest, terminal_id: int, payload: TerminalPatch) -> Any:
+    require_admin(request)
+    terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
+    _call(services.update_terminal, terminal, request=request, payload=payload)
+    return terminals_of(request).get(pk=terminal.pk)
+
+
+@router.delete("/{int:terminal_id}", response={204: None})
+def delete_terminal(request: HttpRequest, terminal_id: int) -> Any:
+    require_admin(request)
+    services.delete_terminal(get_scoped_or_404(terminals_of(request), request, terminal_id))
+    return 204, None
+
+
+@router.post("/{int:terminal_id}/sip-password", response=PasswordOut)
+def set_sip_password(request: HttpRequest, terminal_id: int, payload: PasswordIn) -> Any:
+    """Rotate the SIP password (empty body) or set the one given (strength checked)."""
+    require_admin(request)
+    terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
+    try:
+        password = services.set_sip_password(terminal, payload.password)
+    except ValidationError as error:
+        raise ApiValidationError(error, {}) from error
+    return {"username": terminal.sip_username, "password": password}
+
+
+@router.post("/{int:terminal_id}/acs-password", response=PasswordOut)
+def set_acs_password(request: HttpRequest, terminal_id: int, payload: PasswordIn) -> Any:
+    """Rotate or set the provisioning password of an automatically configured phone."""
+    require_admin(request)
+    terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
+    device = terminal.device
+    if device is None:
+        raise ApiValidationError(
+            ValidationError({"password": _("This terminal is not configured automatically.")}),
+            {},
+        )
+    try:
+        password = services.set_acs_password(device, payload.password)
+    except ValidationError as error:
+        raise ApiValidationError(error, {}) from error
+    return {"username": device.acs_username, "password": password}

@@ -1,0 +1,235 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from cloudpbx.core import crypto
+from cloudpbx.core.models import TenantScopedModel
+from cloudpbx.numbering import rules
+
+if TYPE_CHECKING:
+    from cloudpbx.provisioning.models import ProvisioningDevice
+
+
+class Terminal(TenantScopedModel):
+    """A SIP identity (IP phone or app) or an external phone that rings for incoming calls."""
+
+    class Type(models.TextChoices):
+        IP_PHONE = "ip_phone", _("IP phone")
+        APP = "app", _("App")
+        EXTERNAL = "external", _("External phone")
+
+    class CallerIdMode(models.TextChoices):
+        ANONYMOUS = "anonymous", _("Anonymous")
+        CUSTOM = "custom", _("Custom number")
+        PBX_NUMBER = "pbx_number", _("A number of the PBX")
+
+    class ConfigMode(models.TextChoices):
+        MANUAL = "manual", _("Manual")
+        AUTOMATIC = "automatic", _("Automatic")
+
+    name = models.CharField(verbose_name=_("name"), max_length=100)
+    type = models.CharField(
+        verbose_name=_("terminal type"),
+        max_length=16,
+        choices=Type.choices,
+        default=Type.IP_PHONE,
+    )
+
+    # Outbound (ip_phone, app)
+    external_calls_enabled = models.BooleanField(
+        verbose_name=_("external calls enabled"),
+        default=True,
+        help_text=_("Off: internal calls only. Emergency calls always go out."),
+    )
+    identification_number = models.ForeignKey(
+        "numbering.PhoneNumber",
+        verbose_name=_("identification number"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="identified_terminals",
+        help_text=_("Sent to the network for billing and emergency calls."),
+    )
+    internal_display_name = models.CharField(
+        verbose_name=_("name shown on internal calls"),
+        max_length=100,
+        blank=True,
+    )
+    internal_extension = models.ForeignKey(
+        "extensions.Extension",
+        verbose_name=_("extension shown on internal calls"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="shown_by_terminals",
+    )
+    caller_id_mode = models.CharField(
+        verbose_name=_("number shown on external calls"),
+        max_length=16,
+        choices=CallerIdMode.choices,
+        default=CallerIdMode.PBX_NUMBER,
+    )
+    caller_id_custom = models.CharField(
+        verbose_name=_("custom number"),
+        max_length=16,
+        blank=True,
+    )
+    caller_id_number = models.ForeignKey(
+        "numbering.PhoneNumber",
+        verbose_name=_("PBX number shown"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="shown_by_terminals",
+    )
+
+    # External phone
+    external_number = models.CharField(
+        verbose_name=_("phone number to ring"),
+        max_length=16,
+        blank=True,
+    )
+
+    # Inbound
+    ringing_extensions = models.ManyToManyField(
+        "extensions.Extension",
+        verbose_name=_("extensions that ring this terminal"),
+        related_name="terminals",
+        blank=True,
+    )
+
+    # Configuration and SIP credentials (ip_phone, app)
+    config_mode = models.CharField(
+        verbose_name=_("configuration"),
+        max_length=16,
+        choices=ConfigMode.choices,
+        default=ConfigMode.MANUAL,
+    )
+    sip_username = models.CharField(
+        verbose_name=_("SIP username"),
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        error_messages={"unique": _("This SIP username is taken.")},
+    )
+    sip_password_encrypted = models.TextField(blank=True, editable=False)
+    sip_ha1 = models.CharField(max_length=32, blank=True, editable=False)
+    sip_ha1_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+
+    created = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    updated = models.DateTimeField(verbose_name=_("updated"), auto_now=True)
+
+    constraint_fields = {
+        "terminal_unique_name_per_tenant": "name",
+        "terminal_external_has_number": "external_number",
+        "terminal_custom_caller_id_has_number": "caller_id_custom",
+    }
+
+    class Meta:
+        verbose_name = _("terminal")
+        verbose_name_plural = _("terminals")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                name="terminal_unique_name_per_tenant",
+                violation_error_message=_("Another terminal already has this name."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(type="external") | ~Q(external_number=""),
+                name="terminal_external_has_number",
+                violation_error_message=_("Enter the phone number to ring."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(type="external") | Q(sip_username__isnull=True),
+                name="terminal_external_has_no_sip_account",
+                violation_error_message=_("External phones have no SIP account."),
+            ),
+            models.CheckConstraint(
+                condition=Q(config_mode="manual") | Q(type="ip_phone"),
+                name="terminal_automatic_only_for_ip_phones",
+                violation_error_message=_("Only IP phones can be configured automatically."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(caller_id_mode="custom") | ~Q(caller_id_custom=""),
+                name="terminal_custom_caller_id_has_number",
+                violation_error_message=_("Enter the number to show."),
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "type"], name="terminal_tenant_type")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_sip_account(self) -> bool:
+        return self.type in (self.Type.IP_PHONE, self.Type.APP)
+
+    @property
+    def sip_password(self) -> str:
+        return crypto.decrypt(self.sip_password_encrypted) if self.sip_password_encrypted else ""
+
+    @property
+    def device(self) -> ProvisioningDevice | None:
+        try:
+            return self.provisioning_device
+        except models.ObjectDoesNotExist:
+            return None
+
+    def drop_inapplicable_settings(self) -> None:
+        """Clear what the current type does not use (called when the type changes)."""
+        if self.type == self.Type.EXTERNAL:
+            self.external_calls_enabled = True
+            self.identification_number = None
+            self.internal_display_name = ""
+            self.internal_extension = None
+            self.caller_id_mode = self.CallerIdMode.PBX_NUMBER
+            self.caller_id_custom = ""
+            self.caller_id_number = None
+            self.sip_username = None
+            self.sip_password_encrypted = self.sip_ha1 = self.sip_ha1_sha256 = ""
+        else:
+            self.external_number = ""
+        if self.type != self.Type.IP_PHONE:
+            self.config_mode = self.ConfigMode.MANUAL
+        if self.caller_id_mode != self.CallerIdMode.CUSTOM:
+            self.caller_id_custom = ""
+        if self.caller_id_mode != self.CallerIdMode.PBX_NUMBER:
+            self.caller_id_number = None
+
+    def normalise_fields(self) -> dict[str, ValidationError]:
+        errors: dict[str, ValidationError] = {}
+        self.name = (self.name or "").strip()
+        if not self.tenant_id:
+            return errors
+        country = self.tenant.country
+        checks = {
+            "external_number": rules.check_external_destination,
+            "caller_id_custom": rules.check_caller_id,
+        }
+        for field, check in checks.items():
+            if getattr(self, field):
+                try:
+                    setattr(self, field, check(country, getattr(self, field)))
+                except ValidationError as error:
+                    errors[field] = error
+        return errors
+
+    def clean(self) -> None:
+        if not self.has_sip_account:
+            return
+        errors: dict[str, object] = {}
+        for field in ("identification_number", "internal_extension", "caller_id_number"):
+            related = getattr(self, field)
+            if related is not None and related.tenant_id != self.tenant_id:
+                errors[field] = _("Choose one of this customer's entries.")
+        if self.caller_id_mode == self.CallerIdMode.PBX_NUMBER and not self.caller_id_number:
+            errors["caller_id_number"] = _("Choose the PBX number to show.")
+        if errors:
+            raise ValidationError(errors)

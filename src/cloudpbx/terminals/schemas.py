@@ -1,0 +1,195 @@
+"""Request and response shapes of the terminals API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.conf import settings
+from ninja import Schema
+
+from cloudpbx.terminals.models import Terminal
+
+TerminalType = Literal["ip_phone", "app", "external"]
+CallerIdMode = Literal["anonymous", "custom", "pbx_number"]
+ConfigMode = Literal["manual", "automatic"]
+AuthMode = Literal["credentials", "trusted_ip"]
+Manufacturer = Literal["gigaset", "htek", "snom", "yealink"]
+
+
+class OutboundIn(Schema):
+    external_calls_enabled: bool | None = None
+    identification_number: str | None = None
+    internal_display_name: str | None = None
+    internal_extension: str | None = None
+    caller_id_mode: CallerIdMode | None = None
+    custom_number: str | None = None
+    pbx_number: str | None = None
+
+
+class ExternalIn(Schema):
+    number: str
+
+
+class InboundIn(Schema):
+    extensions: list[str]
+
+
+class ProvisioningIn(Schema):
+    mode: ConfigMode
+    manufacturer: Manufacturer | None = None
+    model: str | None = None
+    mac: str | None = None
+    auth: AuthMode = "credentials"
+    trusted_networks: list[str] = []
+
+
+class TerminalIn(Schema):
+    name: str
+    type: TerminalType
+    outbound: OutboundIn | None = None
+    external: ExternalIn | None = None
+    inbound: InboundIn | None = None
+    provisioning: ProvisioningIn | None = None
+    generate_credentials: bool = True
+
+
+class TerminalPatch(Schema):
+    name: str | None = None
+    type: TerminalType | None = None
+    outbound: OutboundIn | None = None
+    external: ExternalIn | None = None
+    inbound: InboundIn | None = None
+    provisioning: ProvisioningIn | None = None
+    generate_credentials: bool = False
+
+
+class OutboundOut(Schema):
+    external_calls_enabled: bool
+    identification_number: str | None
+    internal_display_name: str
+    internal_extension: str | None
+    caller_id_mode: CallerIdMode
+    custom_number: str | None
+    pbx_number: str | None
+
+
+class ExternalOut(Schema):
+    number: str
+
+
+class InboundOut(Schema):
+    extensions: list[str]
+
+
+class SipOut(Schema):
+    username: str
+    password: str
+    domain: str
+    registrar: str
+    port: int
+    transport: str
+
+
+class ProvisioningOut(Schema):
+    mode: ConfigMode
+    manufacturer: str | None = None
+    model: str | None = None
+    mac: str | None = None
+    auth: AuthMode | None = None
+    acs_username: str | None = None
+    acs_password: str | None = None
+    trusted_networks: list[str] = []
+    url: str | None = None
+
+
+class TerminalOut(Schema):
+    """A terminal as the API shows it; resolvers read the model (rows prefetched by the view)."""
+
+    id: int
+    name: str
+    type: TerminalType
+    outbound: OutboundOut | None
+    external: ExternalOut | None
+    inbound: InboundOut
+    sip: SipOut | None
+    provisioning: ProvisioningOut | None
+    created: datetime
+    updated: datetime
+
+    @staticmethod
+    def resolve_outbound(terminal: Terminal) -> dict[str, Any] | None:
+        if not terminal.has_sip_account:
+            return None
+        return {
+            "external_calls_enabled": terminal.external_calls_enabled,
+            "identification_number": _e164(terminal.identification_number),
+            "internal_display_name": terminal.internal_display_name,
+            "internal_extension": (
+                terminal.internal_extension.number if terminal.internal_extension else None
+            ),
+            "caller_id_mode": terminal.caller_id_mode,
+            "custom_number": terminal.caller_id_custom or None,
+            "pbx_number": _e164(terminal.caller_id_number),
+        }
+
+    @staticmethod
+    def resolve_external(terminal: Terminal) -> dict[str, Any] | None:
+        if terminal.type != Terminal.Type.EXTERNAL:
+            return None
+        return {"number": terminal.external_number}
+
+    @staticmethod
+    def resolve_inbound(terminal: Terminal) -> dict[str, Any]:
+        return {"extensions": [e.number for e in terminal.ringing_extensions.all()]}
+
+    @staticmethod
+    def resolve_sip(terminal: Terminal) -> dict[str, Any] | None:
+        if not terminal.sip_username:
+            return None
+        return {
+            "username": terminal.sip_username,
+            "password": terminal.sip_password,
+            "domain": settings.CLOUDPBX_SIP_DOMAIN,
+            "registrar": settings.CLOUDPBX_SIP_DOMAIN,
+            "port": settings.CLOUDPBX_SIP_PORT,
+            "transport": settings.CLOUDPBX_SIP_TRANSPORT,
+        }
+
+    @staticmethod
+    def resolve_provisioning(terminal: Terminal) -> dict[str, Any] | None:
+        if terminal.type != Terminal.Type.IP_PHONE:
+            return None
+        data: dict[str, Any] = {"mode": terminal.config_mode}
+        device = terminal.device
+        if device is not None:
+            data.update(
+                manufacturer=device.manufacturer,
+                model=device.model,
+                mac=device.mac,
+                auth=device.auth_mode,
+                acs_username=device.acs_username,
+                acs_password=device.acs_password or None,
+                trusted_networks=device.trusted_networks,
+                url=f"{settings.CLOUDPBX_PUBLIC_URL}/prov/",
+            )
+        return data
+
+
+def _e164(number: Any) -> str | None:
+    return number.e164 if number else None
+
+
+class PasswordIn(Schema):
+    password: str | None = None
+
+
+class PasswordOut(Schema):
+    username: str
+    password: str
+
+
+class TerminalFilter(Schema):
+    type: TerminalType | None = None
+    q: str | None = None
+    extension: str | None = None

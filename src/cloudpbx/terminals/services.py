@@ -1,0 +1,281 @@
+"""Terminals: the only write path (portal, API, admin and CLI all call these).
+
+Each function validates everything first, saves in one transaction, then notifies through
+:mod:`cloudpbx.core.events` once committed. Errors come as one ``ValidationError`` keyed by
+model field; provisioning-device fields are keyed ``device.<field>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+
+from cloudpbx.core import credentials, crypto, events
+from cloudpbx.extensions.models import Extension
+from cloudpbx.numbering.models import PhoneNumber
+from cloudpbx.provisioning.models import ProvisioningDevice
+from cloudpbx.tenancy.models import Tenant
+from cloudpbx.terminals.models import Terminal
+
+logger = logging.getLogger(__name__)
+
+SIP_USERNAME_PREFIX = "t"
+ACS_USERNAME_PREFIX = "p"
+EDITABLE_FIELDS = frozenset(
+    {
+        "name",
+        "type",
+        "external_calls_enabled",
+        "identification_number",
+        "internal_display_name",
+        "internal_extension",
+        "caller_id_mode",
+        "caller_id_custom",
+        "caller_id_number",
+        "external_number",
+        "config_mode",
+    }
+)
+
+
+@dataclass
+class DeviceSettings:
+    """What the customer sets for automatic configuration."""
+
+    manufacturer: str
+    model: str
+    mac: str
+    auth_mode: str = ProvisioningDevice.AuthMode.CREDENTIALS
+    trusted_networks: list[str] = field(default_factory=list)
+
+
+class _Unset:
+    pass
+
+
+UNSET: Any = _Unset()
+
+
+def create_terminal(
+    tenant: Tenant,
+    *,
+    ringing_extensions: Iterable[Extension] = (),
+    device: DeviceSettings | None = None,
+    generate_credentials: bool = False,
+    **values: Any,
+) -> Terminal:
+    terminal = Terminal(tenant=tenant)
+    return _save(terminal, values, list(ringing_extensions), device, generate_credentials)
+
+
+def update_terminal(
+    terminal: Terminal,
+    *,
+    ringing_extensions: Iterable[Extension] | None = None,
+    device: DeviceSettings | None = UNSET,
+    generate_credentials: bool = False,
+    **values: Any,
+) -> Terminal:
+    ringing = list(ringing_extensions) if ringing_extensions is not None else None
+    return _save(terminal, values, ringing, device, generate_credentials)
+
+
+def delete_terminal(terminal: Terminal) -> None:
+    payload = {"tenant_id": terminal.tenant_id, "terminal_id": terminal.pk}
+    with transaction.atomic():
+        terminal.delete()
+        events.publish("terminal.deleted", **payload)
+
+
+def set_sip_password(terminal: Terminal, password: str | None = None) -> str:
+    """Rotate (``password=None``: generate) or set the SIP password; return the new one."""
+    if not terminal.has_sip_account or not terminal.sip_username:
+        raise ValidationError({"password": _("This terminal has no SIP account.")})
+    if password is None:
+        password = credentials.generate_password()
+    else:
+        try:
+            credentials.validate_chosen_password(password, terminal.sip_username)
+        except ValidationError as error:
+            raise ValidationError({"password": error.error_list}) from error
+    with transaction.atomic():
+        _store_sip_password(terminal, password)
+        terminal.save(
+            update_fields=["sip_password_encrypted", "sip_ha1", "sip_ha1_sha256", "updated"]
+        )
+        events.publish("terminal.changed", tenant_id=terminal.tenant_id, terminal_id=terminal.pk)
+    return password
+
+
+def set_acs_password(device: ProvisioningDevice, password: str | None = None) -> str:
+    """Rotate or set the provisioning (ACS) password of an automatically configured phone."""
+    if device.auth_mode != ProvisioningDevice.AuthMode.CREDENTIALS or not device.acs_username:
+        raise ValidationError(
+            {"password": _("This phone authenticates by trusted IP, not with credentials.")}
+        )
+    if password is None:
+        password = credentials.generate_password()
+    else:
+        try:
+            credentials.validate_chosen_password(password, device.acs_username)
+        except ValidationError as error:
+            raise ValidationError({"password": error.error_list}) from error
+    with transaction.atomic():
+        device.acs_password_encrypted = crypto.encrypt(password)
+        device.save(update_fields=["acs_password_encrypted"])
+        events.publish(
+            "terminal.changed",
+            tenant_id=device.terminal.tenant_id,
+            terminal_id=device.terminal_id,
+        )
+    return password
+
+
+def default_number(tenant: Tenant) -> PhoneNumber | None:
+    return PhoneNumber.objects.for_tenant(tenant).filter(is_main=True).first()
+
+
+def _save(
+    terminal: Terminal,
+    values: dict[str, Any],
+    ringing: list[Extension] | None,
+    device_settings: DeviceSettings | _Unset | None,
+    generate_credentials: bool,
+) -> Terminal:
+    unknown = set(values) - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"not editable: {sorted(unknown)}")
+    is_new = terminal.pk is None
+    for name, value in values.items():
+        setattr(terminal, name, value)
+    terminal.drop_inapplicable_settings()
+    _apply_defaults(terminal, is_new)
+
+    errors: dict[str, Any] = {}
+    try:
+        terminal.full_clean()
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    if ringing is not None and any(ext.tenant_id != terminal.tenant_id for ext in ringing):
+        errors["ringing_extensions"] = [_("Choose extensions of this customer.")]
+    device = _prepare_device(terminal, device_settings, errors)
+    if errors:
+        raise ValidationError(errors)
+
+    with transaction.atomic():
+        if terminal.has_sip_account and not terminal.sip_username:
+            if generate_credentials or device is not None:
+                _generate_sip_account(terminal)
+        terminal.save()
+        if ringing is not None:
+            terminal.ringing_extensions.set(ringing)
+        existing = terminal.device
+        if device is None and existing is not None:
+            existing.delete()
+        elif device is not None:
+            device.terminal = terminal
+            device.save()
+        events.publish(
+            "terminal.created" if is_new else "terminal.changed",
+            tenant_id=terminal.tenant_id,
+            terminal_id=terminal.pk,
+        )
+    logger.info(
+        "terminal %s %s (tenant %s)",
+        terminal.pk,
+        "created" if is_new else "updated",
+        terminal.tenant_id,
+    )
+    return terminal
+
+
+def _apply_defaults(terminal: Terminal, is_new: bool) -> None:
+    if not terminal.has_sip_account:
+        return
+    main = None
+    if terminal.identification_number is None or (
+        terminal.caller_id_mode == Terminal.CallerIdMode.PBX_NUMBER
+        and terminal.caller_id_number is None
+    ):
+        main = default_number(terminal.tenant)
+    if terminal.identification_number is None:
+        terminal.identification_number = main
+    if terminal.caller_id_mode == Terminal.CallerIdMode.PBX_NUMBER:
+        if terminal.caller_id_number is None:
+            terminal.caller_id_number = main
+        if main is None and terminal.caller_id_number is None and is_new:
+            # A customer without numbers yet can only call anonymously.
+            terminal.caller_id_mode = Terminal.CallerIdMode.ANONYMOUS
+    if not terminal.internal_display_name:
+        terminal.internal_display_name = (terminal.name or "").strip()
+
+
+def _prepare_device(
+    terminal: Terminal,
+    settings_: DeviceSettings | _Unset | None,
+    errors: dict[str, Any],
+) -> ProvisioningDevice | None:
+    """Return the device to keep (unsaved changes applied), or None to have none."""
+    automatic = (
+        terminal.type == Terminal.Type.IP_PHONE
+        and terminal.config_mode == Terminal.ConfigMode.AUTOMATIC
+    )
+    existing = terminal.device if terminal.pk else None
+    if not automatic:
+        return None
+    if isinstance(settings_, _Unset):
+        if existing is None:
+            errors["device"] = [_("Choose the manufacturer, model and MAC address.")]
+        return existing
+    if settings_ is None:
+        errors["device"] = [_("Choose the manufacturer, model and MAC address.")]
+        return None
+
+    device = existing or ProvisioningDevice()
+    device.manufacturer = settings_.manufacturer
+    device.model = settings_.model
+    device.mac = settings_.mac
+    device.auth_mode = settings_.auth_mode
+    device.trusted_networks = list(settings_.trusted_networks)
+    if device.auth_mode == ProvisioningDevice.AuthMode.CREDENTIALS:
+        if not device.acs_username:
+            device.acs_username = _unique_username(
+                ACS_USERNAME_PREFIX, ProvisioningDevice, "acs_username"
+            )
+            device.acs_password_encrypted = crypto.encrypt(credentials.generate_password())
+    else:
+        device.acs_username = None
+        device.acs_password_encrypted = ""
+    try:
+        device.full_clean(exclude=["terminal"])
+    except ValidationError as error:
+        for name, messages in error.message_dict.items():
+            errors[f"device.{name}"] = messages
+    return device
+
+
+def _generate_sip_account(terminal: Terminal) -> None:
+    terminal.sip_username = _unique_username(SIP_USERNAME_PREFIX, Terminal, "sip_username")
+    _store_sip_password(terminal, credentials.generate_password())
+
+
+def _store_sip_password(terminal: Terminal, password: str) -> None:
+    realm = settings.CLOUDPBX_SIP_REALM
+    username = terminal.sip_username or ""
+    terminal.sip_password_encrypted = crypto.encrypt(password)
+    terminal.sip_ha1 = credentials.ha1_md5(username, realm, password)
+    terminal.sip_ha1_sha256 = credentials.ha1_sha256(username, realm, password)
+
+
+def _unique_username(prefix: str, model: type[Any], field_name: str) -> str:
+    while True:
+        candidate = credentials.generate_username(prefix, 11)
+        if not model.objects.filter(**{field_name: candidate}).exists():
+            return candidate

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TrunksConfig(AppConfig):
+    name = "cloudpbx.trunks"
+    label = "trunks"
