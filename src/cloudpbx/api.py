@@ -2,6 +2,7 @@
 
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import ValidationError as SchemaValidationError
 
 from cloudpbx import __version__
 from cloudpbx.core.api import ApiValidationError, TokenAuth
@@ -24,3 +25,16 @@ api.add_router("/numbers", numbers_router)
 @api.exception_handler(ApiValidationError)
 def validation_failed(request: HttpRequest, exc: ApiValidationError) -> HttpResponse:
     return api.create_response(request, {"detail": exc.detail}, status=422)
+
+
+@api.exception_handler(SchemaValidationError)
+def schema_validation_failed(request: HttpRequest, exc: SchemaValidationError) -> HttpResponse:
+    """Schema errors in the same shape as model errors: ``["body", "outbound", "field"]``,
+    without the name of the view's body parameter that pydantic puts second."""
+    detail = []
+    for error in exc.errors:
+        loc = list(error.get("loc", ()))
+        if loc[:2] == ["body", "payload"]:
+            loc = ["body", *loc[2:]]
+        detail.append({"loc": loc, "msg": error.get("msg", ""), "type": error.get("type", "")})
+    return api.create_response(request, {"detail": detail}, status=422)

@@ -1,13 +1,11 @@
 """REST endpoints for extensions."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from cloudpbx.core.api import ApiValidationError, get_scoped_or_404, require_admin, tenant_of
@@ -67,7 +65,7 @@ def create_extension(request: HttpRequest, payload: ExtensionIn) -> Any:
         extension = services.create_extension(tenant_of(request), **payload.model_dump())
     except ValidationError as error:
         raise ApiValidationError(error, {}) from error
-    return 201, extensions_of(request).get(pk=extension.pk)
+    return Status(201, extensions_of(request).get(pk=extension.pk))
 
 
 @router.get("/{int:extension_id}", response=ExtensionOut)
@@ -90,4 +88,4 @@ def update_extension(request: HttpRequest, extension_id: int, payload: Extension
 def delete_extension(request: HttpRequest, extension_id: int) -> Any:
     require_admin(request)
     services.delete_extension(get_scoped_or_404(extensions_of(request), request, extension_id))
-    return 204, None
+    return Status(204, None)

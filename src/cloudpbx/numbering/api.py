@@ -1,14 +1,12 @@
 """REST endpoints for phone numbers: customers read and route them; operators assign them."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from cloudpbx.core.api import (
@@ -93,7 +91,7 @@ def add_number(request: HttpRequest, payload: NumberIn) -> Any:
         )
     except ValidationError as error:
         raise ApiValidationError(error, {}) from error
-    return 201, number
+    return Status(201, number)
 
 
 @router.patch("/{int:number_id}", response=NumberOut)
@@ -119,4 +117,4 @@ def update_number(request: HttpRequest, number_id: int, payload: NumberPatch) ->
 def delete_number(request: HttpRequest, number_id: int) -> Any:
     require_operator(request)
     services.delete_number(get_scoped_or_404(numbers_of(request), request, number_id))
-    return 204, None
+    return Status(204, None)

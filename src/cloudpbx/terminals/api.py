@@ -1,14 +1,12 @@
 """REST endpoints for terminals: thin translation between JSON and the service layer."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Query, Router
+from ninja import Query, Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from cloudpbx.core.api import ApiValidationError, get_scoped_or_404, require_admin, tenant_of
@@ -168,7 +166,7 @@ def list_terminals(request: HttpRequest, filters: Query[TerminalFilter]) -> Any:
 def create_terminal(request: HttpRequest, payload: TerminalIn) -> Any:
     require_admin(request)
     terminal = _call(services.create_terminal, tenant_of(request), request=request, payload=payload)
-    return 201, terminals_of(request).get(pk=terminal.pk)
+    return Status(201, terminals_of(request).get(pk=terminal.pk))
 
 
 @router.get("/{int:terminal_id}", response=TerminalOut)
@@ -188,7 +186,7 @@ def update_terminal(request: HttpRequest, terminal_id: int, payload: TerminalPat
 def delete_terminal(request: HttpRequest, terminal_id: int) -> Any:
     require_admin(request)
     services.delete_terminal(get_scoped_or_404(terminals_of(request), request, terminal_id))
-    return 204, None
+    return Status(204, None)
 
 
 @router.post("/{int:terminal_id}/sip-password", response=PasswordOut)

@@ -1,7 +1,5 @@
 """Request and response shapes of the terminals API."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, Literal
 

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# cloudpbx bootstrap: installs what is missing, then hands over to .venv/bin/cloudpbx.
+#   ./cloudpbx.sh run          start the whole PBX (migrates; demo data on a new database)
+#   ./cloudpbx.sh test [ARGS]  lint, then the full test suite on SQLite and on PostgreSQL
+#   ./cloudpbx.sh CMD …        any other cloudpbx command (demo, createtenant, migrate, …)
+# Assumes only bash on Debian 12, as root or as a user with sudo. Re-running is fast.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+ROOT=$PWD
+VENV=$ROOT/.venv
+# What the code and the tests need from Debian. Kamailio, SIP test clients and Chromium join
+# this list with the issues that use them.
+APT_PACKAGES=(python3 python3-venv python3-dev gcc gettext ca-certificates postgresql)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "cloudpbx.sh: need root or sudo to run: $*" >&2
+        exit 1
+    fi
+}
+
+install_debian_packages() {
+    local missing=() package
+    for package in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||
+            missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    say "Installing Debian packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+}
+
+install_python_environment() {
+    # Debian's python3.11: the Kamailio package embeds the same libpython, so the venv must match.
+    if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+        say "Creating .venv with Debian's Python 3.11"
+        rm -rf "$VENV"
+        /usr/bin/python3 -m venv "$VENV"
+    fi
+    local stamp="$VENV/.cloudpbx-deps" wanted
+    wanted=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+        say "Installing Python dependencies (pinned in requirements.lock)"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+            -c requirements.lock -e ".[dev]"
+        echo "$wanted" >"$stamp"
+    fi
+}
+
+compile_translations() {
+    # .mo files are build output (not committed): compile when a catalogue is newer.
+    local po
+    for po in $(find src -name '*.po'); do
+        if [ ! -f "${po%.po}.mo" ] || [ "$po" -nt "${po%.po}.mo" ]; then
+            (cd src/cloudpbx && "$VENV/bin/cloudpbx" compilemessages -v0)
+            return
+        fi
+    done
+}
+
+run_tests() {
+    local data_dir status=0
+    data_dir=$(mktemp -d)
+    trap 'rm -rf "$data_dir"' RETURN
+    export CLOUDPBX_DATA_DIR=$data_dir
+    unset CLOUDPBX_DATABASE_URL CLOUDPBX_MODE
+
+    say "Lint: ruff check, ruff format --check, mypy"
+    "$VENV/bin/ruff" check src tests conftest.py
+    "$VENV/bin/ruff" format --check -q src tests conftest.py
+    "$VENV/bin/mypy" src/cloudpbx/numbering/rules.py src/cloudpbx/provisioning
+
+    say "Tests on SQLite"
+    "$VENV/bin/pytest" "$@" || status=$?
+    say "Tests on PostgreSQL (a temporary server on a loopback port)"
+    "$VENV/bin/python" -m cloudpbx.core.testing.postgres "$VENV/bin/pytest" "$@" || status=$?
+    return $status
+}
+
+main() {
+    local command=${1:-run}
+    [ $# -gt 0 ] && shift
+    install_debian_packages
+    install_python_environment
+    compile_translations
+    case "$command" in
+        test) run_tests "$@" ;;
+        *) exec "$VENV/bin/cloudpbx" "$command" "$@" ;;
+    esac
+}
+
+main "$@"

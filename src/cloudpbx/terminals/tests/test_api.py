@@ -1,0 +1,283 @@
+"""The terminals API: shapes, 422 errors, permissions, pagination, isolation and query counts."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from cloudpbx.core.testing import TenantIsolationCases, api_client, errors_at
+from cloudpbx.tenancy.models import Membership
+from cloudpbx.terminals import services
+from cloudpbx.terminals.models import Terminal
+from cloudpbx.terminals.services import DeviceSettings
+
+URL = "/api/v1/terminals/"
+
+FULL_IP_PHONE = {
+    "name": "Reception",
+    "type": "ip_phone",
+    "outbound": {
+        "external_calls_enabled": False,
+        "identification_number": "+493012345601",
+        "internal_display_name": "Empfang",
+        "internal_extension": "10",
+        "caller_id_mode": "custom",
+        "custom_number": "030 9876 5432",
+    },
+    "inbound": {"extensions": ["10", "20"]},
+    "provisioning": {
+        "mode": "automatic",
+        "manufacturer": "yealink",
+        "model": "T54W",
+        "mac": "80:5E:C0:AA:BB:CC",
+        "auth": "credentials",
+    },
+}
+
+
+def test_create_ip_phone_with_every_setting(api, settings):
+    response = api.post(URL, FULL_IP_PHONE)
+    assert response.status_code == 201, response.json_body
+    body = response.json_body
+    assert body["name"] == "Reception"
+    assert body["outbound"] == {
+        "external_calls_enabled": False,
+        "identification_number": "+493012345601",
+        "internal_display_name": "Empfang",
+        "internal_extension": "10",
+        "caller_id_mode": "custom",
+        "custom_number": "+493098765432",
+        "pbx_number": None,
+    }
+    assert body["external"] is None
+    assert sorted(body["inbound"]["extensions"]) == ["10", "20"]
+    terminal = Terminal.objects.get(pk=body["id"])
+    assert body["sip"] == {
+        "username": terminal.sip_username,
+        "password": terminal.sip_password,
+        "domain": settings.CLOUDPBX_SIP_DOMAIN,
+        "registrar": settings.CLOUDPBX_SIP_DOMAIN,
+        "port": settings.CLOUDPBX_SIP_PORT,
+        "transport": settings.CLOUDPBX_SIP_TRANSPORT,
+    }
+    provisioning = body["provisioning"]
+    assert provisioning["mode"] == "automatic"
+    assert provisioning["mac"] == "805ec0aabbcc"
+    assert provisioning["acs_username"] == terminal.device.acs_username
+    assert provisioning["acs_password"] == terminal.device.acs_password
+    assert provisioning["trusted_networks"] == []
+    assert provisioning["url"].endswith("/prov/")
+
+
+def test_create_external_phone(api):
+    response = api.post(
+        URL,
+        {
+            "name": "Mobile",
+            "type": "external",
+            "external": {"number": "0151 2345 6789"},
+            "inbound": {"extensions": ["20"]},
+        },
+    )
+    assert response.status_code == 201, response.json_body
+    body = response.json_body
+    assert body["external"] == {"number": "+4915123456789"}
+    assert body["outbound"] is body["sip"] is body["provisioning"] is None
+
+
+def test_create_app_with_trusted_ip_ignored_and_defaults(api):
+    response = api.post(URL, {"name": "Softphone", "type": "app"})
+    assert response.status_code == 201
+    body = response.json_body
+    assert body["outbound"]["caller_id_mode"] == "pbx_number"
+    assert body["outbound"]["pbx_number"] == "+493012345600"
+    assert body["outbound"]["identification_number"] == "+493012345600"
+    assert body["sip"]["username"]
+    assert body["provisioning"] is None
+
+
+def test_validation_errors_are_422_per_field_and_save_nothing(api):
+    payload = {
+        **FULL_IP_PHONE,
+        "outbound": {**FULL_IP_PHONE["outbound"], "custom_number": "0900 1234567"},
+        "provisioning": {**FULL_IP_PHONE["provisioning"], "mac": "ff:ff:ff:ff:ff:ff"},
+    }
+    response = api.post(URL, payload)
+    errors = errors_at(response)
+    assert set(errors) == {"outbound.custom_number", "provisioning.mac"}
+    assert "premium" in errors["outbound.custom_number"][0].lower()
+    item = response.json_body["detail"][0]
+    assert set(item) == {"loc", "msg", "type"}
+    assert item["loc"][0] == "body"
+    assert not Terminal.objects.exists()
+
+
+def test_unknown_numbers_and_extensions_are_field_errors(api):
+    response = api.post(
+        URL,
+        {
+            "name": "X",
+            "type": "app",
+            "outbound": {"identification_number": "+493099999999", "internal_extension": "77"},
+            "inbound": {"extensions": ["10", "99"]},
+        },
+    )
+    errors = errors_at(response)
+    assert set(errors) == {
+        "outbound.identification_number",
+        "outbound.internal_extension",
+        "inbound.extensions",
+    }
+    assert "99" in errors["inbound.extensions"][0]
+
+
+def test_schema_errors_use_the_same_422_shape(api):
+    response = api.post(URL, {"name": "X", "type": "fax"})
+    assert response.status_code == 422
+    assert (
+        response.json_body["detail"][0]["loc"][:2] == ["body", "payload"]
+        or "type" in response.json_body["detail"][0]["loc"]
+    )
+
+
+def test_duplicate_name_is_422_on_name(api):
+    api.post(URL, {"name": "Desk", "type": "app"})
+    assert errors_at(api.post(URL, {"name": "Desk", "type": "app"})) == {
+        "name": ["Another terminal already has this name."]
+    }
+
+
+def test_patch_changes_only_what_is_sent(api):
+    created = api.post(URL, FULL_IP_PHONE).json_body
+    response = api.patch(f"{URL}{created['id']}", {"outbound": {"external_calls_enabled": True}})
+    assert response.status_code == 200, response.json_body
+    body = response.json_body
+    assert body["outbound"]["external_calls_enabled"] is True
+    assert body["outbound"]["custom_number"] == "+493098765432"
+    assert body["provisioning"]["mac"] == "805ec0aabbcc"
+    assert body["sip"] == created["sip"]
+
+
+def test_patch_type_change_clears_settings(api):
+    created = api.post(URL, FULL_IP_PHONE).json_body
+    response = api.patch(
+        f"{URL}{created['id']}", {"type": "external", "external": {"number": "015123456789"}}
+    )
+    body = response.json_body
+    assert response.status_code == 200, body
+    assert body["sip"] is body["outbound"] is body["provisioning"] is None
+
+
+def test_invalid_patch_changes_nothing(api):
+    created = api.post(URL, FULL_IP_PHONE).json_body
+    before = Terminal.objects.filter(pk=created["id"]).values().get()
+    response = api.patch(
+        f"{URL}{created['id']}", {"name": "", "outbound": {"custom_number": "110"}}
+    )
+    assert set(errors_at(response)) == {"name", "outbound.custom_number"}
+    assert Terminal.objects.filter(pk=created["id"]).values().get() == before
+
+
+def test_delete(api):
+    created = api.post(URL, {"name": "Gone", "type": "app"}).json_body
+    assert api.delete(f"{URL}{created['id']}").status_code == 204
+    assert not Terminal.objects.filter(pk=created["id"]).exists()
+
+
+def test_rotate_and_set_sip_password(api):
+    created = api.post(URL, {"name": "Desk", "type": "ip_phone"}).json_body
+    rotated = api.post(f"{URL}{created['id']}/sip-password")
+    assert rotated.status_code == 200
+    assert rotated.json_body["password"] != created["sip"]["password"]
+    assert rotated.json_body["username"] == created["sip"]["username"]
+    chosen = api.post(f"{URL}{created['id']}/sip-password", {"password": "Tr4m-Gleis-Nord-7"})
+    assert chosen.json_body["password"] == "Tr4m-Gleis-Nord-7"
+    assert Terminal.objects.get(pk=created["id"]).sip_password == "Tr4m-Gleis-Nord-7"
+    weak = api.post(f"{URL}{created['id']}/sip-password", {"password": "abc"})
+    assert "password" in errors_at(weak)
+    assert Terminal.objects.get(pk=created["id"]).sip_password == "Tr4m-Gleis-Nord-7"
+
+
+def test_rotate_acs_password(api):
+    created = api.post(URL, FULL_IP_PHONE).json_body
+    response = api.post(f"{URL}{created['id']}/acs-password")
+    assert response.status_code == 200
+    assert response.json_body["password"] != created["provisioning"]["acs_password"]
+    manual = api.post(URL, {"name": "Manual", "type": "ip_phone"}).json_body
+    assert "password" in errors_at(api.post(f"{URL}{manual['id']}/acs-password"))
+
+
+def test_list_paginates_and_filters(api):
+    for index in range(5):
+        api.post(URL, {"name": f"App {index}", "type": "app", "inbound": {"extensions": ["11"]}})
+    api.post(URL, {"name": "Mobile", "type": "external", "external": {"number": "015123456789"}})
+    page = api.get(URL, limit=2, offset=0).json_body
+    assert page["count"] == 6
+    assert len(page["items"]) == 2
+    assert api.get(URL, type="external").json_body["count"] == 1
+    assert api.get(URL, q="app 3").json_body["items"][0]["name"] == "App 3"
+    assert api.get(URL, extension="11").json_body["count"] == 5
+
+
+def test_list_query_count_does_not_grow_with_terminals(api, tenant):
+    def queries_for_list():
+        api.get(URL)  # warm-up: the token's last-used stamp is written once a minute
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get(URL, limit=100).status_code == 200
+        return len(captured)
+
+    services.create_terminal(
+        tenant,
+        name="Auto 0",
+        type="ip_phone",
+        config_mode="automatic",
+        device=DeviceSettings("yealink", "T54W", "80:5e:c0:00:00:01"),
+    )
+    few = queries_for_list()
+    for index in range(1, 15):
+        services.create_terminal(
+            tenant,
+            name=f"Auto {index}",
+            type="ip_phone",
+            config_mode="automatic",
+            device=DeviceSettings("yealink", "T54W", f"80:5e:c0:00:00:{index + 1:02x}"),
+        )
+    assert queries_for_list() == few
+
+
+def test_viewer_role_reads_but_cannot_write(tenant):
+    viewer = api_client(tenant, role=Membership.Role.VIEWER)
+    assert viewer.get(URL).status_code == 200
+    assert viewer.post(URL, {"name": "X", "type": "app"}).status_code == 403
+    assert not Terminal.objects.exists()
+
+
+def test_credentials_never_shown_to_another_tenant(api, tenant):
+    created = api.post(URL, FULL_IP_PHONE).json_body
+    from cloudpbx.core.testing import make_tenant
+
+    stranger = api_client(make_tenant())
+    response = stranger.get(f"{URL}{created['id']}")
+    assert response.status_code == 404
+    assert created["sip"]["password"].encode() not in response.content
+
+
+@pytest.mark.parametrize("language", ["fr", "de"])
+def test_errors_are_translated(tenant, language):
+    from cloudpbx.core.testing import ApiClient, make_user
+
+    client = ApiClient(make_user(tenant), tenant, language=language)
+    english = "Another terminal already has this name."
+    client.post(URL, {"name": "Desk", "type": "app"})
+    message = errors_at(client.post(URL, {"name": "Desk", "type": "app"}))["name"][0]
+    assert message != english
+
+
+class TestTerminalIsolation(TenantIsolationCases):
+    endpoint = URL
+    patch_data = {"name": "Stolen", "outbound": {"external_calls_enabled": False}}
+    actions = ["sip-password", "acs-password"]
+
+    def make_object(self, tenant):
+        return services.create_terminal(
+            tenant, name="Theirs", type="ip_phone", generate_credentials=True
+        )
