@@ -9,6 +9,15 @@ from cloudpbx.extensions.services import create_extension
 from cloudpbx.numbering.services import add_number, add_number_block
 
 
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings):
+    """The manifest storage needs ``collectstatic``, which ``cloudpbx run`` does; tests don't."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def tenant(db):
     """A German customer with a main number, two more numbers and extensions 10, 11, 20."""

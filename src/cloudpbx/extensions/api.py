@@ -75,8 +75,8 @@ def get_extension(request: HttpRequest, extension_id: int) -> Any:
 
 @router.patch("/{int:extension_id}", response=ExtensionOut)
 def update_extension(request: HttpRequest, extension_id: int, payload: ExtensionPatch) -> Any:
-    require_admin(request)
     extension = get_scoped_or_404(extensions_of(request), request, extension_id)
+    require_admin(request)
     try:
         services.update_extension(extension, **payload.model_dump(exclude_unset=True))
     except ValidationError as error:
@@ -86,6 +86,7 @@ def update_extension(request: HttpRequest, extension_id: int, payload: Extension
 
 @router.delete("/{int:extension_id}", response={204: None})
 def delete_extension(request: HttpRequest, extension_id: int) -> Any:
+    extension = get_scoped_or_404(extensions_of(request), request, extension_id)
     require_admin(request)
-    services.delete_extension(get_scoped_or_404(extensions_of(request), request, extension_id))
+    services.delete_extension(extension)
     return Status(204, None)

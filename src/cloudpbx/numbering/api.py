@@ -97,12 +97,12 @@ def add_number(request: HttpRequest, payload: NumberIn) -> Any:
 @router.patch("/{int:number_id}", response=NumberOut)
 def update_number(request: HttpRequest, number_id: int, payload: NumberPatch) -> Any:
     """Customers choose the destination; the main flag and label are the operator's."""
+    number = get_scoped_or_404(numbers_of(request), request, number_id)
     sent = payload.model_dump(exclude_unset=True)
     if {"is_main", "label"} & set(sent):
         require_operator(request)
     else:
         require_admin(request)
-    number = get_scoped_or_404(numbers_of(request), request, number_id)
     changes: dict[str, Any] = {k: v for k, v in sent.items() if k != "destination"}
     if "destination" in sent:
         changes["destination"] = _destination(request, sent["destination"])
@@ -115,6 +115,7 @@ def update_number(request: HttpRequest, number_id: int, payload: NumberPatch) ->
 
 @router.delete("/{int:number_id}", response={204: None})
 def delete_number(request: HttpRequest, number_id: int) -> Any:
+    number = get_scoped_or_404(numbers_of(request), request, number_id)
     require_operator(request)
-    services.delete_number(get_scoped_or_404(numbers_of(request), request, number_id))
+    services.delete_number(number)
     return Status(204, None)

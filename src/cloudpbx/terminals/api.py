@@ -176,24 +176,25 @@ def get_terminal(request: HttpRequest, terminal_id: int) -> Any:
 
 @router.patch("/{int:terminal_id}", response=TerminalOut)
 def update_terminal(request: HttpRequest, terminal_id: int, payload: TerminalPatch) -> Any:
-    require_admin(request)
     terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
+    require_admin(request)
     _call(services.update_terminal, terminal, request=request, payload=payload)
     return terminals_of(request).get(pk=terminal.pk)
 
 
 @router.delete("/{int:terminal_id}", response={204: None})
 def delete_terminal(request: HttpRequest, terminal_id: int) -> Any:
+    terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
     require_admin(request)
-    services.delete_terminal(get_scoped_or_404(terminals_of(request), request, terminal_id))
+    services.delete_terminal(terminal)
     return Status(204, None)
 
 
 @router.post("/{int:terminal_id}/sip-password", response=PasswordOut)
 def set_sip_password(request: HttpRequest, terminal_id: int, payload: PasswordIn) -> Any:
     """Rotate the SIP password (empty body) or set the one given (strength checked)."""
-    require_admin(request)
     terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
+    require_admin(request)
     try:
         password = services.set_sip_password(terminal, payload.password)
     except ValidationError as error:
@@ -204,8 +205,8 @@ def set_sip_password(request: HttpRequest, terminal_id: int, payload: PasswordIn
 @router.post("/{int:terminal_id}/acs-password", response=PasswordOut)
 def set_acs_password(request: HttpRequest, terminal_id: int, payload: PasswordIn) -> Any:
     """Rotate or set the provisioning password of an automatically configured phone."""
-    require_admin(request)
     terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
+    require_admin(request)
     device = terminal.device
     if device is None:
         raise ApiValidationError(
