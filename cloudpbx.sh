@@ -83,7 +83,7 @@ run_tests() {
     say "Tests on SQLite"
     "$VENV/bin/pytest" "$@" || status=$?
     say "Tests on PostgreSQL (a temporary server on a loopback port)"
-    "$VENV/bin/python" -m cloudpbx.core.testing.postgres "$VENV/bin/pytest" "$@" || status=$?
+    "$VENV/bin/python" -m cloudpbx.core.pgserver "$VENV/bin/pytest" "$@" || status=$?
     return $status
 }
 

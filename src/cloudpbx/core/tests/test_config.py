@@ -7,6 +7,7 @@ from cloudpbx import config
 
 def test_embedded_mode_generates_the_server_key_once_owner_only(tmp_path, monkeypatch):
     monkeypatch.delenv("CLOUDPBX_SECRET_KEY", raising=False)
+    monkeypatch.delenv("CLOUDPBX_DATABASE_URL", raising=False)
     monkeypatch.setenv("CLOUDPBX_DATA_DIR", str(tmp_path))
     first = config.load()
     second = config.load()

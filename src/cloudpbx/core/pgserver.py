@@ -1,6 +1,6 @@
 """A throw-away PostgreSQL server for the test suite.
 
-``python -m cloudpbx.core.testing.postgres COMMAND…`` makes a cluster with initdb in a temporary
+``python -m cloudpbx.core.pgserver COMMAND…`` makes a cluster with initdb in a temporary
 directory, starts it on a free loopback port, runs COMMAND with ``CLOUDPBX_DATABASE_URL``
 pointing at it, and always stops and removes it afterwards. The server refuses to run as root,
 so as root the cluster belongs to the ``postgres`` system user (Debian's package creates it).
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -74,6 +75,8 @@ def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
+    # SIGTERM (CI time-out, Ctrl-C of a parent) must still stop the server: make it an exit.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with temporary_postgres() as url:
         env = dict(os.environ, CLOUDPBX_DATABASE_URL=url)
         print(f"PostgreSQL test server at {url}", flush=True)
