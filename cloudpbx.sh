@@ -62,7 +62,7 @@ compile_translations() {
     local po
     for po in $(find src -name '*.po'); do
         if [ ! -f "${po%.po}.mo" ] || [ "$po" -nt "${po%.po}.mo" ]; then
-            (cd src/cloudpbx && "$VENV/bin/cloudpbx" compilemessages -v0)
+            (cd src/cloudpbx && CLOUDPBX_DATA_DIR="$ROOT/var" "$VENV/bin/cloudpbx" compilemessages -v0)
             return
         fi
     done
