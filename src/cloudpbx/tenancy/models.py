@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import zoneinfo
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -44,6 +47,12 @@ class Tenant(BaseModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.timezone not in zoneinfo.available_timezones():
+            raise ValidationError(
+                {"timezone": _("Choose a time zone such as Europe/Berlin or Europe/Paris.")}
+            )
 
 
 class Membership(BaseModel):
