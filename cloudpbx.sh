@@ -69,10 +69,10 @@ compile_translations() {
 }
 
 run_tests() {
-    local data_dir status=0
-    data_dir=$(mktemp -d)
-    trap 'rm -rf "$data_dir"' RETURN
-    export CLOUDPBX_DATA_DIR=$data_dir
+    local status=0
+    TEST_DATA_DIR=$(mktemp -d)
+    trap 'rm -rf "$TEST_DATA_DIR"' EXIT
+    export CLOUDPBX_DATA_DIR=$TEST_DATA_DIR
     unset CLOUDPBX_DATABASE_URL CLOUDPBX_MODE
 
     say "Lint: ruff check, ruff format --check, mypy"
