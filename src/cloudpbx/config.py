@@ -54,6 +54,17 @@ class Config:
     sip_realm: str
     sip_port: int
     sip_transport: str
+    sip_listen: str
+    sip_rpc_port: int
+    sip_children: int
+    sip_ring_timeout: int
+    sip_max_contacts: int
+    sip_flood_requests_per_2s: int
+    sip_ban_seconds: int
+    sip_auth_failures_per_ip: int
+    sip_auth_failures_per_user: int
+    sip_shm_mb: int
+    kamailio_rpc_urls: list[str]
     trusted_proxies: list[str]
 
 
@@ -119,5 +130,20 @@ def load() -> Config:
         sip_realm=os.environ.get("CLOUDPBX_SIP_REALM", sip_domain),
         sip_port=_int("CLOUDPBX_SIP_PORT", 5060),
         sip_transport=transport,
+        sip_listen=os.environ.get("CLOUDPBX_SIP_LISTEN", "127.0.0.1"),
+        sip_rpc_port=_int("CLOUDPBX_SIP_RPC_PORT", 5071),
+        sip_children=_int("CLOUDPBX_SIP_CHILDREN", max(2, (os.cpu_count() or 1) * 2)),
+        sip_ring_timeout=_int("CLOUDPBX_SIP_RING_TIMEOUT", 30),
+        sip_max_contacts=_int("CLOUDPBX_SIP_MAX_CONTACTS", 5),
+        # 50 phones behind one NAT address rebooting together send ~6 requests each.
+        sip_flood_requests_per_2s=_int("CLOUDPBX_SIP_FLOOD_LIMIT", 400),
+        sip_ban_seconds=_int("CLOUDPBX_SIP_BAN_SECONDS", 600),
+        sip_auth_failures_per_ip=_int("CLOUDPBX_SIP_AUTH_FAILURES_PER_IP", 30),
+        sip_auth_failures_per_user=_int("CLOUDPBX_SIP_AUTH_FAILURES_PER_USER", 10),
+        sip_shm_mb=_int("CLOUDPBX_SIP_SHM_MB", 256),
+        kamailio_rpc_urls=_list(
+            "CLOUDPBX_KAMAILIO_RPC_URLS",
+            [f"http://127.0.0.1:{_int('CLOUDPBX_SIP_RPC_PORT', 5071)}/RPC"],
+        ),
         trusted_proxies=_list("CLOUDPBX_TRUSTED_PROXIES", []),
     )

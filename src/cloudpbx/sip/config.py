@@ -1,0 +1,134 @@
+"""Kamailio's configuration, generated from our settings, and its registration database."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import hmac
+import os
+import sqlite3
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import jinja2
+
+from cloudpbx.config import Config
+
+TEMPLATE = Path(__file__).with_name("kamailio.cfg.j2")
+KEMI_SCRIPT = Path(__file__).with_name("kemi.py")
+SCHEMA_DIRS = {
+    "sqlite": "/usr/share/kamailio/db_sqlite",
+    "postgres": "/usr/share/kamailio/postgres",
+}
+
+
+@dataclass(frozen=True)
+class KamailioFiles:
+    run_dir: Path
+    config: Path
+    pid_file: Path
+
+
+def module_dir() -> str:
+    found = sorted(glob.glob("/usr/lib/*/kamailio/modules/app_python3.so"))
+    if not found:
+        raise RuntimeError(
+            "Kamailio with Python support is missing: apt-get install kamailio "
+            "kamailio-python3-modules (./cloudpbx.sh installs it)"
+        )
+    return str(Path(found[0]).parent)
+
+
+def usrloc_db_url(config: Config) -> str:
+    """Registrations: Kamailio's own SQLite file by default, the shared PostgreSQL otherwise."""
+    if config.database_url.startswith(("postgres://", "postgresql://")):
+        return "postgres://" + config.database_url.split("://", 1)[1]
+    return f"sqlite://{config.data_dir / 'kamailio' / 'usrloc.sqlite'}"
+
+
+def nonce_secret(config: Config) -> str:
+    # The same on every node (nonces stay valid across a cluster), different from the key.
+    return hmac.new(config.secret_key.encode(), b"kamailio nonce", hashlib.sha256).hexdigest()[:32]
+
+
+def render(config: Config) -> str:
+    postgres = usrloc_db_url(config).startswith("postgres")
+    listen = [f"{proto}:{config.sip_listen}:{config.sip_port}" for proto in ("udp", "tcp")]
+    environment = jinja2.Environment(autoescape=False, keep_trailing_newline=True)  # noqa: S701
+    template = environment.from_string(TEMPLATE.read_text())
+    return template.render(
+        debug_level=int(os.environ.get("CLOUDPBX_SIP_DEBUG", "1")),
+        children=config.sip_children,
+        domain=config.sip_domain,
+        listen=listen,
+        rpc_port=config.sip_rpc_port,
+        module_dir=module_dir(),
+        db_module="db_postgres.so" if postgres else "db_sqlite.so",
+        usrloc_db_url=usrloc_db_url(config),
+        # Write-back keeps REGISTER off the disk; a shared PostgreSQL is the only state when
+        # several nodes serve the same phones (DB-only).
+        usrloc_db_mode=3 if postgres else 2,
+        max_contacts=config.sip_max_contacts,
+        ring_timeout_ms=config.sip_ring_timeout * 1000,
+        nonce_secret=nonce_secret(config),
+        flood_requests_per_2s=config.sip_flood_requests_per_2s,
+        ban_seconds=config.sip_ban_seconds,
+        failure_window_seconds=config.sip_ban_seconds,
+        kemi_script=KEMI_SCRIPT,
+    )
+
+
+def ensure_usrloc_schema(config: Config) -> None:
+    """Create Kamailio's ``version`` and ``location`` tables from the schema Debian ships."""
+    url = usrloc_db_url(config)
+    kind = "postgres" if url.startswith("postgres") else "sqlite"
+    scripts = [
+        Path(SCHEMA_DIRS[kind], name) for name in ("standard-create.sql", "usrloc-create.sql")
+    ]
+    if kind == "sqlite":
+        path = Path(unquote(urlsplit(url).path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path) as connection:
+            exists = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'location'"
+            ).fetchone()
+            if not exists:
+                for script in scripts:
+                    connection.executescript(script.read_text())
+        return
+    import psycopg
+
+    with psycopg.connect(url.replace("postgres://", "postgresql://", 1), autocommit=True) as db:
+        if db.execute("SELECT to_regclass('location')").fetchone()[0] is None:  # type: ignore[index]
+            for script in scripts:
+                db.execute(script.read_text())  # type: ignore[arg-type]
+
+
+def write(config: Config, run_dir: Path) -> KamailioFiles:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "kamailio.cfg"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds the nonce secret
+    with os.fdopen(fd, "w") as handle:
+        handle.write(render(config))
+    ensure_usrloc_schema(config)
+    return KamailioFiles(run_dir=run_dir, config=path, pid_file=run_dir / "kamailio.pid")
+
+
+def command(config: Config, files: KamailioFiles) -> list[str]:
+    return [
+        "/usr/sbin/kamailio", "-DD", "-E",
+        "-f", str(files.config), "-Y", str(files.run_dir), "-P", str(files.pid_file),
+        "-m", str(config.sip_shm_mb), "-M", "16",
+    ]  # fmt: skip
+
+
+def environment(config: Config) -> dict[str, str]:
+    """What the embedded Python needs: our venv and the same settings as the web server."""
+    env = dict(os.environ)
+    env["CLOUDPBX_SITE_PACKAGES"] = sysconfig.get_paths()["purelib"]
+    env["CLOUDPBX_DATA_DIR"] = str(config.data_dir)
+    env["CLOUDPBX_DATABASE_URL"] = config.database_url
+    env["CLOUDPBX_SECRET_KEY"] = config.secret_key
+    return env

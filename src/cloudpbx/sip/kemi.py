@@ -1,0 +1,29 @@
+"""Entry module that Kamailio's app_python3 loads (``modparam("app_python3", "load", …)``).
+
+Kamailio embeds Debian's libpython3.11, not our virtualenv: the venv's site-packages (with the
+editable cloudpbx install) are added from ``CLOUDPBX_SITE_PACKAGES``, set by the supervisor.
+"""
+
+import os
+import site
+
+if os.environ.get("CLOUDPBX_SITE_PACKAGES"):
+    site.addsitedir(os.environ["CLOUDPBX_SITE_PACKAGES"])
+
+import logging  # noqa: E402
+import sys  # noqa: E402
+
+from django.conf import settings  # noqa: E402
+
+# The numbering rules build messages with gettext_lazy; SIP needs no translations.
+if not settings.configured:
+    settings.configure(USE_I18N=False)
+
+from cloudpbx import config  # noqa: E402
+from cloudpbx.sip.ksr import Router  # noqa: E402
+
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(name)s %(message)s")
+
+
+def mod_init() -> Router:
+    return Router(config.load())

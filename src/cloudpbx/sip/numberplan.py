@@ -1,0 +1,26 @@
+"""The routing's view of the numbering rules (:mod:`cloudpbx.numbering.rules`)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+
+from cloudpbx.numbering import rules
+from cloudpbx.sip.routing import Destination
+
+
+class CountryNumberPlan:
+    """Implements :class:`cloudpbx.sip.routing.NumberPlan`; one rule table for portal and SIP."""
+
+    def is_emergency(self, country: str, dialled: str) -> bool:
+        return rules.is_emergency_number(country, dialled)
+
+    def destination(self, country: str, dialled: str) -> Destination:
+        try:
+            e164 = rules.normalise(country, dialled)
+        except ValidationError as error:
+            # Short codes (directory 118xx, service numbers) are refused by normalise itself.
+            barred = error.code in rules.BARRED_CODES or error.code in {"short_code", "directory"}
+            return Destination(e164=None, barred=error.code if barred else None)
+        except ValueError:
+            return Destination(e164=None)
+        return Destination(e164=e164, barred=rules.barred_destination_reason(country, e164))
