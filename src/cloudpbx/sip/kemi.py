@@ -10,17 +10,17 @@ import site
 if os.environ.get("CLOUDPBX_SITE_PACKAGES"):
     site.addsitedir(os.environ["CLOUDPBX_SITE_PACKAGES"])
 
-import logging  # noqa: E402
-import sys  # noqa: E402
+import logging
+import sys
 
-from django.conf import settings  # noqa: E402
+from django.conf import settings
 
 # The numbering rules build messages with gettext_lazy; SIP needs no translations.
 if not settings.configured:
     settings.configure(USE_I18N=False)
 
-from cloudpbx import config  # noqa: E402
-from cloudpbx.sip.ksr import Router  # noqa: E402
+from cloudpbx import config
+from cloudpbx.sip.ksr import Router
 
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(name)s %(message)s")
 
