@@ -73,7 +73,7 @@ class TenantQuerySet(models.QuerySet):
 class TenantScopedModel(BaseModel):
     tenant = models.ForeignKey(
         "tenancy.Tenant",
-        verbose_name=_("tenant"),
+        verbose_name=_("customer"),
         on_delete=models.CASCADE,
         related_name="+",
     )

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from ninja import Query, Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
@@ -85,7 +86,12 @@ class _Resolver:
         missing = wanted - {e.number for e in found}
         if missing:
             self.errors[field] = [
-                _("Unknown extension: %(numbers)s.") % {"numbers": ", ".join(sorted(missing))}
+                ngettext(
+                    "Unknown extension: %(numbers)s.",
+                    "Unknown extensions: %(numbers)s.",
+                    len(missing),
+                )
+                % {"numbers": ", ".join(sorted(missing))}
             ]
         return found
 

@@ -225,10 +225,15 @@ class Terminal(TenantScopedModel):
         if not self.has_sip_account:
             return
         errors: dict[str, object] = {}
-        for field in ("identification_number", "internal_extension", "caller_id_number"):
+        foreign = {
+            "identification_number": _("Choose one of this customer's numbers."),
+            "internal_extension": _("Choose one of this customer's extensions."),
+            "caller_id_number": _("Choose one of this customer's numbers."),
+        }
+        for field, message in foreign.items():
             related = getattr(self, field)
             if related is not None and related.tenant_id != self.tenant_id:
-                errors[field] = _("Choose one of this customer's entries.")
+                errors[field] = message
         if self.caller_id_mode == self.CallerIdMode.PBX_NUMBER and not self.caller_id_number:
             errors["caller_id_number"] = _("Choose the PBX number to show.")
         if errors:
