@@ -18,6 +18,12 @@ def _plain_static_files(settings):
     }
 
 
+@pytest.fixture(autouse=True)
+def _no_kamailio_unless_asked(settings):
+    """Tests without a Kamailio of their own must not flush a Kamailio running on this machine."""
+    settings.CLOUDPBX_KAMAILIO_RPC_URLS = []
+
+
 @pytest.fixture
 def tenant(db):
     """A German customer with a main number, two more numbers and extensions 10, 11, 20."""

@@ -82,12 +82,15 @@ def _get(url, token=None):
 
 def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
     """``cloudpbx run`` on a new database: migrates, creates the demo, serves, stops on SIGTERM."""
-    port = _free_port()
+    port, sip_port, rpc_port = _free_port(), _free_port(), _free_port()
     env = dict(
         os.environ,
         CLOUDPBX_DATA_DIR=str(tmp_path),
         CLOUDPBX_HTTP_PORT=str(port),
         CLOUDPBX_HTTP_WORKERS="2",
+        CLOUDPBX_SIP_PORT=str(sip_port),
+        CLOUDPBX_SIP_RPC_PORT=str(rpc_port),
+        CLOUDPBX_SIP_CHILDREN="2",
     )
     if "CLOUDPBX_DATABASE_URL" in env:
         # On the PostgreSQL run: a database of its own on the same server.
@@ -132,6 +135,7 @@ def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
     assert server.returncode == 0, output
     assert f"http://127.0.0.1:{port}/" in output
     assert "Login:" in output and demo["password"] in output
+    assert f"SIP registrar:  127.0.0.1:{sip_port}" in output
     assert "stopped" in output
     with pytest.raises(OSError):
         _get(f"http://127.0.0.1:{port}/healthz")

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "cloudpbx.terminals",
     "cloudpbx.trunks",
     "cloudpbx.provisioning",
+    "cloudpbx.sip",
     "cloudpbx.web",
 ]
 
@@ -74,6 +75,8 @@ TEMPLATES = [
 DATABASES = {"default": dj_database_url.parse(CONFIG.database_url, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A file, not memory, so that Kamailio's router can read the test database too.
+    DATABASES["default"]["TEST"] = {"NAME": str(CONFIG.data_dir / "test.sqlite3")}
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets the SIP router read while the portal writes; IMMEDIATE avoids
         # "database is locked" on lock upgrades under concurrent writers.
@@ -150,6 +153,7 @@ CLOUDPBX_SIP_REALM = CONFIG.sip_realm
 CLOUDPBX_SIP_PORT = CONFIG.sip_port
 CLOUDPBX_SIP_TRANSPORT = CONFIG.sip_transport
 CLOUDPBX_PUBLIC_URL = CONFIG.public_web_url
+CLOUDPBX_KAMAILIO_RPC_URLS = CONFIG.kamailio_rpc_urls
 
 LOGGING = {
     "version": 1,

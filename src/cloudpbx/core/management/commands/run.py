@@ -1,86 +1,92 @@
-"""``cloudpbx run``: migrate, create demo data on a new database, serve until stopped.
+"""``cloudpbx run``: migrate, create demo data on a new database, then run the whole PBX.
 
-The web server (gunicorn, several workers) runs as a supervised child: restarted if it dies,
-stopped cleanly on SIGINT/SIGTERM. Kamailio joins it here when the SIP core lands.
+The web server (gunicorn, several workers) and Kamailio run as supervised children: restarted
+if they die, stopped cleanly on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
-import time
+import urllib.request
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from cloudpbx.core.supervisor import Child, Supervisor
+from cloudpbx.sip import kamailio
 from cloudpbx.tenancy.models import Tenant
-
-RESTART_BACKOFF_SECONDS = (1, 2, 5, 10, 30)
 
 
 class Command(BaseCommand):
-    help = "Run the whole PBX: migrate, demo data on a new database, web server."
+    help = "Run the whole PBX: migrate, demo data on a new database, web server and Kamailio."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--no-demo", action="store_true", help="never create demo data")
+        parser.add_argument("--no-sip", action="store_true", help="do not start Kamailio")
 
     def handle(self, *args: Any, **options: Any) -> None:
         config = settings.CONFIG
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
+        summary = None
         if not options["no_demo"] and not Tenant.objects.exists():
             from cloudpbx.core.management.commands.demo import ensure_demo
 
             summary = ensure_demo()
             self.stdout.write("Demo data created.")
-        else:
-            summary = None
 
+        children = [self.web_server(config)]
+        if not options["no_sip"]:
+            children.append(kamailio.child(config, config.data_dir / "kamailio"))
+        supervisor = Supervisor(children)
+
+        def stop(signum: int, frame: Any) -> None:
+            supervisor.stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        supervisor.start()
+
+        self.stdout.write(f"Portal and API: {config.public_web_url}/")
+        self.stdout.write(f"API docs:       {config.public_web_url}/api/v1/docs")
+        if not options["no_sip"]:
+            self.stdout.write(
+                f"SIP registrar:  {config.sip_domain}:{config.sip_port} "
+                f"(udp/tcp, listening on {config.sip_listen})"
+            )
+        if summary:
+            login = summary["login"]
+            self.stdout.write(f"Login:          {login['username']} / {login['password']}")
+            self.stdout.write(f"API token:      {summary['api_token']}")
+        else:
+            self.stdout.write("Demo login, token and SIP accounts: ./cloudpbx.sh demo")
+        self.stdout.flush()
+        try:
+            supervisor.watch()
+        finally:
+            supervisor.stop()
+        self.stdout.write("stopped")
+
+    def web_server(self, config: Any) -> Child:
+        url = f"http://{config.http_host}:{config.http_port}/healthz"
+
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        # fmt: off
         command = [
             sys.executable, "-m", "gunicorn", "cloudpbx.wsgi:application",
             "--bind", f"{config.http_host}:{config.http_port}",
             "--workers", str(config.http_workers),
             "--access-logfile", "-",
             "--graceful-timeout", "5",
-        ]  # fmt: skip
-        stopping = False
-
-        def stop(signum: int, frame: Any) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-
-        self.stdout.write(f"Portal and API: {config.public_web_url}/")
-        self.stdout.write(f"API docs:       {config.public_web_url}/api/v1/docs")
-        if summary:
-            self.stdout.write(
-                f"Login:          {summary['login']['username']} / {summary['login']['password']}"
-            )
-            self.stdout.write(f"API token:      {summary['api_token']}")
-        else:
-            self.stdout.write("Login and token of the demo: cloudpbx demo")
-        self.stdout.flush()
-
-        failures = 0
-        while not stopping:
-            server = subprocess.Popen(command)  # noqa: S603
-            started = time.monotonic()
-            while not stopping and server.poll() is None:
-                time.sleep(0.2)
-            if stopping:
-                server.terminate()
-                try:
-                    server.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                break
-            failures = 0 if time.monotonic() - started > 60 else failures + 1
-            delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS) - 1)]
-            self.stderr.write(f"web server exited ({server.returncode}); restarting in {delay}s")
-            time.sleep(delay)
-        self.stdout.write("stopped")
+        ]
+        # fmt: on
+        return Child(name="web", command=command, ready=ready)

@@ -1,0 +1,40 @@
+"""Kamailio as a supervised child: the same start-up for ``cloudpbx run`` and the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO
+
+from cloudpbx.config import Config
+from cloudpbx.core.supervisor import Child
+from cloudpbx.sip import config as kamailio_config
+from cloudpbx.sip import rpc
+
+
+def rpc_url(config: Config) -> str:
+    return f"http://127.0.0.1:{config.sip_rpc_port}/RPC"
+
+
+def child(config: Config, run_dir: Path, output: IO[str] | None = None) -> Child:
+    files = kamailio_config.KamailioFiles(
+        run_dir=run_dir, config=run_dir / "kamailio.cfg", pid_file=run_dir / "kamailio.pid"
+    )
+
+    def prepare() -> None:
+        kamailio_config.write(config, run_dir)
+
+    def ready() -> bool:
+        try:
+            rpc.call(rpc_url(config), "core.version", timeout=0.5)
+        except rpc.RpcError:
+            return False
+        return True
+
+    return Child(
+        name="kamailio",
+        command=kamailio_config.command(config, files),
+        env=kamailio_config.environment(config),
+        prepare=prepare,
+        ready=ready,
+        output=output,
+    )
