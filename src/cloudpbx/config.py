@@ -66,6 +66,54 @@ class Config:
     sip_shm_mb: int
     kamailio_rpc_urls: list[str]
     trusted_proxies: list[str]
+    # Provisioning server (ACS)
+    prov_realm: str
+    prov_nonce_seconds: int
+    prov_lockout_mac_failures: int
+    prov_lockout_ip_failures: int
+    prov_lockout_window_seconds: int
+    prov_lockout_seconds: int
+    prov_ntp_servers: list[str]
+    prov_resync_seconds: int
+
+
+# Config field → environment variable, for handing the same settings to a child process.
+ENVIRONMENT_NAMES = {
+    "data_dir": "CLOUDPBX_DATA_DIR",
+    "secret_key": "CLOUDPBX_SECRET_KEY",
+    "secret_key_fallbacks": "CLOUDPBX_SECRET_KEY_FALLBACKS",
+    "database_url": "CLOUDPBX_DATABASE_URL",
+    "allowed_hosts": "CLOUDPBX_ALLOWED_HOSTS",
+    "http_host": "CLOUDPBX_HTTP_HOST",
+    "http_port": "CLOUDPBX_HTTP_PORT",
+    "http_workers": "CLOUDPBX_HTTP_WORKERS",
+    "public_web_url": "CLOUDPBX_PUBLIC_URL",
+    "sip_domain": "CLOUDPBX_SIP_DOMAIN",
+    "sip_realm": "CLOUDPBX_SIP_REALM",
+    "sip_port": "CLOUDPBX_SIP_PORT",
+    "sip_transport": "CLOUDPBX_SIP_TRANSPORT",
+    "sip_listen": "CLOUDPBX_SIP_LISTEN",
+    "sip_rpc_port": "CLOUDPBX_SIP_RPC_PORT",
+    "sip_children": "CLOUDPBX_SIP_CHILDREN",
+    "sip_ring_timeout": "CLOUDPBX_SIP_RING_TIMEOUT",
+    "sip_max_contacts": "CLOUDPBX_SIP_MAX_CONTACTS",
+    "sip_flood_requests_per_2s": "CLOUDPBX_SIP_FLOOD_LIMIT",
+    "sip_ban_seconds": "CLOUDPBX_SIP_BAN_SECONDS",
+    "sip_auth_failures_per_ip": "CLOUDPBX_SIP_AUTH_FAILURES_PER_IP",
+    "sip_auth_failures_per_user": "CLOUDPBX_SIP_AUTH_FAILURES_PER_USER",
+    "sip_shm_mb": "CLOUDPBX_SIP_SHM_MB",
+    "kamailio_rpc_urls": "CLOUDPBX_KAMAILIO_RPC_URLS",
+    "trusted_proxies": "CLOUDPBX_TRUSTED_PROXIES",
+}
+
+
+def to_environment(config: Config) -> dict[str, str]:
+    """The variables that make :func:`load` return ``config`` again (in another process)."""
+    env = {"CLOUDPBX_MODE": "production" if config.production else "embedded"}
+    for name, variable in ENVIRONMENT_NAMES.items():
+        value = getattr(config, name)
+        env[variable] = ",".join(value) if isinstance(value, list) else str(value)
+    return env
 
 
 def _embedded_secret_key(data_dir: Path) -> str:
@@ -146,4 +194,14 @@ def load() -> Config:
             [f"http://127.0.0.1:{_int('CLOUDPBX_SIP_RPC_PORT', 5071)}/RPC"],
         ),
         trusted_proxies=_list("CLOUDPBX_TRUSTED_PROXIES", []),
+        prov_realm=os.environ.get("CLOUDPBX_PROV_REALM", "cloudpbx provisioning"),
+        prov_nonce_seconds=_int("CLOUDPBX_PROV_NONCE_SECONDS", 300),
+        # Per MAC: a phone never fails by itself, 10 failures are someone guessing. Per
+        # address: a whole office behind one NAT shares it, so allow more.
+        prov_lockout_mac_failures=_int("CLOUDPBX_PROV_LOCKOUT_MAC_FAILURES", 10),
+        prov_lockout_ip_failures=_int("CLOUDPBX_PROV_LOCKOUT_IP_FAILURES", 30),
+        prov_lockout_window_seconds=_int("CLOUDPBX_PROV_LOCKOUT_WINDOW_SECONDS", 900),
+        prov_lockout_seconds=_int("CLOUDPBX_PROV_LOCKOUT_SECONDS", 900),
+        prov_ntp_servers=_list("CLOUDPBX_PROV_NTP_SERVERS", ["pool.ntp.org"]) or ["pool.ntp.org"],
+        prov_resync_seconds=_int("CLOUDPBX_PROV_RESYNC_SECONDS", 86400),
     )

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import jinja2
 
-from cloudpbx.config import Config
+from cloudpbx.config import Config, to_environment
 
 TEMPLATE = Path(__file__).with_name("kamailio.cfg.j2")
 KEMI_SCRIPT = Path(__file__).with_name("kemi.py")
@@ -45,7 +45,9 @@ def usrloc_db_url(config: Config) -> str:
     """Registrations: Kamailio's own SQLite file by default, the shared PostgreSQL otherwise."""
     if config.database_url.startswith(("postgres://", "postgresql://")):
         return "postgres://" + config.database_url.split("://", 1)[1]
-    return f"sqlite://{config.data_dir / 'kamailio' / 'usrloc.sqlite'}"
+    # Kamailio's URL parser reads "sqlite://<host>/<database>": an absolute path needs
+    # four slashes (with three, the file is opened relative to the working directory).
+    return f"sqlite:///{config.data_dir / 'kamailio' / 'usrloc.sqlite'}"
 
 
 def nonce_secret(config: Config) -> str:
@@ -88,7 +90,7 @@ def ensure_usrloc_schema(config: Config) -> None:
         Path(SCHEMA_DIRS[kind], name) for name in ("standard-create.sql", "usrloc-create.sql")
     ]
     if kind == "sqlite":
-        path = Path(unquote(urlsplit(url).path))
+        path = Path("/" + unquote(urlsplit(url).path).lstrip("/"))
         path.parent.mkdir(parents=True, exist_ok=True)
         with sqlite3.connect(path) as connection:
             exists = connection.execute(
@@ -127,8 +129,6 @@ def command(config: Config, files: KamailioFiles) -> list[str]:
 def environment(config: Config) -> dict[str, str]:
     """What the embedded Python needs: our venv and the same settings as the web server."""
     env = dict(os.environ)
+    env.update(to_environment(config))
     env["CLOUDPBX_SITE_PACKAGES"] = sysconfig.get_paths()["purelib"]
-    env["CLOUDPBX_DATA_DIR"] = str(config.data_dir)
-    env["CLOUDPBX_DATABASE_URL"] = config.database_url
-    env["CLOUDPBX_SECRET_KEY"] = config.secret_key
     return env

@@ -14,11 +14,13 @@ from cloudpbx.core.api import ApiValidationError, get_scoped_or_404, require_adm
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import rules
 from cloudpbx.numbering.models import PhoneNumber
+from cloudpbx.sip import status
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.schemas import (
     PasswordIn,
     PasswordOut,
+    StatusOut,
     TerminalFilter,
     TerminalIn,
     TerminalOut,
@@ -224,3 +226,16 @@ def set_acs_password(request: HttpRequest, terminal_id: int, payload: PasswordIn
     except ValidationError as error:
         raise ApiValidationError(error, {}) from error
     return {"username": device.acs_username, "password": password}
+
+
+@router.get("/{int:terminal_id}/status", response={200: StatusOut, 503: dict})
+def registration_status(request: HttpRequest, terminal_id: int) -> Any:
+    """Registration status read from Kamailio: online, and each contact's details."""
+    terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
+    if not terminal.sip_username:
+        return {"online": False, "contacts": []}
+    found = status.registrations([terminal.sip_username])
+    if found is None:
+        return Status(503, {"detail": _("The registration status is unavailable right now.")})
+    registration = found[terminal.sip_username]
+    return {"online": registration.online, "contacts": registration.contacts}

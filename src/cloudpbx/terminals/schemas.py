@@ -191,3 +191,15 @@ class TerminalFilter(Schema):
     type: TerminalType | None = None
     q: str | None = None
     extension: str | None = None
+
+
+class ContactOut(Schema):
+    uri: str
+    user_agent: str
+    source: str
+    expires: int
+
+
+class StatusOut(Schema):
+    online: bool
+    contacts: list[ContactOut]

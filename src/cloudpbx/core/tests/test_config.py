@@ -1,3 +1,4 @@
+import os
 import stat
 
 import pytest
@@ -62,3 +63,16 @@ def test_bad_integer_is_reported_by_name(monkeypatch):
     monkeypatch.setenv("CLOUDPBX_SIP_PORT", "fivethousand")
     with pytest.raises(config.ConfigError, match="CLOUDPBX_SIP_PORT"):
         config.load()
+
+
+def test_settings_travel_to_a_child_process_unchanged(monkeypatch, tmp_path):
+    monkeypatch.setenv("CLOUDPBX_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CLOUDPBX_SIP_PORT", "15060")
+    monkeypatch.setenv("CLOUDPBX_TRUSTED_PROXIES", "10.0.0.1,10.0.0.2")
+    original = config.load()
+    for name in list(os.environ):
+        if name.startswith("CLOUDPBX_"):
+            monkeypatch.delenv(name)
+    for name, value in config.to_environment(original).items():
+        monkeypatch.setenv(name, value)
+    assert config.load() == original

@@ -1,0 +1,127 @@
+"""Kamailio started exactly as ``cloudpbx run`` starts it, on free loopback ports, reading the
+test database; plus helpers to register sipp phones and to play the carrier trunk."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from cloudpbx.core.supervisor import Supervisor
+from cloudpbx.sip import kamailio, rpc
+
+from .sipp import Sipp, register_scenario
+
+pytestmark = pytest.mark.skipif(shutil.which("kamailio") is None, reason="needs Kamailio")
+
+RING_TIMEOUT = 4
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                    tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(port)
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+class SipServer:
+    def __init__(self, config, run_dir: Path) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.log = open(run_dir / "kamailio.log", "w")
+        self.child = kamailio.child(config, run_dir, output=self.log)
+        self.supervisor = Supervisor([self.child])
+        self.address = ("127.0.0.1", config.sip_port)
+        self.domain = config.sip_domain
+        self.rpc_url = kamailio.rpc_url(config)
+
+    def start(self) -> None:
+        self.supervisor.stopping = False
+        self.supervisor.start()
+
+    def stop(self) -> None:
+        self.supervisor.stop()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def rpc(self, method: str, *params):
+        return rpc.call(self.rpc_url, method, *params)
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return (self.run_dir / "kamailio.log").read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def sip_server(django_db_setup, django_db_blocker):
+    run_dir = Path(tempfile.mkdtemp(prefix="cloudpbx-kamailio-"))
+    config = dataclasses.replace(
+        settings.CONFIG,
+        data_dir=run_dir,
+        database_url=_database_url(),
+        sip_listen="127.0.0.1",
+        sip_domain="127.0.0.1",
+        sip_realm=settings.CLOUDPBX_SIP_REALM,
+        sip_port=free_port(),
+        sip_rpc_port=free_port(socket.SOCK_STREAM),
+        sip_children=2,
+        sip_ring_timeout=RING_TIMEOUT,
+        sip_shm_mb=128,
+    )
+    server = SipServer(config, run_dir)
+    with django_db_blocker.unblock():
+        server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def sip(sip_server, transactional_db, settings):
+    """Kamailio for one test: the portal's changes flush its caches as in production."""
+    settings.CLOUDPBX_KAMAILIO_RPC_URLS = [sip_server.rpc_url]
+    sip_server.rpc("htable.seti", "cache", "gen", time.time_ns() // 1_000_000 % 2_000_000_000)
+    return sip_server
+
+
+def register(
+    sip_server,
+    terminal,
+    port: int,
+    expect: int = 200,
+    password: str | None = None,
+    local_ip: str = "127.0.0.1",
+):
+    """Register a terminal's SIP account from a sipp on ``port`` (where its UAS will listen)."""
+    code, trace = Sipp(
+        register_scenario(expect=expect),
+        sip_server.address,
+        local_ip=local_ip,
+        local_port=port,
+        users=[(terminal.sip_username, sip_server.domain, password or terminal.sip_password)],
+    ).run()
+    return code, trace

@@ -1,0 +1,257 @@
+"""Drive sipp (Debian's ``sip-tester``) from tests: scenarios built here, runs, parsed traces."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HEADERS = """Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: {from_} <sip:[field0]@[field1]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{to}@[field1]>
+Call-ID: [call_id]
+Contact: <sip:[field0]@[local_ip]:[local_port]>
+Max-Forwards: 70
+User-Agent: sipp-test"""
+
+SDP = """v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000"""
+
+
+def _message(first_line: str, headers: str, cseq: str, extra: str = "", body: str = "") -> str:
+    lines = [first_line, headers, f"CSeq: {cseq}"]
+    if extra:
+        lines.append(extra)
+    if body:
+        lines += ["Content-Type: application/sdp", "Content-Length: [len]", "", body]
+    else:
+        lines += ["Content-Length: 0", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _send(message: str, retrans: bool = True) -> str:
+    attr = ' retrans="500"' if retrans else ""
+    return f"  <send{attr}><![CDATA[\n{message}\n  ]]></send>\n"
+
+
+ACK_NON_2XX = """  <send><![CDATA[
+ACK sip:{to}@[field1] SIP/2.0
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+CSeq: {cseq} ACK
+Max-Forwards: 70
+Content-Length: 0
+
+  ]]></send>
+"""
+
+
+def register_scenario(expect: int = 200, expires: int = 300, contact_user: str = "") -> str:
+    """REGISTER, answer the challenge, expect ``expect``."""
+    contact = f"Contact: <sip:{contact_user}@[local_ip]:[local_port]>" if contact_user else ""
+    headers = HEADERS.format(from_="", to="[field0]")
+    if contact:
+        headers = headers.replace("Contact: <sip:[field0]@[local_ip]:[local_port]>", contact)
+    first = "REGISTER sip:[field1] SIP/2.0"
+    return (
+        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="register">\n'
+        + _send(_message(first, headers, "1 REGISTER", f"Expires: {expires}"))
+        + '  <recv response="401" auth="true"/>\n'
+        + _send(_message(first, headers, "2 REGISTER", f"[authentication]\nExpires: {expires}"))
+        + f'  <recv response="{expect}"/>\n</scenario>\n'
+    )
+
+
+def call_scenario(
+    dialled: str,
+    expect: int = 200,
+    display: str = '"Caller"',
+    extra_headers: str = "",
+    hold_ms: int = 200,
+    authenticate: bool = True,
+) -> str:
+    """An INVITE (answering the proxy challenge) expecting ``expect``; 200 → ACK, BYE."""
+    headers = HEADERS.format(from_=display, to=dialled)
+    first = f"INVITE sip:{dialled}@[field1] SIP/2.0"
+    parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="call">\n']
+    cseq = 1
+    if authenticate:
+        parts.append(_send(_message(first, headers, "1 INVITE", extra_headers, SDP)))
+        parts.append('  <recv response="100" optional="true"/>\n')
+        parts.append('  <recv response="407" auth="true"/>\n')
+        parts.append(ACK_NON_2XX.format(to=dialled, cseq=1))
+        cseq = 2
+        extra = "[authentication]" + (f"\n{extra_headers}" if extra_headers else "")
+    else:
+        extra = extra_headers
+    parts.append(_send(_message(first, headers, f"{cseq} INVITE", extra, SDP)))
+    parts.append('  <recv response="100" optional="true"/>\n')
+    if expect == 200:
+        parts.append('  <recv response="180" optional="true"/>\n')
+        parts.append('  <recv response="183" optional="true"/>\n')
+        parts.append('  <recv response="200" rrs="true"/>\n')
+        # A late 180 can overtake nothing here, but a real phone tolerates it: so do we.
+        parts.append('  <recv response="180" optional="true"/>\n')
+        parts.append(
+            "  <send><![CDATA[\nACK [next_url] SIP/2.0\n"
+            "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
+            "[last_From:]\n[last_To:]\n[last_Call-ID:]\n[routes]\n"
+            f"CSeq: {cseq} ACK\nMax-Forwards: 70\nContent-Length: 0\n\n  ]]></send>\n"
+        )
+        parts.append(f'  <pause milliseconds="{hold_ms}"/>\n')
+        parts.append(
+            '  <send retrans="500"><![CDATA[\nBYE [next_url] SIP/2.0\n'
+            "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
+            "[last_From:]\n[last_To:]\n[last_Call-ID:]\n[routes]\n"
+            f"CSeq: {cseq + 1} BYE\nMax-Forwards: 70\nContent-Length: 0\n\n  ]]></send>\n"
+        )
+        parts.append('  <recv response="200"/>\n')
+    else:
+        parts.append('  <recv response="180" optional="true"/>\n')
+        parts.append('  <recv response="183" optional="true"/>\n')
+        parts.append(f'  <recv response="{expect}"/>\n')
+        parts.append(ACK_NON_2XX.format(to=dialled, cseq=cseq))
+    parts.append("</scenario>\n")
+    return "".join(parts)
+
+
+def uas_scenario(answer: int | None = 200, ring_ms: int = 100) -> str:
+    """A phone (or the carrier): receives an INVITE, rings, then answers ``answer``.
+
+    ``answer=200``: waits for ACK and BYE. ``answer=None``: rings until CANCELled.
+    Other codes: rejects and waits for the ACK.
+    """
+    reply = (
+        "  <send><![CDATA[\nSIP/2.0 {code} {reason}\n[last_Via:]\n[last_From:]\n"
+        "[last_To:];tag=[pid]SIPpTag01[call_number]\n[last_Call-ID:]\n[last_CSeq:]\n"
+        "[last_Record-Route:]\nContact: <sip:[local_ip]:[local_port];transport=[transport]>\n"
+        "Content-Length: 0\n\n  ]]></send>\n"
+    )
+    parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="uas">\n']
+    parts.append('  <recv request="INVITE" crlf="true" rrs="true"/>\n')
+    parts.append(reply.format(code=180, reason="Ringing"))
+    parts.append(f'  <pause milliseconds="{ring_ms}"/>\n')
+    if answer is None:
+        parts.append('  <recv request="CANCEL"/>\n')
+        parts.append(reply.format(code=200, reason="OK").replace("[last_CSeq:]", "[last_CSeq:]"))
+        parts.append(
+            reply.format(code=487, reason="Request Terminated").replace(
+                "[last_CSeq:]", "CSeq: [cseq] INVITE"
+            )
+        )
+        parts.append('  <recv request="ACK"/>\n')
+    elif answer == 200:
+        parts.append(reply.format(code=200, reason="OK"))
+        parts.append('  <recv request="ACK" optional="false"/>\n')
+        parts.append('  <recv request="BYE"/>\n')
+        parts.append(reply.format(code=200, reason="OK"))
+    else:
+        parts.append(reply.format(code=answer, reason="Rejected"))
+        parts.append('  <recv request="ACK"/>\n')
+    parts.append("</scenario>\n")
+    return "".join(parts)
+
+
+@dataclass
+class Trace:
+    """The SIP messages one sipp run exchanged."""
+
+    received: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+
+    def requests(self, method: str) -> list[str]:
+        return [m for m in self.received if m.startswith(f"{method} ")]
+
+    def responses(self) -> list[int]:
+        return [int(m.split()[1]) for m in self.received if m.startswith("SIP/2.0 ")]
+
+
+def header(message: str, name: str) -> list[str]:
+    pattern = re.compile(rf"^{re.escape(name)}\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
+    return [value.strip() for value in pattern.findall(message)]
+
+
+def parse_trace(path: Path) -> Trace:
+    trace = Trace()
+    if not path.exists():
+        return trace
+    blocks = re.split(r"^-{10,}.*$", path.read_text(errors="replace"), flags=re.MULTILINE)
+    for block in blocks:
+        match = re.search(
+            r"message (received|sent) [\[(]\d+\]? ?bytes\)? ?:\s*\n\n?(.*)", block, re.DOTALL
+        )
+        if not match:
+            continue
+        message = match.group(2).strip().replace("\r\n", "\n")
+        (trace.received if match.group(1) == "received" else trace.sent).append(message)
+    return trace
+
+
+class Sipp:
+    """One sipp process: ``run()`` waits for it, ``start()``/``wait()`` for UAS roles."""
+
+    def __init__(
+        self,
+        scenario: str,
+        server: tuple[str, int],
+        *,
+        local_ip: str = "127.0.0.1",
+        local_port: int = 0,
+        users: list[tuple[str, str, str]] = (),  # type: ignore[assignment]
+        calls: int = 1,
+        timeout: int = 20,
+        extra: list[str] = (),  # type: ignore[assignment]
+    ) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="sipp-"))
+        (self.dir / "scenario.xml").write_text(scenario)
+        self.trace_file = self.dir / "messages.log"
+        command = [
+            "sipp", f"{server[0]}:{server[1]}",
+            "-sf", str(self.dir / "scenario.xml"),
+            "-i", local_ip, "-m", str(calls),
+            "-trace_msg", "-message_file", str(self.trace_file),
+            "-trace_err", "-error_file", str(self.dir / "errors.log"),
+            "-timeout", str(timeout), "-timeout_error", "-nostdin",
+            "-max_recv_loops", "1000", "-recv_timeout", "15000",
+        ]  # fmt: skip
+        if local_port:
+            command += ["-p", str(local_port)]
+        if users:
+            csv = self.dir / "users.csv"
+            csv.write_text("SEQUENTIAL\n" + "".join(f"{u};{d};{p}\n" for u, d, p in users))
+            command += ["-inf", str(csv), "-au", "[field0]", "-ap", "[field2]"]
+        self.command = command + list(extra)
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> Sipp:
+        self.process = subprocess.Popen(
+            self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, cwd=self.dir,
+        )  # fmt: skip
+        return self
+
+    def wait(self, timeout: float = 30) -> tuple[int, Trace]:
+        assert self.process is not None
+        try:
+            output, _ = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            output, _ = self.process.communicate()
+        self.output = output
+        return self.process.returncode, parse_trace(self.trace_file)
+
+    def run(self, timeout: float = 30) -> tuple[int, Trace]:
+        return self.start().wait(timeout)
+
+    def errors(self) -> str:
+        path = self.dir / "errors.log"
+        return path.read_text(errors="replace") if path.exists() else ""

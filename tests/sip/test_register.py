@@ -1,0 +1,122 @@
+"""REGISTER: digest auth, no enumeration, NAT-aware contacts, limits, persistence, status."""
+
+import re
+import socket
+
+from cloudpbx.core.testing import api_client
+from cloudpbx.terminals.services import create_terminal
+
+from .conftest import free_port, register
+from .sipp import Sipp, header, register_scenario
+
+
+def phone(tenant, name="Desk"):
+    return create_terminal(tenant, name=name, type="ip_phone", generate_credentials=True)
+
+
+def test_register_with_generated_credentials(sip, tenant):
+    terminal = phone(tenant)
+    code, trace = register(sip, terminal, free_port())
+    assert code == 0, trace.received
+    assert trace.responses() == [401, 200]
+    challenge = trace.received[0]
+    assert 'qop="auth"' in header(challenge, "WWW-Authenticate")[0]
+    dump = str(sip.rpc("ul.dump"))
+    assert terminal.sip_username in dump
+
+
+def _normalised(message: str) -> str:
+    """A reply without what is random per request (tags, nonces, branch, Call-ID)."""
+    message = re.sub(r'nonce="[^"]+"', 'nonce="*"', message)
+    message = re.sub(r"tag=[^;\s>]+", "tag=*", message)
+    message = re.sub(r"branch=[^;\s]+", "branch=*", message)
+    message = re.sub(r"(?im)^(Call-ID|Content-Length):.*$", r"\1: *", message)
+    return message
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer(sip, tenant):
+    terminal = phone(tenant)
+    port = free_port()
+    wrong = Sipp(
+        register_scenario(expect=401),
+        sip.address,
+        local_port=port,
+        users=[(terminal.sip_username, sip.domain, "Wrong-Password-123")],
+    )
+    unknown = Sipp(
+        register_scenario(expect=401),
+        sip.address,
+        local_port=port,
+        users=[(terminal.sip_username, sip.domain, "Wrong-Password-123")],
+    )
+    code_wrong, trace_wrong = wrong.run()
+    unknown_user = "tzzzzzzzzzzz"
+    unknown = Sipp(
+        register_scenario(expect=401).replace("[field0]", unknown_user),
+        sip.address,
+        local_port=port,
+        users=[(unknown_user, sip.domain, "Wrong-Password-123")],
+    )
+    code_unknown, trace_unknown = unknown.run()
+    assert code_wrong == code_unknown == 0
+    assert trace_wrong.responses() == trace_unknown.responses() == [401, 401]
+    final_wrong = _normalised(trace_wrong.received[-1]).replace(terminal.sip_username, "U")
+    final_unknown = _normalised(trace_unknown.received[-1]).replace(unknown_user, "U")
+    assert final_wrong == final_unknown
+
+
+def test_external_terminals_cannot_register(sip, tenant):
+    mobile = create_terminal(tenant, name="Mobile", type="external", external_number="015123456789")
+    assert mobile.sip_username is None  # no account: any username is refused like above
+
+
+def test_replayed_authorization_is_refused(sip, tenant):
+    terminal = phone(tenant)
+    code, trace = register(sip, terminal, free_port())
+    assert code == 0
+    authorised = trace.sent[1]  # the REGISTER with the Authorization header
+    assert header(authorised, "Authorization")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.settimeout(5)
+        local_ip, local_port = "127.0.0.1", free_port()
+        udp.bind((local_ip, local_port))
+        replay = re.sub(
+            r"(?m)^Via: .*$",
+            f"Via: SIP/2.0/UDP {local_ip}:{local_port};branch=z9hG4bKreplay1;rport",
+            authorised,
+        )
+        udp.sendto((replay.strip() + "\n\n").replace("\n", "\r\n").encode(), sip.address)
+        answer = udp.recv(65535).decode()
+    assert answer.startswith("SIP/2.0 401"), answer
+
+
+def test_contacts_per_terminal_are_limited(sip, tenant):
+    terminal = phone(tenant)
+    limit = sip.config.sip_max_contacts
+    for _ in range(limit):
+        code, _trace = register(sip, terminal, free_port())
+        assert code == 0
+    code, trace = register(sip, terminal, free_port(), expect=503)
+    assert code == 0, trace.responses()
+
+
+def test_registration_survives_a_kamailio_restart(sip, tenant):
+    terminal = phone(tenant)
+    assert register(sip, terminal, free_port())[0] == 0
+    sip.restart()
+    assert terminal.sip_username in str(sip.rpc("ul.dump"))
+
+
+def test_status_in_the_api(sip, tenant):
+    terminal = phone(tenant)
+    client = api_client(tenant)
+    before = client.get(f"/api/v1/terminals/{terminal.pk}/status").json_body
+    assert before == {"online": False, "contacts": []}
+    port = free_port()
+    assert register(sip, terminal, port)[0] == 0
+    after = client.get(f"/api/v1/terminals/{terminal.pk}/status").json_body
+    assert after["online"] is True
+    contact = after["contacts"][0]
+    assert f"127.0.0.1:{port}" in contact["uri"]
+    assert contact["user_agent"] == "sipp-test"
+    assert 0 < contact["expires"] <= 300
