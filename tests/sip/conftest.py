@@ -4,6 +4,7 @@ test database; plus helpers to register sipp phones and to play the carrier trun
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import socket
 import tempfile
@@ -97,7 +98,8 @@ def sip_server(django_db_setup, django_db_blocker):
         server.start()
     yield server
     server.stop()
-    shutil.rmtree(run_dir, ignore_errors=True)
+    if not os.environ.get("CLOUDPBX_KEEP_TEST_LOGS"):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture

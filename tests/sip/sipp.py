@@ -99,8 +99,6 @@ def call_scenario(
         parts.append('  <recv response="180" optional="true"/>\n')
         parts.append('  <recv response="183" optional="true"/>\n')
         parts.append('  <recv response="200" rrs="true"/>\n')
-        # A late 180 can overtake nothing here, but a real phone tolerates it: so do we.
-        parts.append('  <recv response="180" optional="true"/>\n')
         parts.append(
             "  <send><![CDATA[\nACK [next_url] SIP/2.0\n"
             "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
@@ -137,15 +135,19 @@ def uas_scenario(answer: int | None = 200, ring_ms: int = 100) -> str:
         "Content-Length: 0\n\n  ]]></send>\n"
     )
     parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="uas">\n']
-    parts.append('  <recv request="INVITE" crlf="true" rrs="true"/>\n')
+    parts.append(
+        '  <recv request="INVITE" crlf="true" rrs="true"><action>'
+        '<ereg regexp="CSeq: *([0-9]+)" search_in="msg" check_it="true" assign_to="whole,cseq"/>'
+        "</action></recv>\n"
+    )
     parts.append(reply.format(code=180, reason="Ringing"))
     parts.append(f'  <pause milliseconds="{ring_ms}"/>\n')
     if answer is None:
         parts.append('  <recv request="CANCEL"/>\n')
-        parts.append(reply.format(code=200, reason="OK").replace("[last_CSeq:]", "[last_CSeq:]"))
+        parts.append(reply.format(code=200, reason="OK"))
         parts.append(
             reply.format(code=487, reason="Request Terminated").replace(
-                "[last_CSeq:]", "CSeq: [cseq] INVITE"
+                "[last_CSeq:]", "CSeq: [$cseq] INVITE"
             )
         )
         parts.append('  <recv request="ACK"/>\n')
@@ -157,7 +159,7 @@ def uas_scenario(answer: int | None = 200, ring_ms: int = 100) -> str:
     else:
         parts.append(reply.format(code=answer, reason="Rejected"))
         parts.append('  <recv request="ACK"/>\n')
-    parts.append("</scenario>\n")
+    parts.append('  <Reference variables="whole,cseq"/>\n</scenario>\n')
     return "".join(parts)
 
 

@@ -64,6 +64,7 @@ def render(config: Config) -> str:
         debug_level=int(os.environ.get("CLOUDPBX_SIP_DEBUG", "1")),
         children=config.sip_children,
         domain=config.sip_domain,
+        sip_port=config.sip_port,
         listen=listen,
         rpc_port=config.sip_rpc_port,
         module_dir=module_dir(),

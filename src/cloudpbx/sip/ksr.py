@@ -122,13 +122,18 @@ class Router:
             KSR.tm.t_send_reply(480, "Temporarily Unavailable")
         return OK
 
-    def ksr_branch_trunk(self, msg: Any) -> int:
-        """Branches of a call group that leave through the trunk get the trunk identity."""
-        identity = self._branch_identity
-        trunk = self.directory.default_trunk()
-        if identity is None or trunk is None or pv("$rd") != trunk.gateway:
+    def ksr_branch_ring(self, msg: Any) -> int:
+        """Each branch of a call group gets its identity: colleagues see the internal one,
+        external phones (through the trunk) the trunk one. Set here, once per branch, because
+        two From rewrites of one request would collide."""
+        ring = self._ring
+        if ring is None:
             return OK
-        self.set_identity(identity, trunk)
+        trunk = self.directory.default_trunk()
+        if trunk is not None and pv("$rd") == trunk.gateway and ring.trunk_identity:
+            self.set_identity(ring.trunk_identity, trunk)
+        else:
+            self.set_identity(ring.identity, None)
         return OK
 
     def ksr_xhttp_event(self, msg: Any, name: str = "") -> int:
@@ -184,15 +189,15 @@ class Router:
             if not self.load_targets(decision):
                 KSR.sl.sl_send_reply(480, "Temporarily Unavailable")
                 return OK
-            self.set_identity(decision.identity, None)
-            self._branch_identity = decision.trunk_identity
-            KSR.tm.t_on_branch("ksr_branch_trunk")
+            self._ring = decision
+            KSR.tm.t_on_branch("ksr_branch_ring")
         KSR.tm.t_on_failure("ksr_failure_ring")
         if KSR.tm.t_relay() < 0:
             KSR.sl.sl_reply_error()
         return OK
 
-    _branch_identity: routing.Identity | None = None
+    # The call group being forked by this worker, read by its branch routes during t_relay.
+    _ring: routing.Ring | None = None
 
     def load_targets(self, ring: routing.Ring) -> bool:
         """Put every registered contact and every external number into the destination set."""
