@@ -9,9 +9,16 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 ROOT=$PWD
 VENV=$ROOT/.venv
-# What the code and the tests need from Debian. Kamailio, SIP test clients and Chromium join
-# this list with the issues that use them.
-APT_PACKAGES=(python3 python3-venv python3-dev gcc gettext ca-certificates postgresql)
+# What the code and the tests need from Debian: Python, PostgreSQL (tests), Kamailio with
+# Python routing, real SIP clients for the tests, Chromium for the portal's browser tests,
+# zbar (QR codes), nginx (benchmark baseline).
+APT_PACKAGES=(
+    python3 python3-venv python3-dev gcc gettext ca-certificates postgresql
+    kamailio kamailio-python3-modules kamailio-sqlite-modules kamailio-postgres-modules
+    kamailio-tls-modules kamailio-extra-modules kamailio-utils-modules
+    sip-tester sipsak baresip-core linphone-cli sipvicious
+    chromium zbar-tools nginx-light
+)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

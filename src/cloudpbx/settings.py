@@ -67,6 +67,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "cloudpbx.web.context_processors.portal",
             ],
         },
     },
@@ -106,6 +107,12 @@ AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_IPWARE_PROXY_COUNT = len(CONFIG.trusted_proxies)
+AXES_LOCKOUT_TEMPLATE = "web/lockout.html"
+
+# Portal sign-in (cloudpbx.web).
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:pbx"
+LOGOUT_REDIRECT_URL = "web:login"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("fr", _("French")), ("de", _("German"))]

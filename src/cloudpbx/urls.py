@@ -7,5 +7,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("prov/", include("cloudpbx.provisioning.urls")),
+    path("pbx/terminals/", include("cloudpbx.terminals.urls")),
+    path("pbx/extensions/", include("cloudpbx.extensions.urls")),
+    path("pbx/numbers/", include("cloudpbx.numbering.urls")),
     path("", include("cloudpbx.web.urls")),
 ]

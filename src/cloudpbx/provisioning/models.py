@@ -86,6 +86,12 @@ class ProvisioningDevice(BaseModel):
     last_reported_model = models.CharField(
         verbose_name=_("reported model"), max_length=32, blank=True
     )
+    # Digest replay guard, written in the same UPDATE as the status above: a request is
+    # accepted only with a newer nonce than the last one used, or the same nonce with a
+    # higher nonce count.
+    digest_nonce = models.CharField(max_length=64, blank=True, editable=False)
+    digest_nonce_issued_ns = models.BigIntegerField(default=0, editable=False)
+    digest_nc = models.BigIntegerField(default=0, editable=False)
 
     objects = DeviceQuerySet.as_manager()
 
@@ -156,3 +162,24 @@ class ProvisioningDevice(BaseModel):
             self.trusted_networks = []
         if errors:
             raise ValidationError(errors)
+
+
+class ProvisioningLockout(models.Model):
+    """Failed provisioning attempts per key (``mac:<12 hex>`` or ``ip:<address>``).
+
+    Written only on failures; read on every fetch through two indexed sub-queries of the
+    device lookup. Rows whose window and lock have passed are pruned on later failures.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    window_started = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("provisioning lockout")
+        verbose_name_plural = _("provisioning lockouts")
+        indexes = [models.Index(fields=["window_started"], name="prov_lockout_window")]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.failures}"

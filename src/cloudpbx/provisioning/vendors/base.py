@@ -1,14 +1,87 @@
-"""What every vendor plugin declares. Django-free: the provisioning engine imports it too."""
+"""What every vendor plugin declares. Django-free: the provisioning engine imports it too.
+
+A plugin is plain data plus two functions:
+
+- ``models``: the phones we serve (the portal offers exactly these);
+- ``files``: one :class:`FileRule` per file name its phones request, each with real samples;
+- ``user_agents``: how its phones name themselves, each regex with real samples next to it;
+- ``context(config)``: the vendor's encodings of a :class:`PhoneConfig` (transport codes,
+  language names, time-zone notation…) handed to its Jinja2 templates;
+- ``read_account(body)``: the SIP credentials a rendered file gives the phone (tests and the
+  end-to-end registration check read files back with it).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cloudpbx.provisioning.phoneconfig import PhoneConfig, SipCredentials
+
+FileKind = Literal["device", "common", "absent"]
+MacCase = Literal["lower", "upper"]
 
 
 @dataclass(frozen=True)
 class PhoneModel:
     key: str  # as stored and as the phone names itself, e.g. "T54W"
     label: str  # as shown in the portal, e.g. "T54W"
+    family: str = ""  # template family inside the vendor, e.g. "maxwell"
+    code: str = ""  # the vendor's model code in common file names, e.g. "96" (y000000000096.cfg)
+
+    @property
+    def slug(self) -> str:
+        """Directory name of this model's template overrides (``models/<slug>/``)."""
+        return re.sub(r"[^a-z0-9]+", "-", self.key.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class FileRule:
+    """A file name the vendor's phones request, matched case-insensitively.
+
+    ``kind``: ``device`` (holds secrets: MAC in the name, authenticated), ``common`` (rendered
+    without any secret for everyone), ``absent`` (a known request we answer 404 on purpose).
+    Named groups: ``mac`` (12 hex digits), ``model`` (model key), ``code`` (model code).
+    """
+
+    kind: FileKind
+    pattern: str
+    template: str  # template file name, e.g. "device.cfg.j2" ("" for absent files)
+    samples: tuple[str, ...]
+    content_type: str = "text/plain; charset=utf-8"
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", re.compile(self.pattern, re.IGNORECASE))
+
+
+@dataclass(frozen=True)
+class UserAgent:
+    """What a phone says about itself; ``mac`` normalised to 12 lowercase hex, or None."""
+
+    model: str
+    firmware: str
+    mac: str | None
+
+
+@dataclass(frozen=True)
+class UserAgentRule:
+    pattern: str  # named groups: model, firmware, mac (optional)
+    samples: tuple[str, ...]
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", re.compile(self.pattern))
+
+
+def _no_context(config: PhoneConfig) -> Mapping[str, object]:
+    return {}
+
+
+def _no_reader(body: bytes) -> SipCredentials:
+    raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -17,9 +90,44 @@ class Vendor:
     name: str
     models: tuple[PhoneModel, ...]
     has_redirect_api: bool
+    files: tuple[FileRule, ...] = ()
+    user_agents: tuple[UserAgentRule, ...] = ()
+    mac_case: MacCase = "lower"
+    # HTTP Basic is accepted only from vendors whose phones cannot do Digest, and never over
+    # plain HTTP in production mode. None of the vendors served today needs it.
+    basic_auth: bool = False
+    context: Callable[[PhoneConfig], Mapping[str, object]] = _no_context
+    read_account: Callable[[bytes], SipCredentials] = _no_reader
 
     def model(self, key: str) -> PhoneModel | None:
         return next((m for m in self.models if m.key == key), None)
+
+    def model_by_name(self, name: str) -> PhoneModel | None:
+        """The model a phone names (in a path or User-Agent), ignoring case."""
+        wanted = name.lower()
+        return next((m for m in self.models if m.key.lower() == wanted), None)
+
+    def model_by_code(self, code: str) -> PhoneModel | None:
+        wanted = code.lstrip("0")
+        return next((m for m in self.models if m.code and m.code == wanted), None)
+
+    def mac_text(self, mac: str) -> str:
+        """The MAC as this vendor writes it in file names and URLs."""
+        return mac.upper() if self.mac_case == "upper" else mac.lower()
+
+    def parse_user_agent(self, user_agent: str) -> UserAgent | None:
+        for rule in self.user_agents:
+            found = rule.regex.search(user_agent)
+            if found:
+                groups = found.groupdict()
+                raw_mac = groups.get("mac")
+                mac = re.sub(r"[^0-9a-f]", "", raw_mac.lower()) if raw_mac else None
+                return UserAgent(
+                    model=groups.get("model") or "",
+                    firmware=groups.get("firmware") or "",
+                    mac=mac if mac and len(mac) == 12 else None,
+                )
+        return None
 
 
 def models_of(*keys: str) -> tuple[PhoneModel, ...]:

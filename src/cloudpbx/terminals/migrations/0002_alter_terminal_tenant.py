@@ -5,16 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tenancy', '0001_initial'),
-        ('terminals', '0001_initial'),
+        ("tenancy", "0001_initial"),
+        ("terminals", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='terminal',
-            name='tenant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenancy.tenant', verbose_name='customer'),
+            model_name="terminal",
+            name="tenant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="tenancy.tenant",
+                verbose_name="customer",
+            ),
         ),
     ]

@@ -1,18 +1,120 @@
-"""Gigaset DECT IP base stations (N670/N870 and Maxwell), provisioned with ``<mac>.xml``."""
+"""Gigaset DECT IP base stations (N670/N870 and Maxwell), provisioned with ``<mac>.xml``.
 
-from cloudpbx.provisioning.vendors.base import PhoneModel, Vendor
+The Nx70 multicell systems and the Maxwell desk phones use two different parameter sets
+(``families/nx70`` and ``families/maxwell`` templates). Gigaset authenticates with HTTP Digest
+only; after a 401 the device first tries its built-in credentials (username = its MAC), then
+the ones typed in its web UI ("Server Authentication"): no known parameter sets them from the
+file, so the ACS credentials are typed once on the device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cloudpbx.provisioning.phoneconfig import PhoneConfig, SipCredentials
+from cloudpbx.provisioning.vendors import xmlread
+from cloudpbx.provisioning.vendors.base import FileRule, PhoneModel, UserAgentRule, Vendor
+
+XML = "application/xml; charset=utf-8"
+NX70_TRANSPORTS = {"udp": "1", "tcp": "2", "tls": "3"}
+NX70_TONE_SCHEMES = {"DE": "Germany", "FR": "France"}
+# Maxwell: 2 = TLS, 1 otherwise (as in working Maxwell configurations).
+MAXWELL_TRANSPORTS = {"udp": "1", "tcp": "1", "tls": "2"}
+MAXWELL_LANGUAGES = {"de": "de-de", "fr": "fr-fr", "en": "en-us"}
+# Maxwell names a zone by its rules; every zone on Central European Time shares Amsterdam's.
+_CET = ("Amsterdam", "Berlin", "Brussels", "Luxembourg", "Paris", "Rome", "Vienna", "Zurich")
+MAXWELL_ZONES = {f"Europe/{city}": "GMT+1.Europe/Amsterdam" for city in _CET} | {
+    "Europe/London": "GMT.Europe/London",
+    "UTC": "GMT.Europe/London",
+}
+
+
+def _nx70(key: str) -> PhoneModel:
+    return PhoneModel(key=key, label=f"{key} IP PRO", family="nx70")
+
+
+def _maxwell(key: str) -> PhoneModel:
+    return PhoneModel(key=key, label=key, family="maxwell")
+
+
+MODELS = (
+    _nx70("N670"),
+    _nx70("N870"),
+    _nx70("N870E"),
+    _maxwell("Maxwell Basic"),
+    _maxwell("Maxwell 2"),
+    _maxwell("Maxwell 3"),
+    _maxwell("Maxwell 4"),
+)
+
+FILES = (
+    FileRule(
+        kind="device",
+        pattern=r"(?P<mac>[0-9a-f]{12})\.xml",
+        template="device.xml.j2",
+        samples=("7c2f80e0d605.xml", "589EC6123456.xml"),
+        content_type=XML,
+    ),
+)
+
+USER_AGENTS = (
+    # Nx70 and N510 name themselves; the Maxwell User-Agent is not documented (no rule).
+    UserAgentRule(
+        pattern=r'^"?(?:Gigaset )?(?P<model>N\d{3}E?)(?: IP PRO| DM PRO)?/(?P<firmware>[\w.+]+?)'
+        r'(?:;(?P<mac>[0-9A-Fa-f]{12}))?(?:;Handset=\d+)?"?$',
+        samples=(
+            "Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80E0D605",
+            "N510 IP PRO/42.245.00.000.000;7C2F804DF9A9",
+            "Gigaset N720 DM PRO/70.108.00.000.000",
+        ),
+    ),
+)
+
+
+def context(config: PhoneConfig) -> Mapping[str, object]:
+    account = config.account
+    digits = "".join(ch for ch in account.extension if ch.isdigit())
+    return {
+        "nx70_transport": NX70_TRANSPORTS[account.transport],
+        "nx70_tone_scheme": NX70_TONE_SCHEMES.get(config.country, ""),
+        # The handset's registration PIN: the last four digits of the extension.
+        "dect_pin": digits[-4:].rjust(4, "0") if digits else "0000",
+        "maxwell_transport": MAXWELL_TRANSPORTS[account.transport],
+        "maxwell_language": MAXWELL_LANGUAGES.get(config.language, "en-us"),
+        "maxwell_zone": MAXWELL_ZONES.get(config.timezone, ""),
+    }
+
+
+def read_account(body: bytes) -> SipCredentials:
+    values = xmlread.params(xmlread.parse(body))
+    if "SipAccount.00001.UserName" in values:  # Nx70
+        transports = {code: name for name, code in NX70_TRANSPORTS.items()}
+        return SipCredentials(
+            username=values["SipAccount.00001.UserName"],
+            auth_name=values["SipAccount.00001.AuthName"],
+            password=values["SipAccount.00001.AuthPassword"],
+            registrar=values["SipProvider.0.RegServerAddress"],
+            port=int(values["SipProvider.0.RegServerPort"]),
+            transport=transports[values["SipProvider.0.TransportProtocol"]],
+        )
+    return SipCredentials(  # Maxwell
+        username=values["SIP.Account.0.Username"],
+        auth_name=values["SIP.Account.0.AuthName"],
+        password=values["SIP.Account.0.AuthPassword"],
+        registrar=values["SIP.Account.0.RegistrationServer.Address"],
+        port=int(values["SIP.Account.0.RegistrationServer.Port"]),
+        transport="tls" if values["SIP.TransportProtocol"] == "2" else "udp",
+    )
+
 
 VENDOR = Vendor(
     key="gigaset",
     name="Gigaset",
-    models=(
-        PhoneModel(key="N670", label="N670 IP PRO"),
-        PhoneModel(key="N870", label="N870 IP PRO"),
-        PhoneModel(key="N870E", label="N870E IP PRO"),
-        PhoneModel(key="Maxwell Basic", label="Maxwell Basic"),
-        PhoneModel(key="Maxwell 2", label="Maxwell 2"),
-        PhoneModel(key="Maxwell 3", label="Maxwell 3"),
-        PhoneModel(key="Maxwell 4", label="Maxwell 4"),
-    ),
+    models=MODELS,
     has_redirect_api=True,
+    files=FILES,
+    user_agents=USER_AGENTS,
+    mac_case="lower",
+    context=context,
+    read_account=read_account,
 )

@@ -1,10 +1,109 @@
-"""Htek UC9xx desk phones, provisioned with ``cfg<mac>.xml``. Htek has no redirect API."""
+"""Htek UC9xx desk phones, provisioned with ``cfg<mac>.xml``. Htek has no redirect API.
 
-from cloudpbx.provisioning.vendors.base import Vendor, models_of
+The phone asks for ``cfg<DeviceCode>.xml``, then ``cfg<mac>`` (an encrypted backup format),
+then ``cfg<mac>.xml``. Some firmware stops at the first file it gets, so the model file and
+the encrypted one answer 404: everything, secrets included, is in ``cfg<mac>.xml`` only.
+MACs are lowercase in Htek file names (the phone requires it); input in any case is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cloudpbx.provisioning import timezones
+from cloudpbx.provisioning.phoneconfig import PhoneConfig, SipCredentials
+from cloudpbx.provisioning.vendors import xmlread
+from cloudpbx.provisioning.vendors.base import FileRule, PhoneModel, UserAgentRule, Vendor
+
+XML = "application/xml; charset=utf-8"
+TRANSPORTS = {"udp": "0", "tcp": "1", "tls": "2"}
+LANGUAGES = {"de": "German", "fr": "French", "en": "English"}
+# P64 time-zone codes by standard UTC offset in minutes.
+TIME_ZONES = {
+    -600: "2", -540: "3", -480: "6", -420: "10", -360: "14", -300: "18", -240: "20",
+    -180: "30", -120: "31", -60: "32", 0: "33", 60: "49", 120: "57", 180: "73", 210: "74",
+    240: "77", 300: "83", 330: "84", 360: "85", 420: "88", 480: "89", 540: "93", 570: "94",
+    600: "96", 660: "101", 720: "102",
+}  # fmt: skip
+
+
+def _model(key: str, code: str) -> PhoneModel:
+    return PhoneModel(key=key, label=key, code=code)
+
+
+MODELS = (
+    _model("UC902", "17"),
+    _model("UC903", "16"),
+    _model("UC912", "19"),
+    _model("UC912E", "19"),
+    _model("UC912G", "19"),
+    _model("UC923", "13"),
+    _model("UC924", "12"),
+    _model("UC926", "10"),
+)
+
+FILES = (
+    FileRule(
+        kind="device",
+        pattern=r"cfg(?P<mac>[0-9a-f]{12})\.xml",
+        template="device.xml.j2",
+        samples=("cfg001fc110d3a9.xml", "cfg001FC110D3A9.xml"),
+        content_type=XML,
+    ),
+    FileRule(
+        kind="absent",
+        pattern=r"cfg(?:\d{4}\.xml|[0-9a-f]{12})",
+        template="",
+        samples=("cfg0010.xml", "cfg001fc110d3a9"),
+    ),
+)
+
+USER_AGENTS = (
+    UserAgentRule(
+        pattern=r"^Htek (?P<model>\S+) (?P<firmware>\S+) "
+        r"(?P<mac>(?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})$",
+        samples=("Htek UC926 2.0.4.2 00:1f:c1:00:00:00", "Htek UC903 2.0.4.2 00:1f:c1:1c:22:a9"),
+    ),
+)
+
+
+def context(config: PhoneConfig) -> Mapping[str, object]:
+    offset = timezones.standard_offset_minutes(config.timezone)
+    base_url = config.provisioning.base_url
+    return {
+        "transport": TRANSPORTS[config.account.transport],
+        "language": LANGUAGES.get(config.language, "English"),
+        "time_zone": TIME_ZONES.get(offset, TIME_ZONES[0]),
+        # P212 as in working configurations: 3 with an https:// server, 1 with http://.
+        "upgrade_mode": "3" if base_url.startswith("https://") else "1",
+    }
+
+
+def read_account(body: bytes) -> SipCredentials:
+    config = xmlread.parse(body).find("config")
+    if config is None:
+        raise ValueError("no <config>")
+    values = {element.tag: element.text or "" for element in config}
+    host, _, port = values["P47"].rpartition(":")
+    transports = {code: name for name, code in TRANSPORTS.items()}
+    return SipCredentials(
+        username=values["P35"],
+        auth_name=values["P36"],
+        password=values["P34"],
+        registrar=host,
+        port=int(port),
+        transport=transports[values["P130"]],
+    )
+
 
 VENDOR = Vendor(
     key="htek",
     name="Htek",
-    models=models_of("UC902", "UC903", "UC912", "UC912E", "UC912G", "UC923", "UC924", "UC926"),
+    models=MODELS,
     has_redirect_api=False,
+    files=FILES,
+    user_agents=USER_AGENTS,
+    mac_case="lower",
+    context=context,
+    read_account=read_account,
 )

@@ -1,10 +1,113 @@
-"""Snom D7xx/D8xx desk phones (firmware ≥ 10), provisioned with ``snom<MODEL>-<MAC>.htm``."""
+"""Snom D7xx/D8xx desk phones (firmware ≥ 10), provisioned with ``snom<MODEL>-<MAC>.htm``.
 
-from cloudpbx.provisioning.vendors.base import Vendor, models_of
+Handed a bare server URL (DHCP option 66), a Snom phone fetches ``snom<MODEL>.htm`` (answered
+with a secret-free index) and then ``snom<MODEL>-<MAC>.htm``; ``setting_server`` set by us
+points at the latter with Snom's ``{mac}`` placeholder. ``<MAC>.xml`` holds the same settings.
+MACs are UPPERCASE in Snom file names; input in any case is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cloudpbx.provisioning.phoneconfig import PhoneConfig, SipCredentials
+from cloudpbx.provisioning.vendors import xmlread
+from cloudpbx.provisioning.vendors.base import FileRule, UserAgentRule, Vendor, models_of
+from cloudpbx.provisioning.vendors.tables import ZONES
+
+XML = "application/xml; charset=utf-8"
+LANGUAGES = {"de": "Deutsch", "fr": "Francais", "en": "English"}
+TONE_SCHEMES = {"DE": "GER", "FR": "FRA", "AT": "AUT", "CH": "SWI", "GB": "GBR"}
+
+FILES = (
+    FileRule(
+        kind="device",
+        pattern=r"snom(?P<model>[a-z0-9]+)-(?P<mac>[0-9a-f]{12})\.htm",
+        template="device.xml.j2",
+        samples=("snomD785-000413922D24.htm", "snomD717-00041396d9b4.htm"),
+        content_type=XML,
+    ),
+    FileRule(
+        kind="device",
+        pattern=r"(?P<mac>[0-9a-f]{12})\.xml",
+        template="device.xml.j2",
+        samples=("000413922D24.xml",),
+        content_type=XML,
+    ),
+    FileRule(
+        kind="common",
+        pattern=r"snom(?P<model>[a-z0-9]+)\.htm",
+        template="common.htm.j2",
+        samples=("snomD785.htm", "snomD717.htm"),
+        content_type=XML,
+    ),
+)
+
+USER_AGENTS = (
+    UserAgentRule(
+        pattern=r"\bsnom(?P<model>\w+)-SIP\s+(?P<firmware>\d+(?:\.\d+)+)\b.*?"
+        r"(?<![0-9A-Fa-f])(?P<mac>[0-9A-F]{12})(?=[\s)])",
+        samples=(
+            "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 "
+            "000413922D24 SXM:0 UXM:0)",
+            "Mozilla/4.0 (compatible; snomD785-SIP 10.1.169.16 2010.12-00001-gd311851f1 "
+            "(Feb 25 2019 - 14:19:43) 00041396D9B4 SXM:0 UXM:0 UXMC:0)",
+            "Mozilla/4.0 (compatible; snom710-SIP 8.7.5.35 1.1.5-IFX-05.01.12 000413741767)",
+        ),
+    ),
+    # Older firmware sends no MAC.
+    UserAgentRule(
+        pattern=r"\bsnom(?P<model>\w+)-SIP\s+(?P<firmware>\d+(?:\.\d+)+)",
+        samples=(
+            "Mozilla/4.0 (compatible; snom320-SIP 8.4.18 1.1.3-s)",
+            "Mozilla/4.0 (compatible; snom870-SIP 8.4.35 SPEAr300 SNOM 1.4)",
+        ),
+    ),
+)
+
+
+def context(config: PhoneConfig) -> Mapping[str, object]:
+    zone = ZONES.get(config.timezone)
+    account = config.account
+    return {
+        "language": LANGUAGES.get(config.language, "English"),
+        "tone_scheme": TONE_SCHEMES.get(config.country, "GER"),
+        "timezone": zone.snom if zone else "",
+        "outbound": f"{account.registrar}:{account.port};transport={account.transport}",
+    }
+
+
+def read_account(body: bytes) -> SipCredentials:
+    settings = xmlread.parse(body).find("phone-settings")
+    if settings is None:
+        raise ValueError("no <phone-settings>")
+
+    def line_1(tag: str) -> str:
+        for element in settings.iter(tag):
+            if element.attrib.get("idx") == "1":
+                return element.text or ""
+        raise KeyError(tag)
+
+    host_port, _, parameters = line_1("user_outbound").partition(";")
+    _host, _, port = host_port.rpartition(":")
+    return SipCredentials(
+        username=line_1("user_name"),
+        auth_name=line_1("user_pname"),
+        password=line_1("user_pass"),
+        registrar=line_1("user_host"),
+        port=int(port),
+        transport=parameters.removeprefix("transport="),
+    )
+
 
 VENDOR = Vendor(
     key="snom",
     name="Snom",
     models=models_of("D713", "D715", "D717", "D735", "D785", "D862", "D865"),
     has_redirect_api=True,
+    files=FILES,
+    user_agents=USER_AGENTS,
+    mac_case="upper",
+    context=context,
+    read_account=read_account,
 )
