@@ -107,6 +107,10 @@ def sip(sip_server, transactional_db, settings):
     """Kamailio for one test: the portal's changes flush its caches as in production."""
     settings.CLOUDPBX_KAMAILIO_RPC_URLS = [sip_server.rpc_url]
     sip_server.rpc("htable.seti", "cache", "gen", time.time_ns() // 1_000_000 % 2_000_000_000)
+    # Like the database, failure counters start empty: tests that fail logins on purpose
+    # must not add up to a ban of the address every test uses.
+    for table in ("authfail", "ipban", "userban"):
+        sip_server.rpc("htable.flush", table)
     return sip_server
 
 

@@ -36,6 +36,14 @@ class Limits:
     flood_exempt: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
 
+def _increment(table: str, key: str) -> int:
+    """Count in shared memory; the entry expires with the table's autoexpire."""
+    if KSR.htable.sht_get(table, key) is None:
+        KSR.htable.sht_seti(table, key, 1)
+        return 1
+    return int(KSR.htable.sht_inc(table, key))
+
+
 def pv(name: str) -> str:
     value = KSR.pv.get(name)
     return "" if value is None else str(value)
@@ -79,17 +87,18 @@ class Router:
 
     def route_request(self) -> int:
         source = pv("$si")
+        # Returning without a reply drops the request: a banned address learns nothing.
         if KSR.htable.sht_get("ipban", source) is not None:
-            return KSR.x.drop()  # type: ignore[no-any-return]
+            return OK
         if not self._within_flood_limit(source):
             KSR.htable.sht_seti("ipban", source, 1)
             logger.warning("cloudpbx-sip banned ip=%s reason=flood", source)
-            return KSR.x.drop()  # type: ignore[no-any-return]
+            return OK
         if KSR.maxfwd.process_maxfwd(10) < 0:
             KSR.sl.sl_send_reply(483, "Too Many Hops")
             return OK
         if KSR.sanity.sanity_check(1511, 7) < 0:
-            return KSR.x.drop()  # type: ignore[no-any-return]
+            return OK
         self.directory.sync(KSR.htable.sht_get("cache", "gen"))
 
         if KSR.is_CANCEL():
@@ -279,15 +288,16 @@ class Router:
         return None
 
     def count_failure(self, source: str, username: str) -> None:
-        if KSR.htable.sht_inc("authfail", f"ip:{source}") > self.limits.auth_failures_per_ip:
+        if _increment("authfail", f"ip:{source}") > self.limits.auth_failures_per_ip:
             KSR.htable.sht_seti("ipban", source, 1)
             logger.warning("cloudpbx-sip banned ip=%s reason=auth-failures", source)
         if username and (
-            KSR.htable.sht_inc("authfail", f"user:{username}") > self.limits.auth_failures_per_user
+            _increment("authfail", f"user:{username}") > self.limits.auth_failures_per_user
         ):
             KSR.htable.sht_seti("userban", username, 1)
-            logger.warning("cloudpbx-sip banned user=%s ip=%s reason=auth-failures",
-                           username, source)  # fmt: skip
+            logger.warning(
+                "cloudpbx-sip banned user=%s ip=%s reason=auth-failures", username, source
+            )
 
     def _within_flood_limit(self, source: str) -> bool:
         if self.limits.flood_exempt:
