@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection
 
 from cloudpbx.core.supervisor import Supervisor
-from cloudpbx.sip import kamailio, rpc
+from cloudpbx.sip import kamailio, rpc, status
 
 from .sipp import Sipp, register_scenario
 
@@ -68,6 +68,10 @@ class SipServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def is_registered(self, terminal) -> bool:
+        found = status.registrations([terminal.sip_username])
+        return found is not None and found[terminal.sip_username].online
 
     def rpc(self, method: str, *params):
         return rpc.call(self.rpc_url, method, *params)

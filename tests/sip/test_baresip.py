@@ -102,7 +102,7 @@ def test_two_baresip_softphones_call_each_other(sip, tenant, tmp_path):
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 10
-    while bob.sip_username not in str(sip.rpc("ul.dump")):
+    while not sip.is_registered(bob):
         if time.monotonic() > deadline:
             bob_process.kill()
             pytest.fail("bob did not register:\n" + bob_process.communicate()[0][-3000:])

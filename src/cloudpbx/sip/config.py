@@ -132,4 +132,5 @@ def environment(config: Config) -> dict[str, str]:
     env = dict(os.environ)
     env.update(to_environment(config))
     env["CLOUDPBX_SITE_PACKAGES"] = sysconfig.get_paths()["purelib"]
+    env["TZ"] = "UTC"  # registration expiry times in the database are zone-less
     return env

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 
 from cloudpbx.sip import rpc
 
@@ -55,11 +56,18 @@ def _contacts(aor: dict[str, Any]) -> tuple[Contact, ...]:
 
 
 def registrations(usernames: Iterable[str]) -> dict[str, Registration] | None:
-    """Status per SIP username; None when Kamailio cannot be asked (shown as unknown)."""
+    """Status per SIP username; None when Kamailio cannot be asked (shown as unknown).
+
+    With PostgreSQL, Kamailio keeps registrations in the shared database only (every node
+    sees them), so they are read there; with SQLite they live in Kamailio's memory, written
+    back to its file now and then, so Kamailio is asked over RPC.
+    """
     wanted = set(usernames)
     found: dict[str, Registration] = {name: OFFLINE for name in wanted}
     if not wanted:
         return found
+    if connection.vendor == "postgresql":
+        return _from_database(found)
     try:
         for url in settings.CLOUDPBX_KAMAILIO_RPC_URLS:
             dump = rpc.call(url, "ul.dump")
@@ -73,4 +81,22 @@ def registrations(usernames: Iterable[str]) -> dict[str, Registration] | None:
     except rpc.RpcError as error:
         logger.warning("registration status unavailable: %s", error)
         return None
+    return found
+
+
+def _from_database(found: dict[str, Registration]) -> dict[str, Registration]:
+    # Kamailio writes ``expires`` as a time without zone, in UTC (its supervisor sets TZ=UTC).
+    names = list(found)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT username, contact, user_agent, received, socket,"
+            " EXTRACT(EPOCH FROM (expires - (now() AT TIME ZONE 'UTC')))::int"
+            " FROM location WHERE username = ANY(%s) AND expires > (now() AT TIME ZONE 'UTC')"
+            " ORDER BY username, id",
+            [names],
+        )
+        for username, contact, user_agent, received, socket, left in cursor.fetchall():
+            source = (received or "").removeprefix("sip:") or (socket or "")
+            entry = Contact(uri=contact, user_agent=user_agent, source=source, expires=left)
+            found[username] = Registration(contacts=(*found[username].contacts, entry))
     return found
