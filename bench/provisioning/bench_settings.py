@@ -1,0 +1,13 @@
+"""The project's settings, routing ``/prov/`` only (same middleware, same database setup), so the
+benchmark does not depend on the state of the other apps' URLs."""
+
+import os
+
+from cloudpbx.settings import *  # noqa: F403
+
+ROOT_URLCONF = "cloudpbx.provisioning.tests.urls"
+
+# ``run.py --persistent`` keeps SQLite connections open across requests (the project setting
+# opens and closes one per request, which costs more than the whole provisioning logic).
+if os.environ.get("BENCH_PERSISTENT_CONNECTIONS") == "1":
+    DATABASES["default"]["CONN_MAX_AGE"] = 600  # noqa: F405

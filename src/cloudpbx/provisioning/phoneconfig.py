@@ -1,0 +1,66 @@
+"""The typed configuration of one phone: what every vendor template renders. Django-free.
+
+Built from the database by :mod:`cloudpbx.provisioning.build` (the only place that reads rows);
+rendered by :mod:`cloudpbx.provisioning.render`. Holds secrets: never log one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """One line of text as it may appear in any vendor format (no newline injection)."""
+    return _CONTROL.sub(" ", text).strip()
+
+
+@dataclass(frozen=True)
+class SipAccount:
+    username: str
+    auth_name: str
+    password: str
+    domain: str
+    registrar: str
+    port: int
+    transport: str  # "udp" | "tcp" | "tls"
+    display_name: str  # shown to the called party on internal calls
+    extension: str  # the internal extension shown, "" if none
+    label: str  # shown on the phone's display next to the line key
+
+
+@dataclass(frozen=True)
+class ProvisioningAccess:
+    """Where and how the phone fetches its configuration again (so changes reach it)."""
+
+    base_url: str  # e.g. "https://pbx.example.net/prov", no trailing slash
+    username: str | None  # ACS credentials; None in trusted-IP mode
+    password: str | None
+    resync_seconds: int
+
+
+@dataclass(frozen=True)
+class PhoneConfig:
+    vendor: str  # vendor key, e.g. "yealink"
+    model: str  # model key as configured in the portal, e.g. "T54W"
+    mac: str  # 12 lowercase hex digits
+    account: SipAccount
+    provisioning: ProvisioningAccess
+    language: str  # "de" | "fr" | "en"
+    country: str  # ISO 3166 alpha-2, drives tone schemes
+    timezone: str  # IANA name, e.g. "Europe/Berlin"
+    ntp_servers: tuple[str, ...] = field(default=("pool.ntp.org",))
+
+
+@dataclass(frozen=True)
+class SipCredentials:
+    """What a rendered file tells the phone to register with (read back by the vendor parser)."""
+
+    username: str
+    auth_name: str
+    password: str
+    registrar: str
+    port: int
+    transport: str

@@ -1,0 +1,194 @@
+"""The two statements of a fetch, in SQL written once (the ORM compiles a query on every call,
+which costs more than the rest of the request on the hot path).
+
+:func:`load_device`: the device named by the path, with its terminal, tenant, shown extension
+and the lock state of its MAC and of the client's address; one SELECT. :func:`record_fetch`:
+the status fields and the Digest replay guard; one conditional UPDATE. Both hydrate/write the
+ordinary models, so everything else keeps speaking Django.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from django.db import connection
+
+from cloudpbx.extensions.models import Extension
+from cloudpbx.provisioning import lockouts
+from cloudpbx.provisioning.models import ProvisioningDevice, ProvisioningLockout
+from cloudpbx.tenancy.models import Tenant
+from cloudpbx.terminals.models import Terminal
+
+DEVICE_FIELDS = (
+    "id",
+    "terminal_id",
+    "manufacturer",
+    "model",
+    "mac",
+    "auth_mode",
+    "acs_username",
+    "acs_password_encrypted",
+    "trusted_networks",
+)
+TERMINAL_FIELDS = (
+    "id",
+    "tenant_id",
+    "name",
+    "internal_display_name",
+    "internal_extension_id",
+    "sip_username",
+    "sip_password_encrypted",
+)
+TENANT_FIELDS = ("id", "language", "country", "timezone")
+EXTENSION_FIELDS = ("id", "number")
+
+
+@dataclass
+class LoadedDevice:
+    device: ProvisioningDevice  # .terminal, .terminal.tenant, .terminal.internal_extension set
+    mac_locked: bool
+    ip_locked: bool
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _columns(alias: str, model: Any, fields: tuple[str, ...]) -> list[str]:
+    return [f"{alias}.{_q(model._meta.get_field(f).column)}" for f in fields]
+
+
+@cache
+def _select_sql(vendor_count: int, vendor: str) -> str:
+    # ``vendor`` (the DB backend) is part of the cache key: quoting differs per backend.
+    device, terminal = ProvisioningDevice._meta, Terminal._meta
+    tenant, extension = Tenant._meta, Extension._meta
+    lock = _q(ProvisioningLockout._meta.db_table)
+    columns = (
+        _columns("d", ProvisioningDevice, DEVICE_FIELDS)
+        + _columns("t", Terminal, TERMINAL_FIELDS)
+        + _columns("n", Tenant, TENANT_FIELDS)
+        + _columns("e", Extension, EXTENSION_FIELDS)
+    )
+    # Identifiers come from model metadata, values are all parameters: nothing from a request.
+    locked = f"SELECT 1 FROM {lock} l WHERE l.{_q('key')} = %s AND l.{_q('locked_until')} > %s"  # noqa: S608
+    placeholders = ", ".join(["%s"] * vendor_count)
+    return (
+        f"SELECT {', '.join(columns)}, EXISTS({locked}), EXISTS({locked}) "  # noqa: S608
+        f"FROM {_q(device.db_table)} d "
+        f"INNER JOIN {_q(terminal.db_table)} t ON t.{_q('id')} = d.{_q('terminal_id')} "
+        f"INNER JOIN {_q(tenant.db_table)} n ON n.{_q('id')} = t.{_q('tenant_id')} "
+        f"LEFT OUTER JOIN {_q(extension.db_table)} e "
+        f"ON e.{_q('id')} = t.{_q('internal_extension_id')} "
+        f"WHERE d.{_q('mac')} = %s AND d.{_q('manufacturer')} IN ({placeholders}) "
+        f"AND t.{_q('type')} = %s AND t.{_q('config_mode')} = %s"
+    )
+
+
+def load_device(
+    mac: str, vendor_keys: list[str], address: str | None, now: datetime
+) -> LoadedDevice | None:
+    """The automatically configured IP phone with this MAC and one of these manufacturers."""
+    if not vendor_keys:
+        return None
+    when = connection.ops.adapt_datetimefield_value(now)
+    params = [
+        lockouts.mac_key(mac),
+        when,
+        lockouts.ip_key(address or "-"),
+        when,
+        mac,
+        *vendor_keys,
+        Terminal.Type.IP_PHONE.value,
+        Terminal.ConfigMode.AUTOMATIC.value,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_select_sql(len(vendor_keys), connection.vendor), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    db = connection.alias
+
+    def take(count: int) -> list[Any]:
+        taken = values[:count]
+        del values[:count]
+        return taken
+
+    device_values = take(len(DEVICE_FIELDS))
+    networks = device_values[-1]
+    if isinstance(networks, str):  # SQLite returns the JSON text
+        device_values[-1] = json.loads(networks)
+    device = ProvisioningDevice.from_db(db, DEVICE_FIELDS, device_values)
+    terminal = Terminal.from_db(db, TERMINAL_FIELDS, take(len(TERMINAL_FIELDS)))
+    tenant = Tenant.from_db(db, TENANT_FIELDS, take(len(TENANT_FIELDS)))
+    extension_values = take(len(EXTENSION_FIELDS))
+    extension = (
+        Extension.from_db(db, EXTENSION_FIELDS, extension_values)
+        if extension_values[0] is not None
+        else None
+    )
+    terminal.tenant = tenant
+    terminal.internal_extension = extension
+    device.terminal = terminal
+    mac_locked, ip_locked = values
+    return LoadedDevice(device=device, mac_locked=bool(mac_locked), ip_locked=bool(ip_locked))
+
+
+@cache
+def _update_sql(guarded: bool, vendor: str) -> str:
+    table = _q(ProvisioningDevice._meta.db_table)
+    assignments = [
+        "last_fetch_at",
+        "last_fetch_ip",
+        "last_user_agent",
+        "last_firmware",
+        "last_reported_model",
+    ]
+    if guarded:
+        assignments += ["digest_nonce", "digest_nonce_issued_ns", "digest_nc"]
+    sql = f"UPDATE {table} SET {', '.join(f'{_q(a)} = %s' for a in assignments)} "  # noqa: S608
+    sql += f"WHERE {_q('id')} = %s"
+    if guarded:
+        sql += (
+            f" AND ({_q('digest_nonce_issued_ns')} < %s"
+            f" OR ({_q('digest_nonce')} = %s AND {_q('digest_nc')} < %s))"
+        )
+    return sql
+
+
+@dataclass(frozen=True)
+class Fetch:
+    at: datetime
+    address: str | None
+    user_agent: str
+    firmware: str
+    reported_model: str
+
+
+def record_fetch(
+    device_id: int, fetch: Fetch, *, nonce: str = "", nonce_issued_ns: int = 0, nc: int = 0
+) -> bool:
+    """Write the status; with a nonce, only if it is newer than the last one used or the same
+    with a higher count. False: nothing written (a replay)."""
+    ops = connection.ops
+    params: list[Any] = [
+        ops.adapt_datetimefield_value(fetch.at),
+        ops.adapt_ipaddressfield_value(fetch.address),
+        fetch.user_agent[:255],
+        fetch.firmware[:64],
+        fetch.reported_model[:32],
+    ]
+    guarded = bool(nonce)
+    if guarded:
+        params += [nonce, nonce_issued_ns, nc]
+    params.append(device_id)
+    if guarded:
+        params += [nonce_issued_ns, nonce, nc]
+    with connection.cursor() as cursor:
+        cursor.execute(_update_sql(guarded, connection.vendor), params)
+        return bool(cursor.rowcount == 1)

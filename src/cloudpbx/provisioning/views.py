@@ -1,0 +1,219 @@
+"""``/prov/<file>``: the HTTP adapter of the provisioning engine.
+
+Identification (:mod:`identify`), the authentication decision (:mod:`access`) and rendering
+(:mod:`render`) are pure; this module loads the device (one query), applies the decision and
+records a successful fetch together with the Digest replay guard (one conditional UPDATE).
+Refusals are uniform: status, headers and body are the same whatever the reason (only the
+nonce differs), and each is logged as one fail2ban-friendly line without secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import cache
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.utils import timezone
+
+from cloudpbx.core import crypto
+from cloudpbx.provisioning import (
+    access,
+    build,
+    clients,
+    digest,
+    identify,
+    lockouts,
+    queries,
+    render,
+)
+from cloudpbx.provisioning.models import ProvisioningDevice
+from cloudpbx.provisioning.vendors import VENDORS
+from cloudpbx.provisioning.vendors.base import PhoneModel
+
+logger = logging.getLogger("cloudpbx.provisioning")
+
+REFUSAL_BODY = b"Unauthorized\n"
+NOT_FOUND_BODY = b"Not found\n"
+PLAIN = "text/plain; charset=utf-8"
+
+
+@cache
+def _signer(secret_key: str) -> digest.NonceSigner:
+    return digest.NonceSigner(secret_key.encode())
+
+
+@cache
+def _dummy_secret(secret_key: str) -> str:
+    # Decrypted for unknown and trusted-IP devices so every path pays the same decryption.
+    return crypto.encrypt("x" * 24)
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    """``/prov/`` itself lists nothing."""
+    return _for_phones(_not_found())
+
+
+def serve(request: HttpRequest, filename: str) -> HttpResponse:
+    return _for_phones(_answer(request, filename))
+
+
+def _for_phones(response: HttpResponse) -> HttpResponse:
+    # Phones render no HTML: django-csp's policy header would be work and bytes for nothing.
+    response._csp_exempt = True  # type: ignore[attr-defined]
+    return response
+
+
+def _answer(request: HttpRequest, filename: str) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    match = identify.match_file(filename)
+    if match is None or match.kind == "absent":
+        return _not_found()
+    if match.kind == "common":
+        vendor, rule = match.candidates[0]
+        assert match.model is not None
+        body = render.render_common(vendor, match.model, rule.template, build.base_url())
+        return _file(request, body, rule.content_type, cache_control="no-cache")
+    assert match.mac is not None
+    return _serve_device(request, match, filename)
+
+
+def _serve_device(request: HttpRequest, match: identify.FileMatch, filename: str) -> HttpResponse:
+    config = settings.CONFIG
+    meta = request.META
+    client = clients.client_of(
+        remote_addr=meta.get("REMOTE_ADDR", ""),
+        forwarded_for=meta.get("HTTP_X_FORWARDED_FOR", ""),
+        forwarded_proto=meta.get("HTTP_X_FORWARDED_PROTO", ""),
+        direct_https=meta.get("wsgi.url_scheme") == "https",
+        trusted_proxies=tuple(config.trusted_proxies),
+    )
+    user_agent = meta.get("HTTP_USER_AGENT", "")
+    mac = match.mac or ""
+    identified = identify.identify(match, user_agent)
+    now = timezone.now()
+    loaded = queries.load_device(mac, [v.key for v in identified.vendors], client.address, now)
+    device = loaded.device if loaded else None
+
+    password = ""
+    if device is not None and device.auth_mode == ProvisioningDevice.AuthMode.CREDENTIALS:
+        password = device.acs_password
+    else:
+        crypto.decrypt(_dummy_secret(settings.SECRET_KEY))
+    vendor = VENDORS[device.manufacturer] if device is not None else None
+    policy = access.Policy(
+        realm=config.prov_realm,
+        nonce_lifetime_ns=config.prov_nonce_seconds * 1_000_000_000,
+        production=config.production,
+    )
+    decision = access.decide(
+        access.Attempt(
+            mac=mac,
+            method=request.method or "GET",
+            uri=request.get_full_path(),
+            authorization=meta.get("HTTP_AUTHORIZATION", ""),
+            client=client,
+            now_ns=time.time_ns(),
+        ),
+        _device_access(loaded, password),
+        policy,
+        _signer(settings.SECRET_KEY),
+        basic_allowed=bool(vendor and vendor.basic_auth),
+    )
+    if identified.refusal:
+        decision = access.Decision(accepted=False, reason=identified.refusal, counts=True)
+    if device is None or vendor is None or not decision.accepted:
+        return _refuse(mac, decision, client, filename, known=device is not None)
+    agent = identified.user_agent
+    fetch = queries.Fetch(
+        at=now,
+        address=client.address or meta.get("REMOTE_ADDR") or None,
+        user_agent=user_agent,
+        firmware=agent.firmware if agent else "",
+        reported_model=agent.model if agent else "",
+    )
+    recorded = queries.record_fetch(
+        device.pk,
+        fetch,
+        nonce=decision.nonce,
+        nonce_issued_ns=decision.nonce_issued_ns,
+        nc=decision.nc,
+    )
+    if not recorded:
+        replayed = access.Decision(accepted=False, reason="replayed_nonce")
+        return _refuse(mac, replayed, client, filename, known=True)
+
+    model = vendor.model(device.model) or PhoneModel(key=device.model, label=device.model)
+    body = render.render_device(
+        vendor, model, match.rule_of(vendor).template, build.phone_config(device, password)
+    )
+    return _file(
+        request, body, match.rule_of(vendor).content_type, cache_control="private, no-cache"
+    )
+
+
+def _device_access(
+    loaded: queries.LoadedDevice | None, password: str
+) -> access.DeviceAccess | None:
+    if loaded is None:
+        return None
+    device = loaded.device
+    return access.DeviceAccess(
+        mode=device.auth_mode,
+        username=device.acs_username,
+        password=password or None,
+        networks=tuple(device.trusted_networks or ()),
+        mac_locked=loaded.mac_locked,
+        ip_locked=loaded.ip_locked,
+    )
+
+
+def _refuse(
+    mac: str, decision: access.Decision, client: clients.Client, filename: str, *, known: bool
+) -> HttpResponse:
+    config = settings.CONFIG
+    nonce = _signer(settings.SECRET_KEY).issue(mac, time.time_ns())
+    response = HttpResponse(REFUSAL_BODY, status=401, content_type=PLAIN)
+    response["WWW-Authenticate"] = digest.challenge(config.prov_realm, nonce, stale=decision.stale)
+    response["Cache-Control"] = "no-store"
+    response._has_been_logged = True  # type: ignore[attr-defined]  # our own line below
+    address = client.address or "-"
+    if decision.reason == "challenge":
+        logger.debug("cloudpbx-prov challenge ip=%s mac=%s file=%s", address, mac, filename)
+        return response
+    logger.warning(
+        "cloudpbx-prov refused ip=%s mac=%s reason=%s file=%s",
+        address,
+        mac,
+        decision.reason,
+        filename,
+    )
+    if decision.counts:
+        for key in lockouts.record_failure(mac=mac if known else None, address=client.address):
+            logger.warning("cloudpbx-prov locked %s for %ss", key, config.prov_lockout_seconds)
+    return response
+
+
+def _not_found() -> HttpResponse:
+    response = HttpResponse(NOT_FOUND_BODY, status=404, content_type=PLAIN)
+    # Phones ask for files we do not serve all the time: not worth a warning each.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+def _file(
+    request: HttpRequest, body: bytes, content_type: str, *, cache_control: str
+) -> HttpResponse:
+    tag = render.etag(body)
+    wanted = request.META.get("HTTP_IF_NONE_MATCH", "")
+    if wanted and (
+        wanted.strip() == "*" or tag in (t.strip().removeprefix("W/") for t in wanted.split(","))
+    ):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, content_type=content_type)
+    response["ETag"] = tag
+    response["Cache-Control"] = cache_control
+    return response
