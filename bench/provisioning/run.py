@@ -4,7 +4,7 @@
 
 Starts, on free loopback ports and in a throw-away data dir: nginx serving a static file the
 size of a rendered Yealink config (the baseline), then the provisioning server the way
-``cloudpbx run`` starts it (gunicorn, several sync workers, SQLite in WAL mode). ``wrk`` then
+``cloudpbx run`` starts it (granian, SQLite in WAL mode; gunicorn for comparison). ``wrk`` then
 fetches for a bounded time with a bounded set of requests:
 
 - ``digest``: each request carries a valid Digest answer (nonce fetched once per device,
@@ -305,8 +305,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--servers",
-        default="gunicorn",
-        help="comma-separated: gunicorn (as `cloudpbx run` starts it), granian (if importable)",
+        default="granian",
+        help="comma-separated: granian (as `cloudpbx run` starts it), gunicorn (if installed)",
     )
     parser.add_argument(
         "--connections-mode",

@@ -172,7 +172,7 @@ def load() -> Config:
         allowed_hosts=allowed_hosts,
         http_host=http_host,
         http_port=http_port,
-        http_workers=_int("CLOUDPBX_HTTP_WORKERS", max(2, (os.cpu_count() or 1) * 2)),
+        http_workers=_int("CLOUDPBX_HTTP_WORKERS", max(2, os.cpu_count() or 1)),
         public_web_url=public_web_url,
         sip_domain=sip_domain,
         sip_realm=os.environ.get("CLOUDPBX_SIP_REALM", sip_domain),

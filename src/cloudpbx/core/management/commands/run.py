@@ -1,6 +1,6 @@
 """``cloudpbx run``: migrate, create demo data on a new database, then run the whole PBX.
 
-The web server (gunicorn, several workers) and Kamailio run as supervised children: restarted
+The web server (granian, several workers) and Kamailio run as supervised children: restarted
 if they die, stopped cleanly on SIGINT/SIGTERM.
 """
 
@@ -80,13 +80,14 @@ class Command(BaseCommand):
             except OSError:
                 return False
 
+        # granian over gunicorn: measured faster on the provisioning benchmark (bench/README.md).
         # fmt: off
         command = [
-            sys.executable, "-m", "gunicorn", "cloudpbx.wsgi:application",
-            "--bind", f"{config.http_host}:{config.http_port}",
+            sys.executable, "-m", "granian", "--interface", "wsgi",
+            "--host", config.http_host, "--port", str(config.http_port),
             "--workers", str(config.http_workers),
-            "--access-logfile", "-",
-            "--graceful-timeout", "5",
+            "--respawn-failed-workers", "--access-log",
+            "cloudpbx.wsgi:application",
         ]
         # fmt: on
         return Child(name="web", command=command, ready=ready)
