@@ -44,4 +44,4 @@ def flush_directory_caches(**payload: Any) -> None:
 
 def connect() -> None:
     for event in EVENTS:
-        events.subscribe(event, flush_directory_caches)
+        events.subscribe(event, flush_directory_caches, once_per_commit=True)
