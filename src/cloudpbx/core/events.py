@@ -10,8 +10,8 @@ however many events it published (a cache flush after creating a whole demo cust
 
 from __future__ import annotations
 
-import logging
 import functools
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
