@@ -75,6 +75,7 @@ class Config:
     prov_lockout_seconds: int
     prov_ntp_servers: list[str]
     prov_resync_seconds: int
+    app_link_hours: int
 
 
 # Config field → environment variable, for handing the same settings to a child process.
@@ -104,6 +105,15 @@ ENVIRONMENT_NAMES = {
     "sip_shm_mb": "CLOUDPBX_SIP_SHM_MB",
     "kamailio_rpc_urls": "CLOUDPBX_KAMAILIO_RPC_URLS",
     "trusted_proxies": "CLOUDPBX_TRUSTED_PROXIES",
+    "prov_realm": "CLOUDPBX_PROV_REALM",
+    "prov_nonce_seconds": "CLOUDPBX_PROV_NONCE_SECONDS",
+    "prov_lockout_mac_failures": "CLOUDPBX_PROV_LOCKOUT_MAC_FAILURES",
+    "prov_lockout_ip_failures": "CLOUDPBX_PROV_LOCKOUT_IP_FAILURES",
+    "prov_lockout_window_seconds": "CLOUDPBX_PROV_LOCKOUT_WINDOW_SECONDS",
+    "prov_lockout_seconds": "CLOUDPBX_PROV_LOCKOUT_SECONDS",
+    "prov_ntp_servers": "CLOUDPBX_PROV_NTP_SERVERS",
+    "prov_resync_seconds": "CLOUDPBX_PROV_RESYNC_SECONDS",
+    "app_link_hours": "CLOUDPBX_APP_LINK_HOURS",
 }
 
 
@@ -204,4 +214,5 @@ def load() -> Config:
         prov_lockout_seconds=_int("CLOUDPBX_PROV_LOCKOUT_SECONDS", 900),
         prov_ntp_servers=_list("CLOUDPBX_PROV_NTP_SERVERS", ["pool.ntp.org"]) or ["pool.ntp.org"],
         prov_resync_seconds=_int("CLOUDPBX_PROV_RESYNC_SECONDS", 86400),
+        app_link_hours=_int("CLOUDPBX_APP_LINK_HOURS", 24),
     )

@@ -2,12 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 from cloudpbx.api import api
+from cloudpbx.provisioning import views as provisioning_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("prov/", include("cloudpbx.provisioning.urls")),
+    path("app/<str:token>", provisioning_views.app_config, name="app-config"),
     path("pbx/terminals/", include("cloudpbx.terminals.urls")),
     path("pbx/extensions/", include("cloudpbx.extensions.urls")),
     path("pbx/numbers/", include("cloudpbx.numbering.urls")),

@@ -61,6 +61,10 @@ def record_failure(*, mac: str | None, address: str | None) -> list[str]:
     return newly_locked
 
 
+def is_locked(key: str, now: datetime) -> bool:
+    return ProvisioningLockout.objects.filter(key=key, locked_until__gt=now).exists()
+
+
 def clear(mac: str) -> None:
     """Lift a MAC's lock (an operator's action; a success does not reset the counter)."""
     ProvisioningLockout.objects.filter(key=mac_key(mac)).delete()

@@ -183,3 +183,36 @@ class ProvisioningLockout(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.failures}"
+
+
+class AppLink(models.Model):
+    """A one-time link that sets up a softphone app (scanned from a QR code).
+
+    Only a hash of the token is stored: the link cannot be rebuilt from the database.
+    """
+
+    terminal = models.ForeignKey(
+        "terminals.Terminal",
+        verbose_name=_("terminal"),
+        on_delete=models.CASCADE,
+        related_name="app_links",
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(verbose_name=_("expires"))
+    revoked = models.BooleanField(verbose_name=_("replaced"), default=False)
+    used_at = models.DateTimeField(verbose_name=_("used"), null=True, blank=True)
+    used_ip = models.GenericIPAddressField(verbose_name=_("used from"), null=True, blank=True)
+    used_user_agent = models.CharField(
+        verbose_name=_("app (User-Agent)"), max_length=255, blank=True
+    )
+
+    objects = DeviceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("app link")
+        verbose_name_plural = _("app links")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"app link of terminal {self.terminal_id}"

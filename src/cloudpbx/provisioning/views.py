@@ -20,6 +20,7 @@ from django.utils import timezone
 from cloudpbx.core import crypto
 from cloudpbx.provisioning import (
     access,
+    applinks,
     build,
     clients,
     digest,
@@ -216,4 +217,44 @@ def _file(
         response = HttpResponse(body, content_type=content_type)
     response["ETag"] = tag
     response["Cache-Control"] = cache_control
+    return response
+
+
+APP_REFUSAL = b"Not Found\n"
+
+
+def app_config(request: HttpRequest, token: str) -> HttpResponse:
+    """``/app/<token>``: the one-time Linphone configuration behind an app terminal's QR code.
+
+    Unknown, spent, replaced and expired tokens, and locked addresses, all get the same 404;
+    every miss counts towards the address's lockout (tokens have 256 bits: guessing is noise,
+    but noise is locked out too).
+    """
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET"])
+    meta = request.META
+    client = clients.client_of(
+        remote_addr=meta.get("REMOTE_ADDR", ""),
+        forwarded_for=meta.get("HTTP_X_FORWARDED_FOR", ""),
+        forwarded_proto=meta.get("HTTP_X_FORWARDED_PROTO", ""),
+        direct_https=meta.get("wsgi.url_scheme") == "https",
+        trusted_proxies=tuple(settings.CONFIG.trusted_proxies),
+    )
+    now = timezone.now()
+    locked = client.address is not None and lockouts.is_locked(lockouts.ip_key(client.address), now)
+    body = (
+        None
+        if locked
+        else applinks.spend(token, client.address, meta.get("HTTP_USER_AGENT", ""), now)
+    )
+    if body is None:
+        if not locked:
+            lockouts.record_failure(mac=None, address=client.address)
+        logger.warning(
+            "cloudpbx-app refused ip=%s reason=%s", client.address, "locked" if locked else "token"
+        )
+        response = HttpResponse(APP_REFUSAL, status=404, content_type="text/plain")
+    else:
+        response = HttpResponse(body, content_type="application/xml; charset=utf-8")
+    response["Cache-Control"] = "no-store"
     return response

@@ -14,10 +14,12 @@ from cloudpbx.core.api import ApiValidationError, get_scoped_or_404, require_adm
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import rules
 from cloudpbx.numbering.models import PhoneNumber
+from cloudpbx.provisioning import applinks
 from cloudpbx.sip import status
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.schemas import (
+    AppLinkOut,
     PasswordIn,
     PasswordOut,
     StatusOut,
@@ -239,3 +241,17 @@ def registration_status(request: HttpRequest, terminal_id: int) -> Any:
         return Status(503, {"detail": _("The registration status is unavailable right now.")})
     registration = found[terminal.sip_username]
     return {"online": registration.online, "contacts": registration.contacts}
+
+
+@router.post("/{int:terminal_id}/app-link", response={201: AppLinkOut})
+def new_app_link(request: HttpRequest, terminal_id: int) -> Any:
+    """A fresh one-time setup link for an app terminal (and its QR code); earlier links die."""
+    terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
+    require_admin(request)
+    try:
+        issued = applinks.issue(terminal)
+    except ValidationError as error:
+        raise ApiValidationError(error, {}) from error
+    return Status(
+        201, {"url": issued.url, "expires_at": issued.link.expires_at, "qr_svg": issued.qr_svg}
+    )

@@ -203,3 +203,9 @@ class ContactOut(Schema):
 class StatusOut(Schema):
     online: bool
     contacts: list[ContactOut]
+
+
+class AppLinkOut(Schema):
+    url: str
+    expires_at: datetime
+    qr_svg: str

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import stat
 
@@ -76,3 +77,5 @@ def test_settings_travel_to_a_child_process_unchanged(monkeypatch, tmp_path):
     for name, value in config.to_environment(original).items():
         monkeypatch.setenv(name, value)
     assert config.load() == original
+    every_field = {field.name for field in dataclasses.fields(original)} - {"production"}
+    assert every_field == set(config.ENVIRONMENT_NAMES)

@@ -1,7 +1,7 @@
 """``cloudpbx run``: migrate, create demo data on a new database, then run the whole PBX.
 
-The web server (granian, several workers) and Kamailio run as supervised children: restarted
-if they die, stopped cleanly on SIGINT/SIGTERM.
+The web server (granian, several workers), the job worker and Kamailio run as supervised
+children: restarted if they die, stopped cleanly on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Command(BaseCommand):
             summary = ensure_demo()
             self.stdout.write("Demo data created.")
 
-        children = [self.web_server(config)]
+        children = [self.web_server(config), self.job_worker()]
         if not options["no_sip"]:
             children.append(kamailio.child(config, config.data_dir / "kamailio"))
         supervisor = Supervisor(children)
@@ -70,6 +70,10 @@ class Command(BaseCommand):
             supervisor.stop()
         self.stdout.write("stopped")
 
+    def job_worker(self) -> Child:
+        """Background jobs (redirect services, phone re-sync): ``cloudpbx jobs``."""
+        return Child(name="jobs", command=[sys.executable, "-m", "cloudpbx", "jobs"])
+
     def web_server(self, config: Any) -> Child:
         url = f"http://{config.http_host}:{config.http_port}/healthz"
 
@@ -86,7 +90,8 @@ class Command(BaseCommand):
             sys.executable, "-m", "granian", "--interface", "wsgi",
             "--host", config.http_host, "--port", str(config.http_port),
             "--workers", str(config.http_workers),
-            "--respawn-failed-workers", "--access-log",
+            # No access log: app links carry one-time tokens in their path.
+            "--respawn-failed-workers", "--no-access-log",
             "cloudpbx.wsgi:application",
         ]
         # fmt: on
