@@ -36,7 +36,7 @@ def test_api_docs_are_served_without_any_cdn(db):
 
 
 def test_security_headers_on_pages(db):
-    response = Client().get("/")
+    response = Client().get("/login/")
     assert response.status_code == 200
     policy = response["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("style-src")[0]

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from cloudpbx.terminals import views
+
+app_name = "terminals"
+urlpatterns = [
+    path("", views.terminal_list, name="list"),
+    path("add/", views.terminal_add, name="add"),
+    path("models/", views.device_models, name="models"),
+    path("<int:pk>/", views.terminal_edit, name="edit"),
+    path("<int:pk>/delete/", views.terminal_delete, name="delete"),
+    path("<int:pk>/password/<str:kind>/", views.terminal_password, name="password"),
+]
