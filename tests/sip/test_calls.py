@@ -248,3 +248,53 @@ def test_strangers_are_challenged(sip, tenant, carrier):
     )
     code, trace = uac.run()
     assert code == 0, trace.responses()
+
+
+CHALLENGING_CARRIER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="carrier asking for credentials">
+  <recv request="INVITE"/>
+  <send><![CDATA[
+SIP/2.0 407 Proxy Authentication Required
+[last_Via:]
+[last_From:]
+[last_To:];tag=carrier[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Proxy-Authenticate: Digest realm="carrier.example", nonce="4ba6ae8d0c3f", qop="auth"
+Content-Length: 0
+
+  ]]></send>
+  <recv request="ACK"/>
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="Proxy-Authorization: Digest username=.trunkuser.*realm=.carrier.example"
+            search_in="msg" check_it="true" assign_to="answer"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=carrier[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+  ]]></send>
+  <recv request="ACK"/>
+  <Reference variables="answer"/>
+</scenario>
+"""
+
+
+def test_a_challenging_carrier_gets_the_trunk_credentials(sip, tenant, carrier):
+    carrier.auth_username = "trunkuser"
+    carrier.set_auth_password("Carrier-Secret-1")
+    carrier.save()
+    uas = Sipp(CHALLENGING_CARRIER, sip.address, local_port=carrier.sipp_port).start()
+    time.sleep(0.3)
+    dial(sip, phone(tenant, "Caller"), "03012345678", 486)
+    code, trace = uas.wait()
+    assert code == 0, trace.received
+    second = trace.requests("INVITE")[1]
+    assert "Carrier-Secret-1" not in second  # a digest answer, not the password

@@ -53,7 +53,8 @@ WHERE n.e164 = %s
 """
 
 _TRUNKS_SQL = """
-SELECT id, gateway, port, transport, header_style, source_networks, is_default
+SELECT id, gateway, port, transport, header_style, source_networks, is_default,
+       auth_username, auth_password_encrypted
 FROM trunks_trunk ORDER BY is_default DESC, id
 """
 
@@ -75,6 +76,8 @@ class Trunk:
     header_style: str
     source_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     is_default: bool
+    auth_username: str = ""
+    auth_password: str = ""  # decrypted: only ever held in this worker's memory
 
     def uri(self, user: str) -> str:
         return f"sip:{user}@{self.gateway}:{self.port};transport={self.transport}"
@@ -120,9 +123,15 @@ class Database:
 class Directory:
     """Cached lookups for the router; implements :class:`cloudpbx.sip.routing.Directory`."""
 
-    def __init__(self, database: Database, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        database: Database,
+        clock: Callable[[], float] = time.monotonic,
+        decrypt: Callable[[str], str] = lambda secret: "",
+    ) -> None:
         self.database = database
         self.clock = clock
+        self.decrypt = decrypt
         self.generation: int | None = None
         self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
 
@@ -209,9 +218,8 @@ class Directory:
         import json
 
         trunks = []
-        for trunk_id, gateway, port, transport, style, networks, default in self.database.rows(
-            _TRUNKS_SQL, ()
-        ):
+        rows = self.database.rows(_TRUNKS_SQL, ())
+        for trunk_id, gateway, port, transport, style, networks, default, user, secret in rows:
             parsed = json.loads(networks) if isinstance(networks, str) else networks
             trunks.append(
                 Trunk(
@@ -224,6 +232,8 @@ class Directory:
                         ipaddress.ip_network(n, strict=False) for n in parsed or ()
                     ),
                     is_default=bool(default),
+                    auth_username=user or "",
+                    auth_password=self.decrypt(secret) if secret else "",
                 )
             )
         return tuple(trunks)

@@ -15,15 +15,22 @@ import sys
 
 from django.conf import settings
 
-# The numbering rules build messages with gettext_lazy; SIP needs no translations.
-if not settings.configured:
-    settings.configure(USE_I18N=False)
-
 from cloudpbx import config
-from cloudpbx.sip.ksr import Router
+
+CONFIG = config.load()
+# The numbering rules build messages with gettext_lazy (SIP needs no translations); the
+# trunk's password is decrypted with the server key.
+if not settings.configured:
+    settings.configure(
+        USE_I18N=False,
+        SECRET_KEY=CONFIG.secret_key,
+        SECRET_KEY_FALLBACKS=CONFIG.secret_key_fallbacks,
+    )
+
+from cloudpbx.sip.ksr import Router  # noqa: E402 (needs the settings above)
 
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(name)s %(message)s")
 
 
 def mod_init() -> Router:
-    return Router(config.load())
+    return Router(CONFIG)

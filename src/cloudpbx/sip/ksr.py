@@ -16,6 +16,7 @@ from typing import Any
 import KSR  # type: ignore[import-not-found]  # provided by Kamailio's app_python3
 
 from cloudpbx.config import Config
+from cloudpbx.core import crypto
 from cloudpbx.sip import routing
 from cloudpbx.sip.directory import Account, Database, Directory, Trunk
 from cloudpbx.sip.numberplan import CountryNumberPlan
@@ -23,6 +24,7 @@ from cloudpbx.sip.numberplan import CountryNumberPlan
 logger = logging.getLogger("cloudpbx.sip")
 
 NAT_FLAG = 6  # usrloc nat_bflag in kamailio.cfg
+TRUNK_AUTH_FLAG = 8  # the carrier's challenge was answered once for this transaction
 IDENTITY_HEADERS = ("P-Asserted-Identity", "P-Preferred-Identity", "Privacy", "Remote-Party-ID")
 # Return codes of auth's pv_auth_check that mean "ask again", not "wrong password".
 STALE_NONCE = (-4, -6, -7)
@@ -54,7 +56,7 @@ class Router:
         self.realm = config.sip_realm
         self.domain = config.sip_domain
         self.rpc_port = config.sip_rpc_port
-        self.directory = Directory(Database(config.database_url))
+        self.directory = Directory(Database(config.database_url), decrypt=crypto.decrypt)
         self.plan = CountryNumberPlan()
         self.limits = Limits(
             auth_failures_per_ip=config.sip_auth_failures_per_ip,
@@ -131,6 +133,22 @@ class Router:
             KSR.tm.t_send_reply(480, "Temporarily Unavailable")
         return OK
 
+    def ksr_failure_trunk(self, msg: Any) -> int:
+        """The carrier asks for credentials: answer its challenge once with the trunk's."""
+        if KSR.tm.t_is_canceled() > 0 or KSR.tm.t_check_status("401|407") < 0:
+            return OK
+        trunk = self.directory.default_trunk()
+        if trunk is None or not trunk.auth_username or KSR.isflagset(TRUNK_AUTH_FLAG):
+            return OK  # nothing to answer with, or already answered once: pass the 40x on
+        KSR.setflag(TRUNK_AUTH_FLAG)
+        KSR.pv.sets("$avp(trunk_user)", trunk.auth_username)
+        KSR.pv.sets("$avp(trunk_password)", trunk.auth_password)
+        KSR.pv.sets("$avp(trunk_realm)", "")  # the realm the carrier challenges with
+        if KSR.uac.uac_auth() > 0:
+            KSR.tm.t_on_failure("ksr_failure_trunk")
+            KSR.tm.t_relay()
+        return OK
+
     def ksr_branch_ring(self, msg: Any) -> int:
         """Each branch of a call group gets its identity: colleagues see the internal one,
         external phones (through the trunk) the trunk one. Set here, once per branch, because
@@ -194,13 +212,14 @@ class Router:
                 return OK
             KSR.pv.sets("$ru", trunk.uri(decision.number))
             self.set_identity(decision.identity, trunk)
+            KSR.tm.t_on_failure("ksr_failure_trunk")
         else:
             if not self.load_targets(decision):
                 KSR.sl.sl_send_reply(480, "Temporarily Unavailable")
                 return OK
             self._ring = decision
             KSR.tm.t_on_branch("ksr_branch_ring")
-        KSR.tm.t_on_failure("ksr_failure_ring")
+            KSR.tm.t_on_failure("ksr_failure_ring")
         if KSR.tm.t_relay() < 0:
             KSR.sl.sl_reply_error()
         return OK
