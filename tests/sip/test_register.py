@@ -119,3 +119,16 @@ def test_status_in_the_api(sip, tenant):
     assert f"127.0.0.1:{port}" in contact["uri"]
     assert contact["user_agent"] == "sipp-test"
     assert 0 < contact["expires"] <= 300
+
+
+def test_status_in_the_portal(sip, tenant):
+    from django.urls import reverse
+
+    from cloudpbx.web.testing import portal_client
+
+    online = phone(tenant, name="Online desk")
+    phone(tenant, name="Offline desk")
+    assert register(sip, online, free_port())[0] == 0
+    page = portal_client(tenant).get(reverse("terminals:list")).content.decode()
+    assert page.count("Not registered") == 1
+    assert "Registered" in page and "sipp-test" in page

@@ -21,6 +21,8 @@ class Contact:
     user_agent: str
     source: str  # the address the REGISTER came from (behind NAT: the public one)
     expires: int  # seconds left
+    received: str = ""  # NAT: where requests to the contact must go (``sip:ip:port``), or ""
+    socket: str = ""  # the Kamailio socket the phone registered on, e.g. ``udp:1.2.3.4:5060``
 
 
 @dataclass(frozen=True)
@@ -40,16 +42,22 @@ def _contacts(aor: dict[str, Any]) -> tuple[Contact, ...]:
     for item in aor.get("Contacts", []):
         contact = item.get("Contact", item)
         received = contact.get("Received") or ""
-        source = received.removeprefix("sip:") if received and received != "[not set]" else ""
+        if received == "[not set]":
+            received = ""
+        source = received.removeprefix("sip:")
+        socket = str(contact.get("Socket", ""))
+        socket = "" if socket == "[not set]" else socket
         expires = contact.get("Expires")
         contacts.append(
             Contact(
                 uri=str(contact.get("Address", "")),
                 user_agent=str(contact.get("User-Agent", "")),
-                source=source or str(contact.get("Socket", "")),
+                source=source or socket,
                 expires=int(expires)
                 if isinstance(expires, int | str) and str(expires).isdigit()
                 else 0,
+                received=received,
+                socket=socket,
             )
         )
     return tuple(contacts)
@@ -68,6 +76,8 @@ def registrations(usernames: Iterable[str]) -> dict[str, Registration] | None:
         return found
     if connection.vendor == "postgresql":
         return _from_database(found)
+    if not settings.CLOUDPBX_KAMAILIO_RPC_URLS:
+        return None  # no Kamailio to ask
     try:
         for url in settings.CLOUDPBX_KAMAILIO_RPC_URLS:
             dump = rpc.call(url, "ul.dump")
@@ -84,10 +94,13 @@ def registrations(usernames: Iterable[str]) -> dict[str, Registration] | None:
     return found
 
 
-def _from_database(found: dict[str, Registration]) -> dict[str, Registration]:
+def _from_database(found: dict[str, Registration]) -> dict[str, Registration] | None:
     # Kamailio writes ``expires`` as a time without zone, in UTC (its supervisor sets TZ=UTC).
     names = list(found)
     with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('location') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return None  # Kamailio has not created its table yet: nothing is known
         cursor.execute(
             "SELECT username, contact, user_agent, received, socket,"
             " EXTRACT(EPOCH FROM (expires - (now() AT TIME ZONE 'UTC')))::int"
@@ -97,6 +110,13 @@ def _from_database(found: dict[str, Registration]) -> dict[str, Registration]:
         )
         for username, contact, user_agent, received, socket, left in cursor.fetchall():
             source = (received or "").removeprefix("sip:") or (socket or "")
-            entry = Contact(uri=contact, user_agent=user_agent, source=source, expires=left)
+            entry = Contact(
+                uri=contact,
+                user_agent=user_agent,
+                source=source,
+                expires=left,
+                received=received or "",
+                socket=socket or "",
+            )
             found[username] = Registration(contacts=(*found[username].contacts, entry))
     return found

@@ -11,19 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from cloudpbx.sip import status
 from cloudpbx.terminals.models import Terminal
 
 
 def registration_statuses(terminals: Sequence[Terminal]) -> dict[int, Any]:
-    """The registration of each terminal, by terminal id; a missing id renders as "—".
-
-    Called once per page with that page's terminals. To be wired to the SIP core here, once:
-    ``cloudpbx.sip.status.registrations([t.sip_username for t in terminals if t.sip_username])``
-    returns ``{username: Registration}`` (or None when Kamailio cannot be asked); key it back
-    by terminal id. The template already renders ``Registration.online`` and its contacts.
-    Until then nothing is known.
-    """
-    return {}
+    """The registration of each terminal with a SIP account, by terminal id; a missing id
+    (external phones, or Kamailio unreachable) renders as "—". One question to the SIP core
+    per page."""
+    accounts = {t.sip_username: t.pk for t in terminals if t.sip_username}
+    found = status.registrations(accounts)
+    if found is None:
+        return {}
+    return {accounts[username]: registration for username, registration in found.items()}
 
 
 def attach_registrations(terminals: Sequence[Terminal]) -> None:
