@@ -146,3 +146,41 @@ class TestAppLinkIsolation(TenantIsolationCases):
         client, foreign = self._setup()
         assert client.post(self._url(foreign, "app-link")).status_code == 404
         assert not AppLink.objects.filter(terminal=foreign).exists()
+
+
+def test_portal_makes_a_qr_code_shown_once_then_its_status(tenant):
+    from django.urls import reverse
+
+    from cloudpbx.web.testing import portal_client
+
+    terminal = app(tenant)
+    client = portal_client(tenant)
+    edit = reverse("terminals:edit", args=[terminal.pk])
+    assert "No QR code yet" in client.get(edit).content.decode()
+    made = client.post(reverse("terminals:app-link", args=[terminal.pk]), HTTP_HX_REQUEST="true")
+    html = made.content.decode()
+    assert made.status_code == 200 and "<svg" in html
+    url = html.split('id="app-link-url">')[1].split("<")[0]
+    assert url.startswith("http") and "/app/" in url
+    page = client.get(edit).content.decode()
+    assert url not in page and "waiting to be used" in page
+    Client(HTTP_USER_AGENT="Linphone/5.1").get(path_of(url))
+    assert "was used" in client.get(edit).content.decode()
+
+
+def test_portal_qr_codes_are_only_for_own_terminals_and_editors(tenant):
+    from django.urls import reverse
+
+    from cloudpbx.core.testing import make_tenant
+    from cloudpbx.tenancy.models import Membership
+    from cloudpbx.web.testing import portal_client
+
+    theirs = app(make_tenant(), name="Theirs")
+    assert (
+        portal_client(tenant).post(reverse("terminals:app-link", args=[theirs.pk])).status_code
+        == 404
+    )
+    mine = app(tenant)
+    viewer = portal_client(tenant, role=Membership.Role.VIEWER)
+    assert viewer.post(reverse("terminals:app-link", args=[mine.pk])).status_code == 403
+    assert not AppLink.objects.exists()

@@ -266,3 +266,32 @@ def test_journey_phone_sized_screen(page: Any, portal_user: Any) -> None:
     page.get_by_role("button", name="Save and generate credentials").click()
     expect(page.locator("#sip-username")).to_be_visible()
     assert Terminal.objects.get(name="Lager").type == Terminal.Type.APP
+
+
+def test_journey_app_qr_code_holds_exactly_the_link(page: Any, portal_user: Any) -> None:
+    """Issue 6: the app's page shows a QR code and the same link; a camera reads the link."""
+    import shutil
+    import subprocess
+
+    from cloudpbx.provisioning.models import AppLink
+
+    tenant = portal_user.memberships.get().tenant
+    terminal = create_terminal(tenant, name="Softphone", type="app", generate_credentials=True)
+    log_in(page, portal_user)
+    page.goto(f"/pbx/terminals/{terminal.pk}/")
+    expect(page.get_by_text("No QR code yet")).to_be_visible()
+    page.get_by_role("button", name="New QR code").click()
+    qr = page.locator("#app-link figure.qr svg")
+    expect(qr).to_be_visible()
+    link = page.locator("#app-link-url").inner_text()
+    assert "/app/" in link and AppLink.objects.filter(terminal=terminal).count() == 1
+    page.locator("#app-setup").scroll_into_view_if_needed()
+    picture = screenshot(page, "journey-8-app-qr-code", full_page=False)
+    if shutil.which("zbarimg"):
+        code = qr.screenshot(path=str(picture.with_name("journey-8-qr-only.png")))
+        assert code
+        decoded = subprocess.run(
+            ["zbarimg", "--raw", "-q", str(picture.with_name("journey-8-qr-only.png"))],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        assert decoded == link

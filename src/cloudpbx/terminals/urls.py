@@ -10,4 +10,5 @@ urlpatterns = [
     path("<int:pk>/", views.terminal_edit, name="edit"),
     path("<int:pk>/delete/", views.terminal_delete, name="delete"),
     path("<int:pk>/password/<str:kind>/", views.terminal_password, name="password"),
+    path("<int:pk>/app-link/", views.terminal_app_link, name="app-link"),
 ]

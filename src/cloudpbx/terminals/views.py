@@ -24,6 +24,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import rules
+from cloudpbx.provisioning import applinks
+from cloudpbx.provisioning.models import AppLink
 from cloudpbx.terminals import services
 from cloudpbx.terminals.forms import (
     CHOICE_HINTS,
@@ -139,7 +141,14 @@ def _form_context(
         "sip_password_form": PasswordForm(prefix="sip"),
         "acs_password_form": PasswordForm(prefix="acs"),
         "provisioning_url": f"{settings.CLOUDPBX_PUBLIC_URL}/prov/",
+        "app_link": _latest_app_link(terminal),
     }
+
+
+def _latest_app_link(terminal: Terminal | None) -> AppLink | None:
+    if terminal is None or terminal.type != Terminal.Type.APP:
+        return None
+    return AppLink.objects.filter(terminal=terminal).first()  # newest first
 
 
 def _sip_settings() -> dict[str, Any]:
@@ -297,3 +306,21 @@ def device_models(request: HttpRequest) -> HttpResponse:
     manufacturer = request.GET.get("manufacturer", "")
     form = TerminalForm(tenant_of(request), initial={"manufacturer": manufacturer, "model": ""})
     return render(request, "terminals/_model_field.html", {"form": form})
+
+
+@portal_view
+@never_cache
+@require_http_methods(["POST"])
+def terminal_app_link(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "New QR code": issue a one-time setup link (earlier ones die) and show it once — only
+    its hash is kept, so the page can never show it again."""
+    terminal = _terminal_or_404(request, pk)
+    require_editor(request)
+    try:
+        issued = applinks.issue(terminal)
+    except ValidationError as error:
+        raise Http404 from error
+    context = {"terminal": terminal, "issued": issued, "app_link": issued.link}
+    if is_htmx(request):
+        return render(request, "terminals/_app_link.html", context)
+    return render(request, "terminals/app_link.html", context)
