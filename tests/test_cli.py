@@ -16,6 +16,12 @@ from django.core.management import CommandError, call_command
 
 from cloudpbx.accounts.models import ApiToken
 from cloudpbx.numbering.models import PhoneNumber
+from cloudpbx.provisioning.testing import (
+    fetch_config,
+    phone_request,
+    read_account,
+    urllib_getter,
+)
 from cloudpbx.tenancy.models import Tenant
 from cloudpbx.terminals.models import Terminal
 
@@ -126,6 +132,15 @@ def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
             "Softphone",
             "Handy",
         }
+        # The demo Yealink fetches its configuration as the phone would (Digest).
+        yealink = next(t for t in body["items"] if t["name"] == "Büro Yealink")
+        config_file = fetch_config(
+            urllib_getter(f"http://127.0.0.1:{port}"),
+            phone_request("yealink", "T54W", yealink["provisioning"]["mac"]),
+            yealink["provisioning"]["acs_username"],
+            yealink["provisioning"]["acs_password"],
+        )
+        assert read_account("yealink", config_file).username == yealink["sip"]["username"]
         with pytest.raises(urllib.error.HTTPError) as refused:
             _get(f"http://127.0.0.1:{port}/api/v1/terminals/", "cpbx_wrong_token")
         assert refused.value.code == 401

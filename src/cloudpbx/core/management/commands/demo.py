@@ -61,7 +61,16 @@ class Command(BaseCommand):
         for terminal in summary["terminals"]:
             sip = terminal.get("sip")
             account = f"  SIP {sip['username']} / {sip['password']}" if sip else ""
-            self.stdout.write(f"Terminal:   {terminal['name']} ({terminal['type']}){account}")
+            number = f"  rings {terminal['number']}" if terminal.get("number") else ""
+            self.stdout.write(
+                f"Terminal:   {terminal['name']} ({terminal['type']}){account}{number}"
+            )
+            prov = terminal.get("provisioning")
+            if prov:
+                self.stdout.write(
+                    f"            provisioning {prov['file']}  login {prov['username']} / "
+                    f"{prov['password']}"
+                )
 
 
 def _secrets_file() -> Path:
@@ -129,6 +138,15 @@ def ensure_demo() -> dict[str, Any]:
         entry: dict[str, Any] = {"id": terminal.pk, "name": terminal.name, "type": terminal.type}
         if terminal.sip_username:
             entry["sip"] = {"username": terminal.sip_username, "password": terminal.sip_password}
+        device = terminal.device
+        if device is not None and device.acs_username:
+            entry["provisioning"] = {
+                "file": f"{settings.CLOUDPBX_PUBLIC_URL}/prov/{device.mac}.cfg",
+                "username": device.acs_username,
+                "password": device.acs_password,
+            }
+        if terminal.external_number:
+            entry["number"] = terminal.external_number
         terminals.append(entry)
     return {
         "tenant": tenant.name,
