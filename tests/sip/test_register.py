@@ -132,3 +132,19 @@ def test_status_in_the_portal(sip, tenant):
     page = portal_client(tenant).get(reverse("terminals:list")).content.decode()
     assert page.count("Not registered") == 1
     assert "Registered" in page and "sipp-test" in page
+
+
+def test_options_keepalives_are_answered(sip):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.settimeout(5)
+        udp.bind(("127.0.0.1", 0))
+        port = udp.getsockname()[1]
+        options = (
+            "OPTIONS sip:127.0.0.1 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKkeepalive1;rport\r\n"
+            f"From: <sip:keepalive@127.0.0.1:{port}>;tag=k1\r\nTo: <sip:127.0.0.1>\r\n"
+            "Call-ID: keepalive-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        udp.sendto(options.encode(), sip.address)
+        assert udp.recv(65535).decode().startswith("SIP/2.0 200 OK")
