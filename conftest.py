@@ -24,6 +24,26 @@ def _no_kamailio_unless_asked(settings):
     settings.CLOUDPBX_KAMAILIO_RPC_URLS = []
 
 
+@pytest.fixture(autouse=True)
+def _jobs_inline_and_no_vendor_calls():
+    """Background jobs run inline, in the test's database; a redirect-service call to any host
+    but this machine fails the test (the adapters' defaults are the vendors' real services)."""
+    from urllib.parse import urlsplit
+
+    from cloudpbx.core.jobs import huey
+    from cloudpbx.provisioning.redirect import http
+
+    def loopback_only(url: str) -> None:
+        host = urlsplit(url).hostname
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            pytest.fail(f"a test tried to reach {host}: only loopback fakes are allowed")
+
+    huey.immediate = True
+    http.before_send = loopback_only
+    yield
+    http.before_send = None
+
+
 @pytest.fixture
 def tenant(db):
     """A German customer with a main number, two more numbers and extensions 10, 11, 20."""

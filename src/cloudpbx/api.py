@@ -8,6 +8,7 @@ from cloudpbx import __version__
 from cloudpbx.core.api import ApiValidationError, TokenAuth
 from cloudpbx.extensions.api import router as extensions_router
 from cloudpbx.numbering.api import router as numbers_router
+from cloudpbx.provisioning.api import router as phone_actions_router
 from cloudpbx.terminals.api import router as terminals_router
 
 api = NinjaAPI(
@@ -18,6 +19,7 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 api.add_router("/terminals", terminals_router)
+api.add_router("/terminals", phone_actions_router)  # redirect-retry, resync
 api.add_router("/extensions", extensions_router)
 api.add_router("/numbers", numbers_router)
 

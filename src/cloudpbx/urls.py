@@ -11,6 +11,7 @@ urlpatterns = [
     path("prov/", include("cloudpbx.provisioning.urls")),
     path("app/<str:token>", provisioning_views.app_config, name="app-config"),
     path("pbx/terminals/", include("cloudpbx.terminals.urls")),
+    path("pbx/terminals/", include("cloudpbx.provisioning.portal_urls")),
     path("pbx/extensions/", include("cloudpbx.extensions.urls")),
     path("pbx/numbers/", include("cloudpbx.numbering.urls")),
     path("", include("cloudpbx.web.urls")),

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import re
+from typing import ClassVar
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cloudpbx.core import crypto
@@ -21,6 +25,18 @@ MAC_ERRORS = {
     "broadcast": _("The broadcast address is not a device address."),
     "multicast": _("This is a multicast address, not a device address."),
 }
+MAC_ID_ERRORS = {
+    "invalid": _(
+        "Enter the MAC-ID from the device label, e.g. 7C2F80E0D605-AB12, or its last four "
+        "characters."
+    ),
+    "other_mac": _("This MAC-ID belongs to MAC address %(mac)s, not to this device."),
+    "required": _(
+        "Enter the MAC-ID from the device label: Gigaset's redirect service needs it to send "
+        "this phone to our server."
+    ),
+}
+_MAC_ID = re.compile(r"^(?:(?P<mac>[0-9A-F]{12})-)?(?P<crc>[0-9A-Z]{4})$")
 NETWORK_ERRORS = {
     "invalid": _("%(value)s is not an IP address or range."),
     "too_wide": _("%(value)s is too wide: use at most a /16 (IPv4) or a /48 (IPv6)."),
@@ -76,6 +92,17 @@ class ProvisioningDevice(BaseModel):
         blank=True,
     )
 
+    # Gigaset's redirect service identifies a phone by its MAC-ID, the MAC plus a check code
+    # printed on the label; only the 4-character code is stored.
+    mac_id_crc = models.CharField(
+        verbose_name=_("MAC-ID"),
+        max_length=4,
+        blank=True,
+        help_text=_("Gigaset: the MAC-ID printed on the device label, e.g. 7C2F80E0D605-AB12."),
+    )
+    # When a SIP NOTIFY check-sync last went to the phone (re-provision now, or after a change).
+    resync_sent_at = models.DateTimeField(verbose_name=_("re-sync sent"), null=True, blank=True)
+
     # Written by the provisioning server on each successful fetch.
     last_fetch_at = models.DateTimeField(verbose_name=_("last fetch"), null=True, blank=True)
     last_fetch_ip = models.GenericIPAddressField(
@@ -118,6 +145,29 @@ class ProvisioningDevice(BaseModel):
             self.mac = parse_mac(self.mac or "")
         except AddressError as error:
             return {"mac": ValidationError(MAC_ERRORS[error.code], code=f"mac_{error.code}")}
+        return self._normalise_mac_id()
+
+    def _normalise_mac_id(self) -> dict[str, ValidationError]:
+        """``7C2F80E0D605-ab12`` or ``AB12`` → ``AB12``; only Gigaset phones keep one."""
+        if self.manufacturer != "gigaset":
+            self.mac_id_crc = ""
+            return {}
+        typed = re.sub(r"[\s:.]", "", self.mac_id_crc or "").upper()
+        if not typed:
+            self.mac_id_crc = ""
+            return {}
+        found = _MAC_ID.match(typed)
+        if found is None:
+            return {"mac_id_crc": ValidationError(MAC_ID_ERRORS["invalid"], code="mac_id_invalid")}
+        if found["mac"] and found["mac"].lower() != self.mac:
+            return {
+                "mac_id_crc": ValidationError(
+                    MAC_ID_ERRORS["other_mac"],
+                    code="mac_id_other_mac",
+                    params={"mac": ":".join(re.findall("..", found["mac"]))},
+                )
+            }
+        self.mac_id_crc = found["crc"]
         return {}
 
     def clean(self) -> None:
@@ -132,6 +182,13 @@ class ProvisioningDevice(BaseModel):
                     "models": ", ".join(m.label for m in vendor.models),
                 },
             )
+        if self.manufacturer == "gigaset" and not self.mac_id_crc:
+            from cloudpbx.provisioning import redirects
+
+            if redirects.is_configured("gigaset"):
+                errors["mac_id_crc"] = ValidationError(
+                    MAC_ID_ERRORS["required"], code="mac_id_required"
+                )
         if self.auth_mode == self.AuthMode.TRUSTED_IP:
             network_errors, networks = [], []
             for raw in self.trusted_networks or []:
@@ -216,3 +273,151 @@ class AppLink(models.Model):
 
     def __str__(self) -> str:
         return f"app link of terminal {self.terminal_id}"
+
+    @property
+    def expired(self) -> bool:
+        return timezone.now() >= self.expires_at
+
+
+class RedirectSettings(models.Model):
+    """The operator's account with one manufacturer's redirect service (admin only).
+
+    Without an enabled row for a manufacturer, its phones are not registered anywhere and the
+    portal says "not configured". The secret is stored encrypted (:mod:`cloudpbx.core.crypto`)
+    and never shown again: the admin form only replaces it.
+    """
+
+    class Service(models.TextChoices):
+        YMCS = "ymcs", _("Yealink YMCS (REST, OAuth2)")
+        YEALINK_RPS = "yealink_rps", _("Yealink RPS (legacy XML-RPC)")
+        SRAPS = "sraps", _("Snom SRAPS (REST, Hawk)")
+        GIGASET = "gigaset", _("Gigaset redirect server (XML-RPC)")
+
+    MANUFACTURER_SERVICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "yealink": (Service.YMCS, Service.YEALINK_RPS),
+        "snom": (Service.SRAPS,),
+        "gigaset": (Service.GIGASET,),
+    }
+
+    manufacturer = models.CharField(
+        verbose_name=_("manufacturer"),
+        max_length=16,
+        unique=True,
+        choices=[(key, label) for key, label in MANUFACTURER_CHOICES if key != "htek"],
+        error_messages={"unique": _("This manufacturer's redirect service is set up already.")},
+    )
+    service = models.CharField(verbose_name=_("service"), max_length=16, choices=Service.choices)
+    enabled = models.BooleanField(verbose_name=_("enabled"), default=True)
+    base_url = models.CharField(
+        verbose_name=_("service URL"),
+        max_length=255,
+        blank=True,
+        help_text=_("Empty: the manufacturer's public service."),
+    )
+    account = models.CharField(
+        verbose_name=_("account"),
+        max_length=128,
+        help_text=_("YMCS client ID, SRAPS access key ID, or the RPS / Gigaset user name."),
+    )
+    secret_encrypted = models.TextField(blank=True, editable=False)
+    server_name = models.CharField(
+        verbose_name=_("server or provider name"),
+        max_length=64,
+        default="cloudpbx",
+        help_text=_("Yealink RPS: the server name; Gigaset: the provider name."),
+    )
+    updated = models.DateTimeField(verbose_name=_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("redirect service")
+        verbose_name_plural = _("redirect services")
+
+    def __str__(self) -> str:
+        return f"{self.get_manufacturer_display()}: {self.get_service_display()}"
+
+    @property
+    def secret(self) -> str:
+        return crypto.decrypt(self.secret_encrypted) if self.secret_encrypted else ""
+
+    def set_secret(self, secret: str) -> None:
+        self.secret_encrypted = crypto.encrypt(secret)
+
+    def clean(self) -> None:
+        errors: dict[str, ValidationError] = {}
+        allowed = self.MANUFACTURER_SERVICES.get(self.manufacturer, ())
+        if self.manufacturer and self.service and self.service not in allowed:
+            errors["service"] = ValidationError(
+                _("%(vendor)s phones use: %(services)s."),
+                params={
+                    "vendor": self.get_manufacturer_display(),
+                    "services": ", ".join(str(self.Service(service).label) for service in allowed),
+                },
+            )
+        if self.base_url and not _service_url_allowed(self.base_url):
+            errors["base_url"] = ValidationError(
+                _("Enter an https:// URL (http:// only for this machine, in tests).")
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+def _service_url_allowed(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+class RedirectRegistration(models.Model):
+    """What we asked a redirect service to do for one MAC, and how it went.
+
+    One row per manufacturer and MAC (not per device: a deleted device or an old MAC still has
+    to be deregistered). ``generation`` grows with every new request, so a job overtaken by a
+    newer one (a retry, a second change) stops quietly.
+    """
+
+    class Action(models.TextChoices):
+        REGISTER = "register", _("register")
+        DEREGISTER = "deregister", _("deregister")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    manufacturer = models.CharField(verbose_name=_("manufacturer"), max_length=16)
+    mac = models.CharField(verbose_name=_("MAC address"), max_length=12)
+    # The phone this registration is for while it asks to be registered (its status is read
+    # with the device in one query); none once deregistered or when the phone is gone.
+    device = models.OneToOneField(
+        "provisioning.ProvisioningDevice",
+        verbose_name=_("provisioning device"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="redirect_registration",
+    )
+    action = models.CharField(verbose_name=_("action"), max_length=16, choices=Action.choices)
+    status = models.CharField(verbose_name=_("status"), max_length=16, choices=Status.choices)
+    service = models.CharField(verbose_name=_("service"), max_length=64, blank=True)
+    url = models.CharField(verbose_name=_("provisioning URL"), max_length=255, blank=True)
+    mac_id_crc = models.CharField(verbose_name=_("MAC-ID"), max_length=4, blank=True)
+    detail = models.CharField(verbose_name=_("reason"), max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(verbose_name=_("attempts"), default=0)
+    generation = models.PositiveIntegerField(default=0, editable=False)
+    done_at = models.DateTimeField(verbose_name=_("done"), null=True, blank=True)
+    updated = models.DateTimeField(verbose_name=_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("redirect registration")
+        verbose_name_plural = _("redirect registrations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["manufacturer", "mac"], name="redirect_registration_unique_mac"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.manufacturer} {self.mac}: {self.action} {self.status}"

@@ -49,6 +49,7 @@ LOCATIONS: dict[str, tuple[str, ...]] = {
     "device.mac": ("provisioning", "mac"),
     "device.auth_mode": ("provisioning", "auth"),
     "device.trusted_networks": ("provisioning", "trusted_networks"),
+    "device.mac_id_crc": ("provisioning", "mac_id"),
 }
 
 
@@ -60,6 +61,7 @@ def terminals_of(request: HttpRequest) -> QuerySet[Terminal]:
             "internal_extension",
             "caller_id_number",
             "provisioning_device",
+            "provisioning_device__redirect_registration",
         )
         .prefetch_related("ringing_extensions")
     )
@@ -144,6 +146,7 @@ def _service_arguments(request: HttpRequest, payload: TerminalIn | TerminalPatch
                 mac=provisioning.get("mac") or "",
                 auth_mode=provisioning.get("auth") or "credentials",
                 trusted_networks=provisioning.get("trusted_networks") or [],
+                mac_id=provisioning.get("mac_id"),
             )
     arguments["generate_credentials"] = payload.generate_credentials
     resolve.raise_if_any()

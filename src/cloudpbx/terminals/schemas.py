@@ -6,6 +6,7 @@ from typing import Any, Literal
 from django.conf import settings
 from ninja import Schema
 
+from cloudpbx.provisioning import redirects
 from cloudpbx.terminals.models import Terminal
 
 TerminalType = Literal["ip_phone", "app", "external"]
@@ -40,6 +41,7 @@ class ProvisioningIn(Schema):
     mac: str | None = None
     auth: AuthMode = "credentials"
     trusted_networks: list[str] = []
+    mac_id: str | None = None
 
 
 class TerminalIn(Schema):
@@ -89,6 +91,29 @@ class SipOut(Schema):
     transport: str
 
 
+class RedirectOut(Schema):
+    """The phone's registration at its manufacturer's redirect service.
+
+    ``state``: ``not_needed`` (no API: follow ``instructions``), ``not_configured`` (the
+    operator has not set up that service), ``not_registered``, ``pending``, ``done``,
+    ``failed`` (``detail`` holds the service's reason; ``POST …/redirect-retry``)."""
+
+    state: str
+    service: str | None = None
+    detail: str | None = None
+    attempts: int = 0
+    updated: datetime | None = None
+    url: str
+    instructions: str | None = None
+
+
+class ResyncOut(Schema):
+    """When check-sync was last sent (``POST …/resync``) and the phone last fetched its file."""
+
+    sent_at: datetime | None = None
+    fetched_at: datetime | None = None
+
+
 class ProvisioningOut(Schema):
     mode: ConfigMode
     manufacturer: str | None = None
@@ -99,6 +124,9 @@ class ProvisioningOut(Schema):
     acs_password: str | None = None
     trusted_networks: list[str] = []
     url: str | None = None
+    mac_id: str | None = None
+    redirect: RedirectOut | None = None
+    resync: ResyncOut | None = None
 
 
 class TerminalOut(Schema):
@@ -170,6 +198,9 @@ class TerminalOut(Schema):
                 acs_password=device.acs_password or None,
                 trusted_networks=device.trusted_networks,
                 url=f"{settings.CLOUDPBX_PUBLIC_URL}/prov/",
+                mac_id=device.mac_id_crc or None,
+                redirect=redirects.status_dict(device),
+                resync={"sent_at": device.resync_sent_at, "fetched_at": device.last_fetch_at},
             )
         return data
 

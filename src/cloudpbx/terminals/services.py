@@ -54,6 +54,7 @@ class DeviceSettings:
     mac: str
     auth_mode: str = ProvisioningDevice.AuthMode.CREDENTIALS
     trusted_networks: list[str] = field(default_factory=list)
+    mac_id: str | None = None  # Gigaset's label MAC-ID; None keeps the stored one
 
 
 class _Unset:
@@ -88,7 +89,11 @@ def update_terminal(
 
 
 def delete_terminal(terminal: Terminal) -> None:
-    payload = {"tenant_id": terminal.tenant_id, "terminal_id": terminal.pk}
+    payload = {
+        "tenant_id": terminal.tenant_id,
+        "terminal_id": terminal.pk,
+        "previous_device": device_ref(terminal.device),
+    }
     with transaction.atomic():
         terminal.delete()
         events.publish("terminal.deleted", **payload)
@@ -138,6 +143,13 @@ def set_acs_password(device: ProvisioningDevice, password: str | None = None) ->
     return password
 
 
+def device_ref(device: ProvisioningDevice | None) -> dict[str, str] | None:
+    """What events say about a phone (its redirect registration is keyed by it): no secret."""
+    if device is None or not device.mac:
+        return None
+    return {"manufacturer": device.manufacturer, "mac": device.mac}
+
+
 def default_number(tenant: Tenant) -> PhoneNumber | None:
     return PhoneNumber.objects.for_tenant(tenant).filter(is_main=True).first()
 
@@ -153,6 +165,7 @@ def _save(
     if unknown:
         raise TypeError(f"not editable: {sorted(unknown)}")
     is_new = terminal.pk is None
+    previous_device = None if is_new else device_ref(terminal.device)
     for name, value in values.items():
         setattr(terminal, name, value)
     terminal.drop_inapplicable_settings()
@@ -186,6 +199,8 @@ def _save(
             "terminal.created" if is_new else "terminal.changed",
             tenant_id=terminal.tenant_id,
             terminal_id=terminal.pk,
+            previous_device=previous_device,
+            device=device_ref(device),
         )
     logger.info(
         "terminal %s %s (tenant %s)",
@@ -244,6 +259,8 @@ def _prepare_device(
     device.mac = settings_.mac
     device.auth_mode = settings_.auth_mode
     device.trusted_networks = list(settings_.trusted_networks)
+    if settings_.mac_id is not None:
+        device.mac_id_crc = settings_.mac_id
     if device.auth_mode == ProvisioningDevice.AuthMode.CREDENTIALS:
         if not device.acs_username:
             device.acs_username = _unique_username(

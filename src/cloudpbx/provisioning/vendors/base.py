@@ -96,6 +96,10 @@ class Vendor:
     # HTTP Basic is accepted only from vendors whose phones cannot do Digest, and never over
     # plain HTTP in production mode. None of the vendors served today needs it.
     basic_auth: bool = False
+    # The SIP NOTIFY ``Event`` that makes the phone fetch its files again without rebooting.
+    # Yealink and Snom (Wazo's plugins, FusionPBX), Gigaset Nx70 (Gigaset wiki "SIP:
+    # Check-sync message") document this one; Htek is assumed to follow Yealink (unverified).
+    check_sync_event: str = "check-sync;reboot=false"
     context: Callable[[PhoneConfig], Mapping[str, object]] = _no_context
     read_account: Callable[[bytes], SipCredentials] = _no_reader
 

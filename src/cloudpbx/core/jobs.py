@@ -1,0 +1,112 @@
+"""Background jobs: one huey queue in the PBX's own database, worked by ``cloudpbx jobs``.
+
+Why huey: it is small and well kept, has retries with exponential back-off and a retry limit
+built in (``retries``, ``retry_delay``, ``retry_backoff``), and stores its queue in SQLite or
+PostgreSQL without another server, so the embedded mode stays one machine and the scaled-out
+mode shares one queue between every web node. See docs/architecture.md ("Background jobs").
+
+- PostgreSQL: the queue tables (``huey_*``) live in the PBX database; workers wake up through
+  LISTEN/NOTIFY.
+- SQLite: the queue is a file next to the database (``<name>-jobs.sqlite3``), so polling
+  workers never contend with the portal's and Kamailio's use of the main file.
+
+The storage is opened on first use, from Django's connection settings at that moment, so
+tests (whose database names change after start-up) and forked workers get the right one.
+Tests run jobs inline (``huey.immediate = True``, see the root conftest).
+
+Contract for job functions (:func:`db_task`): arguments are plain values (ids, MACs), never
+model instances or secrets, because they are serialised into the queue; a job re-reads the
+database and must be idempotent, since a retry or a duplicate may run it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+from django.db import close_old_connections, connection
+from huey import Huey
+from huey.storage import BaseStorage, PostgresStorage, SqliteStorage
+
+logger = logging.getLogger(__name__)
+
+QUEUE_NAME = "cloudpbx"
+
+
+def _storage_for_database(name: str) -> BaseStorage:
+    settings = connection.settings_dict
+    if connection.vendor == "postgresql":
+        params = connection.get_connection_params()
+
+        def connect() -> Any:
+            import psycopg
+
+            return psycopg.connect(**params)
+
+        return PostgresStorage(name, connection=connect)
+    database = Path(str(settings["NAME"]))
+    return SqliteStorage(name, filename=str(database.with_name(f"{database.stem}-jobs.sqlite3")))
+
+
+class _LazyStorage:
+    """Builds the real storage on first use (not at import, when no database is chosen yet)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._storage: BaseStorage | None = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        if self._storage is None:
+            self._storage = _storage_for_database(self._name)
+        return getattr(self._storage, attribute)
+
+
+class _Queue(Huey):
+    def get_storage(self, **kwargs: Any) -> Any:
+        return _LazyStorage(self.name)
+
+
+huey = _Queue(QUEUE_NAME, utc=True, results=False)
+
+
+def db_task(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``huey.task`` for jobs that use the ORM: stale connections are closed around each run
+    (a worker thread lives for days), as in huey's own Django integration."""
+
+    def decorate(function: Callable[..., Any]) -> Any:
+        @wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if not huey.immediate:
+                close_old_connections()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                if not huey.immediate:
+                    close_old_connections()
+
+        return huey.task(**options)(run)
+
+    return decorate
+
+
+def run_worker(workers: int = 2) -> None:
+    """Work the queue until SIGTERM/SIGINT (``cloudpbx jobs``, a child of ``cloudpbx run``)."""
+    from django.apps import apps
+    from django.utils.module_loading import autodiscover_modules
+
+    assert apps.ready
+    autodiscover_modules("jobs")  # every app's jobs.py registers its tasks
+    # SIGTERM (the supervisor's stop) lets running jobs finish, within its 10 s grace period.
+    consumer = huey.create_consumer(
+        workers=workers,
+        worker_type="thread",
+        periodic=False,
+        max_delay=2.0,  # an idle SQLite queue is polled at most every 2 s
+        graceful_signal="TERM",
+        shutdown_timeout=8,
+    )
+    logger.info("job worker started (%s threads)", workers)
+    consumer.run()

@@ -1,0 +1,59 @@
+"""Background jobs of the provisioning app (worked by ``cloudpbx jobs``).
+
+- :func:`redirect_job`: one attempt at registering or deregistering a MAC with its
+  manufacturer's redirect service. Up to ``REDIRECT_RETRIES`` retries, waiting
+  ``REDIRECT_RETRY_DELAY`` seconds and twice as long each time (30 s … 64 min, ~2 h in all);
+  no retry for answers retrying cannot change (refused credentials, a MAC held by another
+  provider). Every attempt is recorded on the registration row the portal shows.
+- :func:`resync_job`: check-sync NOTIFY after a saved change (no retry: the phone fetches at
+  its next periodic check anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from huey.exceptions import CancelExecution
+
+from cloudpbx.core.jobs import db_task
+from cloudpbx.provisioning import redirects, resync
+from cloudpbx.provisioning.models import ProvisioningDevice
+from cloudpbx.provisioning.redirect import RedirectError
+
+logger = logging.getLogger(__name__)
+
+REDIRECT_RETRIES = 8
+REDIRECT_RETRY_DELAY = 30
+REDIRECT_RETRY_BACKOFF = 2
+
+
+@db_task(
+    retries=REDIRECT_RETRIES,
+    retry_delay=REDIRECT_RETRY_DELAY,
+    retry_backoff=REDIRECT_RETRY_BACKOFF,
+    context=True,
+)
+def redirect_job(manufacturer: str, mac: str, generation: int, task: Any = None) -> None:
+    last_attempt = task is None or not task.retries
+    try:
+        redirects.run(manufacturer, mac, generation, last_attempt=last_attempt)
+    except RedirectError as error:
+        if error.permanent:
+            raise CancelExecution(retry=False) from None
+        raise
+
+
+@db_task()
+def resync_job(terminal_id: int) -> None:
+    device = (
+        ProvisioningDevice.objects.filter(terminal_id=terminal_id)
+        .select_related("terminal")
+        .first()
+    )
+    if device is None:
+        return
+    try:
+        resync.send(device)
+    except resync.ResyncUnavailable as error:
+        logger.warning("re-sync of terminal %s not sent: %s", terminal_id, error)

@@ -1,0 +1,360 @@
+"""Redirect services, Django's side: operator settings → adapters, jobs, per-phone status.
+
+The terminal service's events drive everything (:func:`connect`): a saved automatic terminal
+registers its MAC with our provisioning URL at its manufacturer's service, a MAC or manufacturer
+change deregisters the old one, a deleted terminal deregisters. Each request is a row of
+:class:`RedirectRegistration` plus a job (:mod:`cloudpbx.provisioning.jobs`) that reconciles the
+service with the database, so a job run twice, late or out of order does no harm.
+
+Nothing happens for a manufacturer the operator has not configured (the status says so); Htek
+has no API (the status carries what to enter in Htek's portal instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cloudpbx.core import events
+from cloudpbx.provisioning import build
+from cloudpbx.provisioning.models import (
+    ProvisioningDevice,
+    RedirectRegistration,
+    RedirectSettings,
+)
+from cloudpbx.provisioning.redirect import RedirectError, RedirectService, Target
+from cloudpbx.provisioning.redirect.gigaset import GigasetRedirect
+from cloudpbx.provisioning.redirect.sraps import Sraps
+from cloudpbx.provisioning.redirect.yealink_rps import YealinkRps
+from cloudpbx.provisioning.redirect.ymcs import Ymcs
+from cloudpbx.provisioning.vendors import VENDORS
+
+logger = logging.getLogger(__name__)
+
+Registration = RedirectRegistration
+Service = RedirectSettings.Service
+
+
+def provisioning_url(manufacturer: str, model: str) -> str:
+    """The URL a redirect service hands a factory-new phone (see docs/provisioning.md)."""
+    base = build.base_url()
+    if manufacturer == "snom":
+        return f"{base}/snom{model}-{{mac}}.htm"  # the phone fills in {mac}
+    if manufacturer == "gigaset":
+        return f"{base}/%MACD.xml"  # the phone fills in %MACD
+    return f"{base}/"
+
+
+# --- operator settings -----------------------------------------------------------------------
+
+
+# The enabled settings per manufacturer, read once per CACHE_SECONDS per process (the API's
+# terminal list shows every phone's status without a query each); a save in this process
+# clears it at once, other processes see it within the TTL.
+CACHE_SECONDS = 5.0
+_cache: tuple[float, dict[str, RedirectSettings]] | None = None
+
+
+def _all_configured() -> dict[str, RedirectSettings]:
+    global _cache
+    now = time.monotonic()
+    if _cache is None or _cache[0] < now:
+        found = {
+            row.manufacturer: row
+            for row in RedirectSettings.objects.filter(enabled=True)
+            if row.account and row.secret_encrypted
+        }
+        _cache = (now + CACHE_SECONDS, found)
+    return _cache[1]
+
+
+def forget_settings(**kwargs: Any) -> None:
+    global _cache
+    _cache = None
+
+
+def configured(manufacturer: str) -> RedirectSettings | None:
+    return _all_configured().get(manufacturer)
+
+
+def is_configured(manufacturer: str) -> bool:
+    return configured(manufacturer) is not None
+
+
+def adapter(settings: RedirectSettings) -> RedirectService:
+    """The adapter for an operator's settings (the secret decrypted here, kept in memory)."""
+    secret = settings.secret
+    url = settings.base_url
+    if settings.service == Service.YMCS:
+        return Ymcs(settings.account, secret, **({"base_url": url} if url else {}))
+    if settings.service == Service.YEALINK_RPS:
+        return YealinkRps(
+            settings.account, secret, settings.server_name, **({"url": url} if url else {})
+        )
+    if settings.service == Service.SRAPS:
+        return Sraps(settings.account, secret, **({"base_url": url} if url else {}))
+    if settings.service == Service.GIGASET:
+        return GigasetRedirect(
+            settings.account, secret, settings.server_name, **({"url": url} if url else {})
+        )
+    raise ValueError(f"unknown redirect service {settings.service!r}")
+
+
+# --- requests and jobs -------------------------------------------------------------------------
+
+
+def _device(manufacturer: str, mac: str) -> ProvisioningDevice | None:
+    """The automatic phone that wants this MAC registered now, if any."""
+    return (
+        ProvisioningDevice.objects.filter(manufacturer=manufacturer, mac=mac)
+        .select_related("terminal")
+        .first()
+    )
+
+
+def sync(manufacturer: str, mac: str, *, force: bool = False) -> Registration | None:
+    """Bring the service in line with the database for one MAC; schedule a job if needed.
+
+    ``force`` (the retry button) schedules even when nothing seems to have changed.
+    Returns the registration row, or None when nothing applies (no API, not configured,
+    nothing to undo).
+    """
+    vendor = VENDORS.get(manufacturer)
+    if vendor is None or not vendor.has_redirect_api:
+        return None
+    settings = configured(manufacturer)
+    if settings is None:
+        return None
+    device = _device(manufacturer, mac)
+    record = Registration.objects.filter(manufacturer=manufacturer, mac=mac).first()
+    if device is not None:
+        action, url = Registration.Action.REGISTER, provisioning_url(manufacturer, device.model)
+        mac_id_crc = device.mac_id_crc
+    else:
+        action, url, mac_id_crc = Registration.Action.DEREGISTER, "", ""
+        if record is None:
+            return None  # never registered by us: nothing to undo
+    if (
+        not force
+        and record is not None
+        and (record.action, record.url, record.mac_id_crc) == (action, url, mac_id_crc)
+        and record.status != Registration.Status.FAILED
+    ):
+        if device is not None and record.device_id != device.pk:
+            _link(record, device)
+        return record  # done already, or a job is on it
+    return _schedule(manufacturer, mac, action, url, mac_id_crc, adapter_name(settings), device)
+
+
+def _link(record: Registration, device: ProvisioningDevice | None) -> None:
+    """Make ``record`` the one registration the device's status shows (or none)."""
+    if device is not None:
+        Registration.objects.filter(device=device).exclude(pk=record.pk).update(device=None)
+    Registration.objects.filter(pk=record.pk).update(device=device)
+    record.device = device
+
+
+def adapter_name(settings: RedirectSettings) -> str:
+    return str(settings.get_service_display()).split(" (")[0]
+
+
+def _schedule(
+    manufacturer: str,
+    mac: str,
+    action: str,
+    url: str,
+    mac_id_crc: str,
+    service: str,
+    device: ProvisioningDevice | None,
+) -> Registration:
+    from cloudpbx.provisioning import jobs
+
+    with transaction.atomic():
+        record, _created = Registration.objects.select_for_update().get_or_create(
+            manufacturer=manufacturer,
+            mac=mac,
+            defaults={"action": action, "status": Registration.Status.PENDING},
+        )
+        record.action = action
+        record.url = url
+        record.mac_id_crc = mac_id_crc
+        record.service = service
+        record.status = Registration.Status.PENDING
+        record.detail = ""
+        record.attempts = 0
+        record.done_at = None
+        record.generation = F("generation") + 1
+        record.save()
+        _link(record, device)
+        record.refresh_from_db()
+        generation = record.generation
+        transaction.on_commit(lambda: jobs.redirect_job(manufacturer, mac, generation))
+    logger.info("redirect %s of %s %s scheduled (%s)", action, manufacturer, mac, service)
+    return record
+
+
+def run(manufacturer: str, mac: str, generation: int, *, last_attempt: bool) -> None:
+    """One attempt of a scheduled request (called by the job).
+
+    Returns when the request is settled (done, or overtaken by a newer one); raises the
+    :class:`RedirectError` of a failed attempt after recording it (the job retries unless the
+    error is ``permanent`` or this was the ``last_attempt``).
+    """
+    record = Registration.objects.filter(manufacturer=manufacturer, mac=mac).first()
+    if record is None or record.generation != generation:
+        return  # overtaken: a newer job carries the current request
+    settings = configured(manufacturer)
+    if settings is None:
+        # Reasons are stored, so they stay in English like the services' own messages.
+        _finish(record, generation, Registration.Status.FAILED, "Not configured any more.")
+        return
+    device = _device(manufacturer, mac)
+    try:
+        service = adapter(settings)
+        if record.action == Registration.Action.REGISTER:
+            if device is None:
+                raise RedirectError("The phone was removed.", permanent=True)
+            service.register(Target(mac=mac, url=record.url, mac_id_crc=device.mac_id_crc))
+        else:
+            service.deregister(mac)
+    except RedirectError as error:
+        final = error.permanent or last_attempt
+        status = Registration.Status.FAILED if final else Registration.Status.PENDING
+        _finish(record, generation, status, error.reason)
+        logger.warning(
+            "redirect %s of %s %s failed%s: %s",
+            record.action,
+            manufacturer,
+            mac,
+            "" if final else " (will retry)",
+            error.reason,
+        )
+        raise
+    _finish(record, generation, Registration.Status.DONE, "")
+    logger.info("redirect %s of %s %s done", record.action, manufacturer, mac)
+
+
+def _finish(record: Registration, generation: int, status: str, detail: str) -> None:
+    now = timezone.now()
+    Registration.objects.filter(pk=record.pk, generation=generation).update(
+        status=status,
+        detail=detail[:500],
+        attempts=F("attempts") + 1,
+        done_at=now if status == Registration.Status.DONE else None,
+        updated=now,
+    )
+
+
+def register_all(manufacturer: str) -> int:
+    """Schedule every automatic phone of a manufacturer (after the operator configured it)."""
+    macs = ProvisioningDevice.objects.filter(manufacturer=manufacturer).values_list(
+        "mac", flat=True
+    )
+    return sum(1 for mac in list(macs) if sync(manufacturer, mac) is not None)
+
+
+def retry(device: ProvisioningDevice) -> Registration | None:
+    return sync(device.manufacturer, device.mac, force=True)
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RedirectStatus:
+    """Per phone: ``state`` ∈ not_needed (no API: ``instructions``), not_configured,
+    not_registered (configured later: use retry), pending, done, failed (``detail``)."""
+
+    state: str
+    service: str = ""
+    detail: str = ""
+    attempts: int = 0
+    updated: datetime | None = None
+    instructions: str = ""
+    url: str = ""
+
+    @property
+    def can_retry(self) -> bool:
+        return self.state in ("not_registered", "failed", "pending", "done")
+
+
+def status(device: ProvisioningDevice) -> RedirectStatus:
+    vendor = VENDORS.get(device.manufacturer)
+    url = provisioning_url(device.manufacturer, device.model)
+    if vendor is None or not vendor.has_redirect_api:
+        return RedirectStatus(state="not_needed", instructions=instructions(device), url=url)
+    settings = configured(device.manufacturer)
+    if settings is None:
+        return RedirectStatus(state="not_configured", url=url)
+    try:
+        record: Registration | None = device.redirect_registration
+    except Registration.DoesNotExist:
+        record = None
+    if (
+        record is None
+        or record.action != Registration.Action.REGISTER
+        or (record.manufacturer, record.mac) != (device.manufacturer, device.mac)
+    ):
+        return RedirectStatus(state="not_registered", service=adapter_name(settings), url=url)
+    return RedirectStatus(
+        state=record.status,
+        service=record.service,
+        detail=record.detail,
+        attempts=record.attempts,
+        updated=record.updated,
+        url=record.url or url,
+    )
+
+
+def instructions(device: ProvisioningDevice) -> str:
+    """What the customer enters in the manufacturer's portal when there is no API (Htek)."""
+    mac = ":".join(device.mac[i : i + 2] for i in range(0, 12, 2))
+    return _(
+        "Htek has no redirect API. Sign in to Htek's redirect portal (RPS) with your Htek "
+        "account, add the MAC address %(mac)s and enter %(url)s as its provisioning server. "
+        "The phone then finds our server at its next factory start."
+    ) % {"mac": mac, "url": provisioning_url(device.manufacturer, device.model)}
+
+
+def status_dict(device: ProvisioningDevice) -> dict[str, Any]:
+    """The API's ``provisioning.redirect`` object."""
+    found = status(device)
+    return {
+        "state": found.state,
+        "service": found.service or None,
+        "detail": found.detail or None,
+        "attempts": found.attempts,
+        "updated": found.updated,
+        "url": found.url,
+        "instructions": found.instructions or None,
+    }
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+def on_terminal_event(
+    previous_device: dict[str, str] | None = None,
+    device: dict[str, str] | None = None,
+    **payload: Any,
+) -> None:
+    """Subscriber of terminal.created/changed/deleted: sync the old and the new MAC."""
+    refs = {(ref["manufacturer"], ref["mac"]) for ref in (previous_device, device) if ref}
+    for manufacturer, mac in sorted(refs):
+        sync(manufacturer, mac)
+
+
+def connect() -> None:
+    for event in ("terminal.created", "terminal.changed", "terminal.deleted"):
+        events.subscribe(event, on_terminal_event)
+    post_save.connect(forget_settings, sender=RedirectSettings)
+    post_delete.connect(forget_settings, sender=RedirectSettings)

@@ -1,0 +1,134 @@
+"""Re-sync: a SIP NOTIFY ``check-sync`` makes a registered phone fetch its configuration now.
+
+Sent through Kamailio (``tm.t_uac_start`` over its JSON-RPC) to every contact the terminal has
+registered, from the socket the phone registered on and, behind NAT, to the address its
+REGISTER came from (the contact's ``received``), where the phone's NAT keeps a pinhole open.
+With several Kamailio nodes the first node that owns the socket sends it.
+
+Called by the "re-provision now" action (at once, so the customer sees the result) and, through
+a job, after every saved change of an automatically configured terminal. The provisioning
+server records the next fetch (``last_fetch_at``), so the portal shows whether it worked.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from cloudpbx.core import events
+from cloudpbx.provisioning.models import ProvisioningDevice
+from cloudpbx.provisioning.vendors import VENDORS
+from cloudpbx.sip import rpc, status
+from cloudpbx.sip.status import Contact
+
+logger = logging.getLogger(__name__)
+
+FROM_USER = "provisioning"
+
+
+class ResyncUnavailable(Exception):
+    """Kamailio cannot be asked (or refused every attempt): nothing was sent."""
+
+
+@dataclass(frozen=True)
+class ResyncResult:
+    contacts: int  # registered contacts found
+    sent: int  # NOTIFYs Kamailio accepted
+    sent_at: datetime | None  # when, if any was sent
+
+
+def notify_headers(device: ProvisioningDevice, contact: Contact, username: str) -> str:
+    """The headers of one NOTIFY (Kamailio adds Via, Content-Length and its User-Agent)."""
+    vendor = VENDORS.get(device.manufacturer)
+    event = vendor.check_sync_event if vendor else "check-sync;reboot=false"
+    domain = settings.CLOUDPBX_SIP_DOMAIN
+    lines = (
+        f"From: <sip:{FROM_USER}@{domain}>;tag={secrets.token_hex(8)}",
+        # Gigaset acts only on a NOTIFY addressed to one of its SIP accounts.
+        f"To: <sip:{username}@{domain}>",
+        f"Call-ID: {secrets.token_hex(12)}@cloudpbx",
+        "CSeq: 1 NOTIFY",
+        f"Contact: <sip:{FROM_USER}@{domain}>",
+        f"Event: {event}",
+        "Subscription-State: terminated;reason=noresource",
+        "Max-Forwards: 70",
+    )
+    return "\r\n".join(lines) + "\r\n"
+
+
+def send(device: ProvisioningDevice) -> ResyncResult:
+    """Send check-sync to every registered contact of the device's terminal.
+
+    Raises :class:`ResyncUnavailable` when the registrations cannot be read or Kamailio
+    accepted none of the NOTIFYs. Records ``resync_sent_at`` when at least one went out.
+    """
+    username = device.terminal.sip_username or ""
+    if not username:
+        return ResyncResult(contacts=0, sent=0, sent_at=None)
+    try:
+        with transaction.atomic():  # a failed query must not spoil the caller's transaction
+            found = status.registrations([username])
+    except DatabaseError as error:  # PostgreSQL before Kamailio created its location table
+        raise ResyncUnavailable(f"registrations unavailable: {error}") from error
+    if found is None:
+        raise ResyncUnavailable("registrations unavailable")
+    contacts = found[username].contacts
+    sent = 0
+    for contact in contacts:
+        if _send_one(device, contact, username):
+            sent += 1
+    if contacts and not sent:
+        raise ResyncUnavailable("Kamailio sent no NOTIFY")
+    sent_at = timezone.now() if sent else None
+    if sent_at is not None:
+        ProvisioningDevice.objects.filter(pk=device.pk).update(resync_sent_at=sent_at)
+        device.resync_sent_at = sent_at
+    logger.info(
+        "re-sync of terminal %s: %d of %d contacts notified",
+        device.terminal_id,
+        sent,
+        len(contacts),
+    )
+    return ResyncResult(contacts=len(contacts), sent=sent, sent_at=sent_at)
+
+
+def _send_one(device: ProvisioningDevice, contact: Contact, username: str) -> bool:
+    headers = notify_headers(device, contact, username)
+    next_hop = contact.received or "."
+    sockets = [contact.socket, "."] if contact.socket else ["."]
+    for socket in sockets:
+        for url in settings.CLOUDPBX_KAMAILIO_RPC_URLS:
+            try:
+                rpc.call(url, "tm.t_uac_start", "NOTIFY", contact.uri, next_hop, socket, headers)
+            except rpc.RpcError as error:
+                # Another node's socket, or that node is down: try the next one.
+                logger.info("check-sync via %s (socket %s) not sent: %s", url, socket, error)
+                continue
+            return True
+    return False
+
+
+_UNKNOWN = object()
+
+
+def on_terminal_changed(terminal_id: int, device: object = _UNKNOWN, **payload: object) -> None:
+    """Subscriber of terminal.changed: re-sync the phone in the background.
+
+    A payload without ``device`` (a password rotation) may concern a provisioned phone too;
+    ``device=None`` says the terminal has no automatic configuration.
+    """
+    if device is None:
+        return
+    from cloudpbx.provisioning import jobs
+
+    jobs.resync_job(terminal_id)
+
+
+def connect() -> None:
+    events.subscribe("terminal.changed", on_terminal_changed)
