@@ -25,6 +25,7 @@ ERROR_FIELDS = {
     "device.manufacturer": "manufacturer",
     "device.model": "model",
     "device.mac": "mac",
+    "device.mac_id_crc": "mac_id",
     "device.auth_mode": "auth_mode",
     "device.trusted_networks": "trusted_networks",
 }
@@ -183,6 +184,15 @@ class TerminalForm(forms.Form):
             attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}
         ),
     )
+    mac_id = forms.CharField(
+        label=_label("mac_id_crc", ProvisioningDevice),
+        required=False,
+        max_length=32,
+        help_text=_("Gigaset only: the MAC-ID on the label, e.g. 7C2F80E0D605-AB12."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}
+        ),
+    )
     auth_mode = forms.ChoiceField(
         label=_("Authentication of the phone"),
         choices=ProvisioningDevice.AuthMode.choices,
@@ -228,6 +238,7 @@ class TerminalForm(forms.Form):
                 manufacturer=device.manufacturer,
                 model=device.model,
                 mac=_mac_text(device.mac),
+                mac_id=device.mac_id_crc,
                 auth_mode=device.auth_mode,
                 trusted_networks="\n".join(device.trusted_networks),
             )
@@ -268,6 +279,7 @@ class TerminalForm(forms.Form):
                 manufacturer=data["manufacturer"],
                 model=data["model"],
                 mac=data["mac"],
+                mac_id=data["mac_id"] if data["manufacturer"] == "gigaset" else None,
                 auth_mode=data["auth_mode"],
                 trusted_networks=parse_networks(data["trusted_networks"]),
             )

@@ -26,6 +26,7 @@ from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import rules
 from cloudpbx.provisioning import applinks
 from cloudpbx.provisioning.models import AppLink
+from cloudpbx.provisioning.portal import phone_context
 from cloudpbx.terminals import services
 from cloudpbx.terminals.forms import (
     CHOICE_HINTS,
@@ -142,6 +143,7 @@ def _form_context(
         "acs_password_form": PasswordForm(prefix="acs"),
         "provisioning_url": f"{settings.CLOUDPBX_PUBLIC_URL}/prov/",
         "app_link": _latest_app_link(terminal),
+        **(phone_context(terminal, can_edit=request.portal.can_edit) if terminal else {}),  # type: ignore[attr-defined]
     }
 
 

@@ -650,3 +650,26 @@ def test_registration_status_is_rendered_from_the_one_helper(
     assert "Registered" in html and "203.0.113.5:5060 · Linphone/5.1" in html
     assert "Not registered" in html
     assert "Registered" in client.get(edit_url(online)).content.decode()
+
+
+def test_gigaset_mac_id_is_asked_and_checked(client: Client, tenant: Any) -> None:
+    data = form_data(
+        tenant,
+        name="DECT base",
+        config_mode="automatic",
+        manufacturer="gigaset",
+        model="N870",
+        mac="7C:2F:80:E0:D6:05",
+        mac_id="7C2F80E0D606-AB12",  # the label of another base
+    )
+    response = client.post(ADD, data)
+    assert response.status_code == 422
+    assert "MAC" in errors_of(response, "mac_id")
+    assert not Terminal.objects.for_tenant(tenant).filter(name="DECT base").exists()
+    data["mac_id"] = "7C2F80E0D605-AB12"
+    assert client.post(ADD, data).status_code == 302
+    device = Terminal.objects.for_tenant(tenant).get(name="DECT base").device
+    assert device is not None and device.mac_id_crc == "AB12"
+    html = client.get(edit_url(device.terminal)).content.decode()
+    assert 'value="AB12"' in html
+    assert "Re-provision now" in html or "re-provision" in html.lower()
