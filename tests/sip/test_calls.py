@@ -6,8 +6,10 @@ import pytest
 
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
+from cloudpbx.numbering.services import update_number
 from cloudpbx.terminals.services import create_terminal
 from cloudpbx.trunks.models import Trunk
+from cloudpbx.trunks.services import save_trunk
 
 from .conftest import RING_TIMEOUT, free_port, register
 from .sipp import Sipp, call_scenario, header, uas_scenario
@@ -27,8 +29,7 @@ def carrier(sip):
         source_networks=[f"{CARRIER_IP}/32"],
         is_default=True,
     )
-    trunk.full_clean()
-    trunk.save()
+    save_trunk(trunk)
     trunk.sipp_port = port
     return trunk
 
@@ -226,8 +227,7 @@ def inbound(sip, did, expect):
 
 def test_inbound_did_rings_its_extension(sip, tenant, carrier):
     number = PhoneNumber.objects.get(tenant=tenant, e164="+493012345601")
-    number.destination = ext(tenant, "11")
-    number.save()
+    update_number(number, destination=ext(tenant, "11"))
     callee = phone(tenant, "Office", rings=["11"])
     uas = answering_phone(sip, callee)
     inbound(sip, "493012345601", 200)
@@ -289,8 +289,7 @@ Content-Length: 0
 
 def test_a_challenging_carrier_gets_the_trunk_credentials(sip, tenant, carrier):
     carrier.auth_username = "trunkuser"
-    carrier.set_auth_password("Carrier-Secret-1")
-    carrier.save()
+    save_trunk(carrier, password="Carrier-Secret-1")
     uas = Sipp(CHALLENGING_CARRIER, sip.address, local_port=carrier.sipp_port).start()
     time.sleep(0.3)
     dial(sip, phone(tenant, "Caller"), "03012345678", 486)

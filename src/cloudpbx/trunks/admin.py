@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from cloudpbx.trunks import services
 from cloudpbx.trunks.models import Trunk
 
 
@@ -26,13 +27,14 @@ class TrunkForm(forms.ModelForm):
             "is_default",
         ]
 
-    def save(self, commit=True):  # type: ignore[no-untyped-def]
-        if self.cleaned_data.get("auth_password"):
-            self.instance.set_auth_password(self.cleaned_data["auth_password"])
-        return super().save(commit)
-
 
 @admin.register(Trunk)
 class TrunkAdmin(admin.ModelAdmin):
     form = TrunkForm
     list_display = ["name", "gateway", "port", "transport", "header_style", "is_default"]
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        services.save_trunk(obj, password=form.cleaned_data.get("auth_password") or None)
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        services.delete_trunk(obj)

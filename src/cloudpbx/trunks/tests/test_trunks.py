@@ -2,13 +2,13 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from cloudpbx.trunks.models import Trunk
+from cloudpbx.trunks.services import save_trunk
 
 
 def make(**values):
-    trunk = Trunk(name=values.pop("name", "Carrier"), gateway="sip.carrier.example", **values)
-    trunk.full_clean()
-    trunk.save()
-    return trunk
+    return save_trunk(
+        Trunk(name=values.pop("name", "Carrier"), gateway="sip.carrier.example", **values)
+    )
 
 
 def test_source_networks_are_normalised_and_may_be_wide(db):
@@ -30,9 +30,24 @@ def test_only_one_default_trunk(db):
 
 
 def test_password_is_encrypted_at_rest(db):
-    trunk = make()
-    trunk.set_auth_password("Carrier-Secret-1")
-    trunk.save()
+    save_trunk(make(), password="Carrier-Secret-1")
     stored = Trunk.objects.values_list("auth_password_encrypted", flat=True).get()
     assert "Carrier-Secret-1" not in stored
     assert Trunk.objects.get().auth_password == "Carrier-Secret-1"
+
+
+def test_changes_reach_kamailio(transactional_db):
+    from cloudpbx.core import events
+
+    seen = []
+
+    def record(**payload):
+        seen.append(payload)
+
+    events.subscribe("trunk.changed", record)
+    try:
+        trunk = make()
+        save_trunk(trunk, password="Carrier-Secret-2")
+    finally:
+        events.unsubscribe("trunk.changed", record)
+    assert seen == [{"trunk_id": trunk.pk}, {"trunk_id": trunk.pk}]
