@@ -81,16 +81,22 @@ def _answer(request: HttpRequest, filename: str) -> HttpResponse:
     return _serve_device(request, match, filename)
 
 
-def _serve_device(request: HttpRequest, match: identify.FileMatch, filename: str) -> HttpResponse:
-    config = settings.CONFIG
+def client_of(request: HttpRequest) -> clients.Client:
+    """Who is asking: X-Forwarded-For is honoured only from the configured reverse proxies."""
     meta = request.META
-    client = clients.client_of(
+    return clients.client_of(
         remote_addr=meta.get("REMOTE_ADDR", ""),
         forwarded_for=meta.get("HTTP_X_FORWARDED_FOR", ""),
         forwarded_proto=meta.get("HTTP_X_FORWARDED_PROTO", ""),
         direct_https=meta.get("wsgi.url_scheme") == "https",
-        trusted_proxies=tuple(config.trusted_proxies),
+        trusted_proxies=tuple(settings.CONFIG.trusted_proxies),
     )
+
+
+def _serve_device(request: HttpRequest, match: identify.FileMatch, filename: str) -> HttpResponse:
+    config = settings.CONFIG
+    meta = request.META
+    client = client_of(request)
     user_agent = meta.get("HTTP_USER_AGENT", "")
     mac = match.mac or ""
     identified = identify.identify(match, user_agent)
@@ -233,13 +239,7 @@ def app_config(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET"])
     meta = request.META
-    client = clients.client_of(
-        remote_addr=meta.get("REMOTE_ADDR", ""),
-        forwarded_for=meta.get("HTTP_X_FORWARDED_FOR", ""),
-        forwarded_proto=meta.get("HTTP_X_FORWARDED_PROTO", ""),
-        direct_https=meta.get("wsgi.url_scheme") == "https",
-        trusted_proxies=tuple(settings.CONFIG.trusted_proxies),
-    )
+    client = client_of(request)
     now = timezone.now()
     locked = client.address is not None and lockouts.is_locked(lockouts.ip_key(client.address), now)
     body = (
