@@ -73,6 +73,9 @@ class Router:
 
     # --- entry points called by Kamailio -------------------------------------------------------
 
+    def sync_directory(self) -> None:
+        self.directory.sync(KSR.htable.sht_get("cache", "gen"))
+
     def child_init(self, rank: int) -> int:
         # Connections are opened lazily per process (see Database.rows), nothing to do here.
         return 0
@@ -101,7 +104,7 @@ class Router:
             return OK
         if KSR.sanity.sanity_check(1511, 7) < 0:
             return OK
-        self.directory.sync(KSR.htable.sht_get("cache", "gen"))
+        self.sync_directory()
 
         if KSR.is_CANCEL():
             if KSR.tm.t_check_trans() > 0:
@@ -137,6 +140,9 @@ class Router:
         """The carrier asks for credentials: answer its challenge once with the trunk's."""
         if KSR.tm.t_is_canceled() > 0 or KSR.tm.t_check_status("401|407") < 0:
             return OK
+        # Replies are handled by whichever worker receives them: it may not have seen a
+        # request since the portal's last change.
+        self.sync_directory()
         trunk = self.directory.default_trunk()
         if trunk is None or not trunk.auth_username or KSR.isflagset(TRUNK_AUTH_FLAG):
             return OK  # nothing to answer with, or already answered once: pass the 40x on
