@@ -15,6 +15,7 @@ started here is stopped at the end (also on Ctrl-C and on failure): see :class:`
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime
 import logging
@@ -936,3 +937,25 @@ def measure(
     if not server.alive():
         step.problems.append("Kamailio died")
     return step
+
+
+def default_children() -> int:
+    """The Kamailio worker count ``cloudpbx run`` uses on this machine."""
+    from cloudpbx import config as cloudpbx_config
+
+    return cloudpbx_config.load().sip_children
+
+
+def servers(
+    processes: Processes, work: Path, args: argparse.Namespace, phones: list[Phone]
+) -> list[Server]:
+    """The servers ``--servers`` asks for, with the same children, shm and extra arguments."""
+    chosen: list[Server] = []
+    extra = args.kamailio_args.split()
+    if "cloudpbx" in args.servers:
+        chosen.append(CloudpbxServer(processes, work / "data", args.children, args.shm_mb, extra))
+    if "native" in args.servers:
+        chosen.append(
+            NativeServer(processes, work / "native", args.children, args.shm_mb, phones, extra)
+        )
+    return chosen

@@ -244,10 +244,7 @@ def main() -> int:
     work = common.work_dir(args.keep)
     try:
         common.setup_django(work / "data")
-        if not args.children:
-            from cloudpbx import config as cloudpbx_config
-
-            args.children = cloudpbx_config.load().sip_children
+        args.children = args.children or common.default_children()
         print(
             f"Kamailio children: {args.children}, shm {args.shm_mb} MB {args.kamailio_args}, "
             f"{args.pairs} UAC/UAS pairs, hold {args.hold_ms} ms",
@@ -259,28 +256,7 @@ def main() -> int:
             phones[args.pairs + i * args.callers : args.pairs + (i + 1) * args.callers]
             for i in range(args.pairs)
         ]
-        servers: list[common.Server] = []
-        if "cloudpbx" in args.servers:
-            servers.append(
-                common.CloudpbxServer(
-                    processes,
-                    work / "data",
-                    args.children,
-                    args.shm_mb,
-                    args.kamailio_args.split(),
-                )
-            )
-        if "native" in args.servers:
-            servers.append(
-                common.NativeServer(
-                    processes,
-                    work / "native",
-                    args.children,
-                    args.shm_mb,
-                    phones,
-                    args.kamailio_args.split(),
-                )
-            )
+        servers = common.servers(processes, work, args, phones)
         users = [
             common.write_users(work / f"callers-{i}.csv", callers[i], desks[i].extension or "")
             for i in range(args.pairs)

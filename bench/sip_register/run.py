@@ -96,38 +96,14 @@ def main() -> int:
     work = common.work_dir(args.keep)
     try:
         common.setup_django(work / "data")
-        if not args.children:
-            from cloudpbx import config as cloudpbx_config
-
-            args.children = cloudpbx_config.load().sip_children
+        args.children = args.children or common.default_children()
         print(
             f"Kamailio children: {args.children}, shm {args.shm_mb} MB {args.kamailio_args}",
             flush=True,
         )
         phones = common.seed(args.phones)
         print(f"seeded {len(phones)} phones", flush=True)
-        servers: list[common.Server] = []
-        if "cloudpbx" in args.servers:
-            servers.append(
-                common.CloudpbxServer(
-                    processes,
-                    work / "data",
-                    args.children,
-                    args.shm_mb,
-                    args.kamailio_args.split(),
-                )
-            )
-        if "native" in args.servers:
-            servers.append(
-                common.NativeServer(
-                    processes,
-                    work / "native",
-                    args.children,
-                    args.shm_mb,
-                    phones,
-                    args.kamailio_args.split(),
-                )
-            )
+        servers = common.servers(processes, work, args, phones)
         print(common.describe(servers), flush=True)
         for server in servers:
             server.start()
