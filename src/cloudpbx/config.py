@@ -64,6 +64,8 @@ class Config:
     sip_auth_failures_per_ip: int
     sip_auth_failures_per_user: int
     sip_shm_mb: int
+    sip_flood_exempt: list[str]
+    sip_debug: int
     kamailio_rpc_urls: list[str]
     trusted_proxies: list[str]
     # Provisioning server (ACS)
@@ -103,6 +105,8 @@ ENVIRONMENT_NAMES = {
     "sip_auth_failures_per_ip": "CLOUDPBX_SIP_AUTH_FAILURES_PER_IP",
     "sip_auth_failures_per_user": "CLOUDPBX_SIP_AUTH_FAILURES_PER_USER",
     "sip_shm_mb": "CLOUDPBX_SIP_SHM_MB",
+    "sip_flood_exempt": "CLOUDPBX_SIP_FLOOD_EXEMPT",
+    "sip_debug": "CLOUDPBX_SIP_DEBUG",
     "kamailio_rpc_urls": "CLOUDPBX_KAMAILIO_RPC_URLS",
     "trusted_proxies": "CLOUDPBX_TRUSTED_PROXIES",
     "prov_realm": "CLOUDPBX_PROV_REALM",
@@ -199,6 +203,9 @@ def load() -> Config:
         sip_auth_failures_per_ip=_int("CLOUDPBX_SIP_AUTH_FAILURES_PER_IP", 30),
         sip_auth_failures_per_user=_int("CLOUDPBX_SIP_AUTH_FAILURES_PER_USER", 10),
         sip_shm_mb=_int("CLOUDPBX_SIP_SHM_MB", 256),
+        # Sources never flood-banned (load generators, a carrier): CIDRs.
+        sip_flood_exempt=_list("CLOUDPBX_SIP_FLOOD_EXEMPT", []),
+        sip_debug=_int("CLOUDPBX_SIP_DEBUG", 1),
         kamailio_rpc_urls=_list(
             "CLOUDPBX_KAMAILIO_RPC_URLS",
             [f"http://127.0.0.1:{_int('CLOUDPBX_SIP_RPC_PORT', 5071)}/RPC"],

@@ -61,7 +61,7 @@ def render(config: Config) -> str:
     environment = jinja2.Environment(autoescape=False, keep_trailing_newline=True)  # noqa: S701
     template = environment.from_string(TEMPLATE.read_text())
     return template.render(
-        debug_level=int(os.environ.get("CLOUDPBX_SIP_DEBUG", "1")),
+        debug_level=config.sip_debug,
         children=config.sip_children,
         domain=config.sip_domain,
         sip_port=config.sip_port,

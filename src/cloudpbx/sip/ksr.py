@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -62,9 +61,7 @@ class Router:
             auth_failures_per_ip=config.sip_auth_failures_per_ip,
             auth_failures_per_user=config.sip_auth_failures_per_user,
             flood_exempt=tuple(
-                ipaddress.ip_network(n, strict=False)
-                for n in os.environ.get("CLOUDPBX_SIP_FLOOD_EXEMPT", "").split(",")
-                if n.strip()
+                ipaddress.ip_network(network, strict=False) for network in config.sip_flood_exempt
             ),
         )
         # Unknown users are checked against a random HA1: the same work and the same answer
