@@ -8,6 +8,7 @@ import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
 from cloudpbx import config
+from cloudpbx.sip import rpc
 
 CONFIG = config.load()
 BASE_DIR = Path(__file__).resolve().parent
@@ -163,6 +164,7 @@ CLOUDPBX_SIP_PORT = CONFIG.sip_port
 CLOUDPBX_SIP_TRANSPORT = CONFIG.sip_transport
 CLOUDPBX_PUBLIC_URL = CONFIG.public_web_url
 CLOUDPBX_KAMAILIO_RPC_URLS = CONFIG.kamailio_rpc_urls
+CLOUDPBX_KAMAILIO_RPC_TOKEN = rpc.token(CONFIG.secret_key)
 
 LOGGING = {
     "version": 1,

@@ -74,7 +74,7 @@ class SipServer:
         return found is not None and found[terminal.sip_username].online
 
     def rpc(self, method: str, *params):
-        return rpc.call(self.rpc_url, method, *params)
+        return rpc.call(self.rpc_url, method, *params, token=rpc.token(self.config.secret_key))
 
     def log_text(self) -> str:
         self.log.flush()

@@ -105,7 +105,10 @@ def _send_one(device: ProvisioningDevice, contact: Contact, username: str) -> bo
     for socket in sockets:
         for url in settings.CLOUDPBX_KAMAILIO_RPC_URLS:
             try:
-                rpc.call(url, "tm.t_uac_start", "NOTIFY", contact.uri, next_hop, socket, headers)
+                rpc.call(
+                    url, "tm.t_uac_start", "NOTIFY", contact.uri, next_hop, socket, headers,
+                    token=settings.CLOUDPBX_KAMAILIO_RPC_TOKEN,
+                )  # fmt: skip
             except rpc.RpcError as error:
                 # Another node's socket, or that node is down: try the next one.
                 logger.info("check-sync via %s (socket %s) not sent: %s", url, socket, error)

@@ -76,6 +76,7 @@ def render(config: Config) -> str:
         max_contacts=config.sip_max_contacts,
         ring_timeout_ms=config.sip_ring_timeout * 1000,
         nonce_secret=nonce_secret(config),
+
         flood_requests_per_2s=config.sip_flood_requests_per_2s,
         ban_seconds=config.sip_ban_seconds,
         failure_window_seconds=config.sip_ban_seconds,
@@ -104,9 +105,10 @@ def ensure_usrloc_schema(config: Config) -> None:
     import psycopg
 
     with psycopg.connect(url.replace("postgres://", "postgresql://", 1), autocommit=True) as db:
-        if db.execute("SELECT to_regclass('location')").fetchone()[0] is None:  # type: ignore[index]
+        row = db.execute("SELECT to_regclass('location')").fetchone()
+        if row is None or row[0] is None:
             for script in scripts:
-                db.execute(script.read_text())  # type: ignore[arg-type]
+                db.execute(script.read_text())
 
 
 def write(config: Config, run_dir: Path) -> KamailioFiles:

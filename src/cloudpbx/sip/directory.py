@@ -10,6 +10,7 @@ at once by bumping a generation number in a Kamailio shared-memory hash table (s
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import sqlite3
 import time
@@ -18,16 +19,19 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
+from cloudpbx.sip.edge import Endpoint, Hosts
 from cloudpbx.sip.routing import Caller, ExtensionEntry, RingTarget
 
 CACHE_TTL_SECONDS = 30.0
+CACHE_MAX_ENTRIES = 20_000
 T = TypeVar("T")
 
 _CALLER_SQL = """
 SELECT t.id, t.tenant_id, ten.country, t.sip_username, t.sip_ha1, t.external_calls_enabled,
        COALESCE(idn.e164, (SELECT m.e164 FROM numbering_phonenumber m
                            WHERE m.tenant_id = t.tenant_id AND m.is_main)),
-       t.internal_display_name, ext.number, t.caller_id_mode, t.caller_id_custom, cid.e164
+       t.internal_display_name, ext.number, t.caller_id_mode, t.caller_id_custom, cid.e164,
+       ten.allowed_destination_countries, ten.max_outbound_calls
 FROM terminals_terminal t
 JOIN tenancy_tenant ten ON ten.id = t.tenant_id
 LEFT JOIN numbering_phonenumber idn ON idn.id = t.identification_number_id
@@ -147,6 +151,10 @@ class Directory:
         if hit is not None and hit[0] > now:
             return hit[1]  # type: ignore[no-any-return]
         value = load()
+        if len(self._cache) >= CACHE_MAX_ENTRIES:
+            # Lookups of attacker-chosen usernames must not grow a worker without bound: drop
+            # the oldest entry (dicts keep insertion order).
+            del self._cache[next(iter(self._cache))]
         self._cache[key] = (now + CACHE_TTL_SECONDS, value)
         return value
 
@@ -165,11 +173,26 @@ class Directory:
         return self._cached(("trunks",), self._load_trunks)
 
     def trunk_for_source(self, address: str) -> Trunk | None:
-        ip = ipaddress.ip_address(address)
+        return self.trunk_for_ip(ipaddress.ip_address(address))
+
+    def trunk_for_ip(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Trunk | None:
         for trunk in self.trunks():
             if any(ip in network for network in trunk.source_networks):
                 return trunk
         return None
+
+    def hosts(self, own: frozenset[Endpoint]) -> Hosts:
+        """The PBX's own endpoints and every trunk's gateway and networks (see :mod:`edge`)."""
+
+        def load() -> Hosts:
+            trunks = self.trunks()
+            return Hosts(
+                own=own,
+                trunk_endpoints=frozenset((t.gateway.lower(), t.port) for t in trunks),
+                trunk_networks=tuple(n for t in trunks for n in t.source_networks),
+            )
+
+        return self._cached(("hosts", own), load)
 
     def default_trunk(self) -> Trunk | None:
         trunks = self.trunks()
@@ -180,7 +203,7 @@ class Directory:
         if not rows:
             return None
         (terminal_id, tenant_id, country, sip_username, ha1, external, identification,
-         display, extension, mode, custom, shown) = rows[0]  # fmt: skip
+         display, extension, mode, custom, shown, countries, max_calls) = rows[0]  # fmt: skip
         caller = Caller(
             terminal_id=terminal_id,
             tenant_id=tenant_id,
@@ -193,6 +216,8 @@ class Directory:
             caller_id_mode=mode,
             caller_id_custom=custom or "",
             caller_id_number=shown,
+            allowed_countries=tuple(_json_list(countries)),
+            max_outbound_calls=int(max_calls or 0),
         )
         return Account(ha1=ha1, caller=caller)
 
@@ -215,12 +240,10 @@ class Directory:
         return (rows[0][0], rows[0][1]) if rows else None
 
     def _load_trunks(self) -> tuple[Trunk, ...]:
-        import json
-
         trunks = []
         rows = self.database.rows(_TRUNKS_SQL, ())
         for trunk_id, gateway, port, transport, style, networks, default, user, secret in rows:
-            parsed = json.loads(networks) if isinstance(networks, str) else networks
+            parsed = _json_list(networks)
             trunks.append(
                 Trunk(
                     id=trunk_id,
@@ -228,12 +251,16 @@ class Directory:
                     port=port,
                     transport=transport,
                     header_style=style,
-                    source_networks=tuple(
-                        ipaddress.ip_network(n, strict=False) for n in parsed or ()
-                    ),
+                    source_networks=tuple(ipaddress.ip_network(n, strict=False) for n in parsed),
                     is_default=bool(default),
                     auth_username=user or "",
                     auth_password=self.decrypt(secret) if secret else "",
                 )
             )
         return tuple(trunks)
+
+
+def _json_list(value: Any) -> list[Any]:
+    """A JSON list column: text with SQLite, already decoded with PostgreSQL."""
+    parsed = json.loads(value) if isinstance(value, str) else value
+    return list(parsed or ())

@@ -25,7 +25,9 @@ def child(config: Config, run_dir: Path, output: IO[str] | None = None) -> Child
 
     def ready() -> bool:
         try:
-            rpc.call(rpc_url(config), "core.version", timeout=0.5)
+            rpc.call(
+                rpc_url(config), "core.version", token=rpc.token(config.secret_key), timeout=0.5
+            )
         except rpc.RpcError:
             return False
         return True

@@ -1,22 +1,26 @@
 """The only module that touches Kamailio's ``KSR``: reads the request, asks
-:mod:`cloudpbx.sip.routing` for a decision and applies it.
+:mod:`cloudpbx.sip.edge` and :mod:`cloudpbx.sip.routing` for decisions and applies them.
 
 Loaded inside Kamailio (see :mod:`cloudpbx.sip.kemi`); one :class:`Router` per worker process.
+The request route reads like a firewall table: ban and flood, sanity, in-dialog (only known
+dialogs), then per method authentication and routing; nothing relays before its guards ran.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import KSR  # type: ignore[import-not-found]  # provided by Kamailio's app_python3
+import KSR  # provided by Kamailio's app_python3
 
 from cloudpbx.config import Config
 from cloudpbx.core import crypto
-from cloudpbx.sip import routing
+from cloudpbx.numbering.rules import SUPPORTED_COUNTRIES, emergency_numbers
+from cloudpbx.sip import edge, routing, rpc
 from cloudpbx.sip.directory import Account, Database, Directory, Trunk
 from cloudpbx.sip.numberplan import CountryNumberPlan
 
@@ -24,10 +28,16 @@ logger = logging.getLogger("cloudpbx.sip")
 
 NAT_FLAG = 6  # usrloc nat_bflag in kamailio.cfg
 TRUNK_AUTH_FLAG = 8  # the carrier's challenge was answered once for this transaction
-IDENTITY_HEADERS = ("P-Asserted-Identity", "P-Preferred-Identity", "Privacy", "Remote-Party-ID")
-# Return codes of auth's pv_auth_check that mean "ask again", not "wrong password".
-STALE_NONCE = (-4, -6, -7)
+FROM_TRUNK_FLAG = 9  # the transaction's replies go to the trunk
+OUTBOUND_PROFILE = "outbound"  # dialog profile: a customer's calls through the trunk
 OK = 1
+
+_TRUNK_HEADERS = edge.header_name_pattern(edge.TRUNK_HEADERS)
+_TRUNK_REPLY_HEADERS = edge.header_name_pattern(edge.TRUNK_REPLY_HEADERS)
+
+
+class MalformedRequest(Exception):
+    """A value Kamailio parsed is not UTF-8: answered 400, never a traceback per packet."""
 
 
 @dataclass(frozen=True)
@@ -46,8 +56,19 @@ def _increment(table: str, key: str) -> int:
 
 
 def pv(name: str) -> str:
-    value = KSR.pv.get(name)
+    try:
+        value = KSR.pv.get(name)
+    except UnicodeDecodeError as error:
+        raise MalformedRequest(name) from error
     return "" if value is None else str(value)
+
+
+def pv_or_none(name: str) -> str | None:
+    """Like :func:`pv`, but None for a value that is not UTF-8 (an attacker's username)."""
+    try:
+        return pv(name)
+    except MalformedRequest:
+        return None
 
 
 class Router:
@@ -55,8 +76,15 @@ class Router:
         self.realm = config.sip_realm
         self.domain = config.sip_domain
         self.rpc_port = config.sip_rpc_port
+        self.rpc_token = rpc.token(config.secret_key)
+        self.own = frozenset(
+            (host.lower(), config.sip_port) for host in (config.sip_domain, config.sip_listen)
+        )
         self.directory = Directory(Database(config.database_url), decrypt=crypto.decrypt)
         self.plan = CountryNumberPlan()
+        self.emergency_numbers = frozenset(
+            number for country, _ in SUPPORTED_COUNTRIES for number in emergency_numbers(country)
+        )
         self.limits = Limits(
             auth_failures_per_ip=config.sip_auth_failures_per_ip,
             auth_failures_per_user=config.sip_auth_failures_per_user,
@@ -80,6 +108,11 @@ class Router:
     def ksr_request_route(self, msg: Any) -> int:
         try:
             return self.route_request()
+        except MalformedRequest as error:
+            logger.info("cloudpbx-sip malformed ip=%s field=%s", KSR.pv.get("$si"), error)
+            if not KSR.is_ACK():
+                KSR.sl.sl_send_reply(400, "Bad Request")
+            return OK
         except Exception:
             # Fail closed with an answer, so phones do not retransmit into a broken router.
             logger.exception("routing failed for %s from %s", pv("$rm"), pv("$si"))
@@ -89,41 +122,52 @@ class Router:
 
     def route_request(self) -> int:
         source = pv("$si")
-        # Returning without a reply drops the request: a banned address learns nothing.
-        if KSR.htable.sht_get("ipban", source) is not None:
-            return OK
-        if not self._within_flood_limit(source):
-            KSR.htable.sht_seti("ipban", source, 1)
-            logger.warning("cloudpbx-sip banned ip=%s reason=flood", source)
-            return OK
+        address = ipaddress.ip_address(source)
+        self.sync_directory()
+        trunk = self.directory.trunk_for_ip(address)
+        # Trunk addresses are never banned: a spoofed flood must not cut off inbound calls.
+        if trunk is None and not self.admitted(source, address):
+            return OK  # dropped without an answer: a banned address learns nothing
         if KSR.maxfwd.process_maxfwd(10) < 0:
             KSR.sl.sl_send_reply(483, "Too Many Hops")
             return OK
         if KSR.sanity.sanity_check(1511, 7) < 0:
             return OK
-        self.sync_directory()
 
         if KSR.is_CANCEL():
             if KSR.tm.t_check_trans() > 0:
                 KSR.tm.t_relay()
             return OK
         if KSR.siputils.has_totag() > 0:
-            return self.route_in_dialog()
+            return self.route_in_dialog(trunk)
         if KSR.tm.t_check_trans() == 0:
             return OK  # retransmission absorbed by tm
         if KSR.is_ACK():
             return OK
+        # A preloaded Route set never steers an initial request (it would make the PBX relay
+        # wherever a stranger's Route names).
+        KSR.hdr.remove("Route")
         if KSR.is_REGISTER():
-            return self.route_register(source)
+            return self.route_register(source, trunk)
+        if KSR.is_INVITE():
+            return self.route_invite(source, trunk)
         if KSR.is_OPTIONS() and not pv("$rU"):
             KSR.sl.sl_send_reply(200, "OK")  # keepalive
             return OK
-        if KSR.is_INVITE():
-            return self.route_invite(source)
-        account = self.authenticate(source)
-        if account is not None:
-            KSR.sl.sl_send_reply(405, "Method Not Allowed")
+        KSR.sl.sl_send_reply(405, "Method Not Allowed")
         return OK
+
+    def admitted(self, source: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        """Ban and flood guard for a source that is not a trunk."""
+        banned = KSR.htable.sht_get("ipban", source) is not None
+        if not banned and not self._within_flood_limit(address):
+            KSR.htable.sht_seti("ipban", source, 1)
+            logger.warning("cloudpbx-sip banned ip=%s reason=flood", source)
+            banned = True
+        if not banned:
+            return True
+        dialled = routing.clean_dialled(pv_or_none("$rU") or "")
+        return edge.admit_while_banned(pv("$rm"), dialled, self.emergency_numbers)
 
     def ksr_failure_ring(self, msg: Any) -> int:
         if KSR.tm.t_is_canceled() > 0:
@@ -131,6 +175,11 @@ class Router:
         if KSR.tm.t_check_status("408") > 0 or KSR.tm.t_branch_timeout() > 0:
             # Nobody answered within the ring timeout.
             KSR.tm.t_send_reply(480, "Temporarily Unavailable")
+            return OK
+        if KSR.isflagset(FROM_TRUNK_FLAG):
+            replaced = edge.final_reply_toward_trunk(int(pv("$T_reply_code") or 0))
+            if replaced is not None:
+                KSR.tm.t_send_reply(*replaced)
         return OK
 
     def ksr_failure_trunk(self, msg: Any) -> int:
@@ -152,36 +201,79 @@ class Router:
             KSR.tm.t_relay()
         return OK
 
+    def ksr_reply_to_trunk(self, msg: Any) -> int:
+        """A phone's reply on its way to the carrier: only allow-listed headers go upstream."""
+        KSR.textops.remove_hf_exp(".", _TRUNK_REPLY_HEADERS)
+        return OK
+
     def ksr_branch_ring(self, msg: Any) -> int:
         """Each branch of a call group gets its identity: colleagues see the internal one,
         external phones (through the trunk) the trunk one. Set here, once per branch, because
-        two From rewrites of one request would collide."""
+        two From rewrites of one request would collide. A branch that would reach the trunk
+        without being one of the group's external phones is dropped."""
         ring = self._ring
         if ring is None:
             return OK
         trunk = self.directory.default_trunk()
-        if trunk is not None and pv("$rd") == trunk.gateway and ring.trunk_identity:
+        uri = pv("$ru")
+        place = edge.endpoint(pv("$du") or uri)
+        toward_trunk = place is None or self.hosts().is_trunk(place)
+        trunk_uris = {
+            trunk.uri(target.address)
+            for target in ring.targets
+            if trunk is not None and target.kind == "external"
+        }
+        kind: edge.BranchKind = "trunk" if uri in trunk_uris else "phone"
+        if not edge.branch_allowed(kind, toward_trunk, uri, trunk_uris):
+            logger.warning("cloudpbx-sip dropped branch to=%s reason=trunk", uri)
+            KSR.set_drop()  # in a branch route: this branch is not sent
+            return OK
+        if kind == "trunk" and trunk is not None and ring.trunk_identity:
             self.set_identity(ring.trunk_identity, trunk)
+            KSR.textops.remove_hf_exp(".", _TRUNK_HEADERS)
         else:
             self.set_identity(ring.identity, None)
+            for header in edge.AUTO_ANSWER_HEADERS:
+                KSR.hdr.remove(header)
         return OK
 
     def ksr_xhttp_event(self, msg: Any, name: str = "") -> int:
-        """JSON-RPC over HTTP, only on the loopback RPC port."""
-        if int(pv("$Rp") or 0) != self.rpc_port or not ipaddress.ip_address(pv("$si")).is_loopback:
+        """JSON-RPC over HTTP: only on the loopback RPC port, only with the shared token."""
+        offered = pv("$hdr(Authorization)")
+        if (
+            int(pv("$Rp") or 0) != self.rpc_port
+            or not ipaddress.ip_address(pv("$si")).is_loopback
+            or not hmac.compare_digest(offered.encode(), f"Bearer {self.rpc_token}".encode())
+        ):
             KSR.xhttp.xhttp_reply(403, "Forbidden", "text/plain", "")
             return OK
         KSR.jsonrpcs.dispatch()
         return OK
 
+    def hosts(self) -> edge.Hosts:
+        return self.directory.hosts(self.own)
+
     # --- REGISTER ------------------------------------------------------------------------------
 
-    def route_register(self, source: str) -> int:
+    def route_register(self, source: str, trunk: Trunk | None) -> int:
+        if trunk is not None:
+            KSR.sl.sl_send_reply(403, "Forbidden")  # a carrier has no account here
+            return OK
         account = self.authenticate(source)
         if account is None:
             return OK
+        contacts = edge.split_contacts(pv("$(hdr(Contact)[*])"))
+        refusal = edge.contact_refusal(contacts, self.hosts())
+        if refusal is not None:
+            logger.warning(
+                "cloudpbx-sip refused contact user=%s ip=%s reason=%s",
+                account.caller.sip_username, source, refusal,
+            )  # fmt: skip
+            KSR.sl.sl_send_reply(403, refusal)
+            return OK
+        # The contact is reached where this REGISTER came from, never at the host it names.
+        KSR.nathelper.fix_nated_register()
         if KSR.nathelper.nat_uac_test(19) > 0:
-            KSR.nathelper.fix_nated_register()
             KSR.setbflag(NAT_FLAG)
         if KSR.registrar.save("location", 0) < 0:
             KSR.sl.sl_reply_error()
@@ -189,22 +281,28 @@ class Router:
 
     # --- INVITE ------------------------------------------------------------------------------
 
-    def route_invite(self, source: str) -> int:
-        trunk = self.directory.trunk_for_source(source)
+    def route_invite(self, source: str, trunk: Trunk | None) -> int:
         if trunk is not None:
+            KSR.setflag(FROM_TRUNK_FLAG)
             decision = routing.route_inbound(pv("$rU"), self.directory, pv("$fU"))
-        else:
-            account = self.authenticate(source)
-            if account is None:
-                return OK
-            decision = routing.route_call(account.caller, pv("$rU"), self.directory, self.plan)
-        return self.apply(decision)
+            return self.apply(decision, None)
+        account = self.authenticate(source)
+        if account is None:
+            return OK
+        caller = account.caller
+        decision = routing.route_call(caller, pv("$rU"), self.directory, self.plan)
+        return self.apply(decision, caller)
 
-    def apply(self, decision: routing.Decision) -> int:
+    def apply(self, decision: routing.Decision, caller: routing.Caller | None) -> int:
         if isinstance(decision, routing.Reject):
             KSR.sl.sl_send_reply(decision.code, decision.reason)
             return OK
-        for header in IDENTITY_HEADERS:
+        if isinstance(decision, routing.ToTrunk) and caller is not None:
+            refusal = self.outbound_limit(caller, decision)
+            if refusal is not None:
+                KSR.sl.sl_send_reply(refusal.code, refusal.reason)
+                return OK
+        for header in edge.IDENTITY_HEADERS:
             KSR.hdr.remove(header)
         KSR.dialog.dlg_manage()
         KSR.rr.record_route()
@@ -213,63 +311,84 @@ class Router:
             if trunk is None:
                 KSR.sl.sl_send_reply(503, "No Trunk Configured")
                 return OK
+            KSR.pv.sets("$dlg_var(trunk)", "1")
+            if caller is not None:
+                KSR.dialog.set_dlg_profile(OUTBOUND_PROFILE, str(caller.tenant_id))
             KSR.pv.sets("$ru", trunk.uri(decision.number))
             self.set_identity(decision.identity, trunk)
+            KSR.textops.remove_hf_exp(".", _TRUNK_HEADERS)
             KSR.tm.t_on_failure("ksr_failure_trunk")
         else:
             if not self.load_targets(decision):
                 KSR.sl.sl_send_reply(480, "Temporarily Unavailable")
                 return OK
+            if caller is None or any(t.kind == "external" for t in decision.targets):
+                KSR.pv.sets("$dlg_var(trunk)", "1")
             self._ring = decision
             KSR.tm.t_on_branch("ksr_branch_ring")
             KSR.tm.t_on_failure("ksr_failure_ring")
+        if KSR.isflagset(FROM_TRUNK_FLAG):
+            KSR.tm.t_on_reply("ksr_reply_to_trunk")
         if KSR.tm.t_relay() < 0:
             KSR.sl.sl_reply_error()
         return OK
+
+    def outbound_limit(self, caller: routing.Caller, call: routing.ToTrunk) -> edge.Refuse | None:
+        """Emergency calls always pass; others count against the customer's cap."""
+        if call.emergency:
+            return None
+        KSR.dialog.get_profile_size(OUTBOUND_PROFILE, str(caller.tenant_id), "$var(active)")
+        active = int(KSR.pv.get("$var(active)") or 0)
+        return edge.outbound_limit_refusal(active, caller.max_outbound_calls)
 
     # The call group being forked by this worker, read by its branch routes during t_relay.
     _ring: routing.Ring | None = None
 
     def load_targets(self, ring: routing.Ring) -> bool:
-        """Put every registered contact and every external number into the destination set."""
+        """Put every external number and every registered contact into the destination set.
+
+        External numbers first: a branch appended without a destination URI is shown the
+        previous branch's ``$du`` in its branch route, so the main branch must be the one
+        without (the branch check reads where each branch goes)."""
         trunk = self.directory.default_trunk()
-        uris = []
         first = True
         for target in ring.targets:
-            if target.kind == "sip":
-                aor = f"sip:{target.address}@{self.domain}"
+            if target.kind == "external" and trunk is not None:
                 if first:
-                    KSR.pv.sets("$ru", aor)
-                    if KSR.registrar.lookup("location") > 0:
-                        first = False
+                    KSR.pv.sets("$ru", trunk.uri(target.address))
+                    first = False
                 else:
-                    KSR.registrar.lookup_to_dset("location", aor)
-            elif trunk is not None:
-                uris.append(trunk.uri(target.address))
-        for uri in uris:
+                    KSR.corex.append_branch_uri(trunk.uri(target.address))
+        for target in ring.targets:
+            if target.kind != "sip":
+                continue
+            aor = f"sip:{target.address}@{self.domain}"
             if first:
-                KSR.pv.sets("$ru", uri)
-                first = False
+                KSR.pv.sets("$ru", aor)
+                if KSR.registrar.lookup("location") > 0:
+                    first = False
             else:
-                KSR.corex.append_branch_uri(uri)
+                KSR.registrar.lookup_to_dset("location", aor)
         return not first
 
     def set_identity(self, identity: routing.Identity, trunk: Trunk | None) -> None:
-        display = identity.from_display.replace('"', "").replace("\\", "")
+        # Only printable characters reach a header, whatever a name holds (CR/LF injection).
+        display = edge.printable(identity.from_display)
         quoted = f'"{display}"' if display else ""
-        user = identity.from_user
+        user = edge.uri_user(identity.from_user)
+        asserted = edge.uri_user(identity.asserted, "") if identity.asserted else ""
         style = trunk.header_style if trunk is not None else "pai"
         if identity.privacy:
             uri = f"sip:{routing.ANONYMOUS_URI_USER}@anonymous.invalid"
-        elif style == "ppi" and identity.asserted:
-            uri = f"sip:{identity.asserted}@{self.domain}"
+        elif style == "ppi" and asserted:
+            uri = f"sip:{asserted}@{self.domain}"
         else:
             uri = f"sip:{user}@{self.domain}"
         KSR.uac.uac_replace_from(quoted, uri)
         if trunk is None:
             return
-        if identity.asserted:
-            KSR.hdr.append(f"P-Asserted-Identity: <sip:{identity.asserted}@{self.domain}>\r\n")
+        if asserted:
+            KSR.hdr.append(f"P-Asserted-Identity: <sip:{asserted}@{self.domain}>\r\n")
         if style == "ppi" and not identity.privacy and user:
             KSR.hdr.append(f"P-Preferred-Identity: <sip:{user}@{self.domain}>\r\n")
         if identity.privacy:
@@ -277,15 +396,33 @@ class Router:
 
     # --- in dialog ---------------------------------------------------------------------------
 
-    def route_in_dialog(self) -> int:
-        if KSR.rr.loose_route() > 0:
-            KSR.tm.t_relay()
+    def route_in_dialog(self, trunk: Trunk | None) -> int:
+        if KSR.is_ACK() and KSR.hdr.is_present("Route") < 0:
+            # The ACK of a failed INVITE is hop-by-hop: tm matches and absorbs it.
+            KSR.tm.t_check_trans()
             return OK
-        if KSR.is_ACK():
-            if KSR.tm.t_check_trans() > 0:
-                KSR.tm.t_relay()
+        routed = KSR.rr.loose_route() > 0
+        known = routed and KSR.dialog.is_known_dlg() > 0
+        place = edge.endpoint(pv("$du") or pv("$ru"))
+        request = edge.InDialog(
+            method=pv("$rm"),
+            known_dialog=known,
+            routed_by_us=routed,
+            toward_trunk=place is None or self.hosts().is_trunk(place),
+            trunk_dialog=known and pv("$dlg_var(trunk)") == "1",
+        )
+        decision = edge.decide_in_dialog(request)
+        if isinstance(decision, edge.Refuse):
+            if not KSR.is_ACK():
+                KSR.sl.sl_send_reply(decision.code, decision.reason)
             return OK
-        KSR.sl.sl_send_reply(404, "Not Here")
+        for header in edge.IDENTITY_HEADERS:
+            KSR.hdr.remove(header)
+        if request.toward_trunk:
+            KSR.textops.remove_hf_exp(".", _TRUNK_HEADERS)
+        if trunk is not None:
+            KSR.tm.t_on_reply("ksr_reply_to_trunk")
+        KSR.tm.t_relay()
         return OK
 
     # --- authentication and bans -------------------------------------------------------------
@@ -296,34 +433,48 @@ class Router:
         if KSR.hdr.is_present(header) < 0:
             KSR.auth.auth_challenge(self.realm, 1)
             return None
-        username = pv("$au")
-        account = self.directory.account(username) if username else None
-        banned = KSR.htable.sht_get("userban", username) is not None
-        ha1 = account.ha1 if account is not None and not banned else self.decoy_ha1
-        result = KSR.auth.pv_auth_check(self.realm, ha1, 1, 1)
-        if result > 0 and account is not None and not banned:
+        raw = pv_or_none("$au")
+        username = edge.screen_username(raw.encode()) if raw is not None else None
+        if username is None or not edge.digest_answer_acceptable(pv(f"$hdr({header})")):
+            # Refused before anything is counted or stored under an attacker's key.
+            KSR.auth.auth_challenge(self.realm, 1)
+            return None
+        account = self.directory.account(username)
+        ip_key, user_key = edge.failure_keys(source, username)
+        locked = user_key is not None and KSR.htable.sht_get("userban", user_key) is not None
+        result = KSR.auth.pv_auth_check(
+            self.realm, account.ha1 if account is not None else self.decoy_ha1, 1, 1
+        )
+        verdict = edge.judge_digest(
+            result,
+            known=account is not None,
+            locked=locked,
+            emergency=account is not None and self.dials_emergency(account.caller),
+        )
+        if verdict.accept and account is not None:
             KSR.auth.consume_credentials()
             return account
-        if result not in STALE_NONCE:
-            self.count_failure(source, username)
+        if verdict.count_failure:
+            self.count_failure(source, ip_key, user_key, username)
         KSR.auth.auth_challenge(self.realm, 1)
         return None
 
-    def count_failure(self, source: str, username: str) -> None:
-        if _increment("authfail", f"ip:{source}") > self.limits.auth_failures_per_ip:
+    def dials_emergency(self, caller: routing.Caller) -> bool:
+        if not KSR.is_INVITE():
+            return False
+        return self.plan.is_emergency(caller.country, routing.clean_dialled(pv("$rU")))
+
+    def count_failure(self, source: str, ip_key: str, user_key: str | None, username: str) -> None:
+        if _increment("authfail", ip_key) > self.limits.auth_failures_per_ip:
             KSR.htable.sht_seti("ipban", source, 1)
             logger.warning("cloudpbx-sip banned ip=%s reason=auth-failures", source)
-        if username and (
-            _increment("authfail", f"user:{username}") > self.limits.auth_failures_per_user
-        ):
-            KSR.htable.sht_seti("userban", username, 1)
+        if user_key and _increment("authfail", user_key) > self.limits.auth_failures_per_user:
+            KSR.htable.sht_seti("userban", user_key, 1)
             logger.warning(
                 "cloudpbx-sip banned user=%s ip=%s reason=auth-failures", username, source
             )
 
-    def _within_flood_limit(self, source: str) -> bool:
-        if self.limits.flood_exempt:
-            address = ipaddress.ip_address(source)
-            if any(address in network for network in self.limits.flood_exempt):
-                return True
+    def _within_flood_limit(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        if any(address in network for network in self.limits.flood_exempt):
+            return True
         return bool(KSR.pike.pike_check_req() >= 0)

@@ -36,7 +36,10 @@ def flush_directory_caches(**payload: Any) -> None:
     generation = time.time_ns() // 1_000_000 % 2_000_000_000
     for url in settings.CLOUDPBX_KAMAILIO_RPC_URLS:
         try:
-            rpc.call(url, "htable.seti", "cache", "gen", generation, timeout=1.0)
+            rpc.call(
+                url, "htable.seti", "cache", "gen", generation,
+                token=settings.CLOUDPBX_KAMAILIO_RPC_TOKEN, timeout=1.0,
+            )  # fmt: skip
         except rpc.RpcError as error:
             # Kamailio down or restarting: its caches start empty anyway, and expire in 30 s.
             logger.warning("could not flush the SIP directory cache: %s", error)

@@ -7,8 +7,11 @@ DESIGN §5 that decides *where* a call goes and *which identity* it carries live
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+from cloudpbx.sip.edge import uri_user
 
 ANONYMOUS_DISPLAY = "Anonymous"
 ANONYMOUS_URI_USER = "anonymous"
@@ -29,6 +32,10 @@ class Caller:
     caller_id_mode: Literal["anonymous", "custom", "pbx_number"]
     caller_id_custom: str
     caller_id_number: str | None
+    # The customer's destination policy (operator settings): ISO countries external calls may
+    # reach, and how many may run at once.
+    allowed_countries: tuple[str, ...] = ()
+    max_outbound_calls: int = 0
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,9 @@ class NumberPlan(Protocol):
 
     def is_emergency(self, country: str, dialled: str) -> bool: ...
 
-    def destination(self, country: str, dialled: str) -> Destination: ...
+    def destination(
+        self, country: str, dialled: str, allowed_countries: Collection[str]
+    ) -> Destination: ...
 
 
 class Directory(Protocol):
@@ -122,10 +131,7 @@ def route_call(
     if not dialled:
         return Reject(404, "Not Found")
 
-    entry = directory.extension(caller.tenant_id, dialled)
-    if entry is not None:
-        return _ring_extension(entry, internal_identity(caller), caller)
-
+    # Emergency numbers first: no extension may shadow them (after a country change, say).
     if plan.is_emergency(caller.country, dialled):
         # Always out, even with external calls off, and never anonymous: the network number
         # lets the emergency service call back and locate the caller.
@@ -136,9 +142,13 @@ def route_call(
             emergency=True,
         )
 
+    entry = directory.extension(caller.tenant_id, dialled)
+    if entry is not None:
+        return _ring_extension(entry, internal_identity(caller), caller)
+
     if not caller.external_calls_enabled:
         return Reject(403, "External Calls Disabled")
-    destination = plan.destination(caller.country, dialled)
+    destination = plan.destination(caller.country, dialled, caller.allowed_countries)
     if destination.barred:
         return Reject(403, "Destination Barred")
     if destination.e164 is None:
@@ -168,7 +178,8 @@ def route_inbound(did_raw: str, directory: Directory, caller_number: str) -> Dec
     entry = directory.extension(tenant_id, extension_number) if extension_number else None
     if entry is None:
         return Reject(480, "Temporarily Unavailable")
-    identity = Identity(from_display="", from_user=caller_number or ANONYMOUS_URI_USER)
+    # The carrier's From user reaches phones: only a URI-safe value is passed on.
+    identity = Identity(from_display="", from_user=uri_user(caller_number, ANONYMOUS_URI_USER))
     return _ring_extension(entry, identity, caller=None)
 
 

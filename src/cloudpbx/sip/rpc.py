@@ -1,7 +1,14 @@
-"""A small JSON-RPC 2.0 client for Kamailio's jsonrpcs module (HTTP on a loopback port)."""
+"""A small JSON-RPC 2.0 client for Kamailio's jsonrpcs module (HTTP on a loopback port).
+
+Kamailio's RPC can dial out (``tm.t_uac_start``) and rewrite its tables: it answers only
+requests carrying the token derived from the server key (checked in :mod:`cloudpbx.sip.ksr`),
+so another local process cannot use it. Every node derives the same token.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import urllib.request
@@ -14,12 +21,18 @@ class RpcError(RuntimeError):
     pass
 
 
-def call(url: str, method: str, *params: Any, timeout: float = 2.0) -> Any:
+def token(secret_key: str) -> str:
+    return hmac.new(secret_key.encode(), b"kamailio rpc", hashlib.sha256).hexdigest()
+
+
+def call(url: str, method: str, *params: Any, token: str, timeout: float = 2.0) -> Any:
     body = json.dumps(
         {"jsonrpc": "2.0", "method": method, "params": list(params), "id": next(_ids)}
     ).encode()
     request = urllib.request.Request(  # noqa: S310 (URL from our own settings)
-        url, data=body, headers={"Content-Type": "application/json"}
+        url,
+        data=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310

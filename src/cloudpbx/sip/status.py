@@ -80,7 +80,7 @@ def registrations(usernames: Iterable[str]) -> dict[str, Registration] | None:
         return None  # no Kamailio to ask
     try:
         for url in settings.CLOUDPBX_KAMAILIO_RPC_URLS:
-            dump = rpc.call(url, "ul.dump")
+            dump = rpc.call(url, "ul.dump", token=settings.CLOUDPBX_KAMAILIO_RPC_TOKEN)
             for domain in dump.get("Domains", []):
                 for entry in domain.get("Domain", {}).get("AoRs", []):
                     aor = entry.get("Info", entry)

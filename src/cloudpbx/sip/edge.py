@@ -1,0 +1,350 @@
+"""Security decisions at the SIP edge: pure functions, no Kamailio, no Django, no I/O.
+
+The SIP port faces the internet. Every rule that decides what a request may make the PBX do
+— relay in a dialog, count a failed digest, register a contact, send a header across the
+trunk boundary, pass a redirect upstream — is a function here of what :mod:`cloudpbx.sip.ksr`
+read from the request, so each rule has a unit test and the adapter only applies answers.
+
+Allow-lists, not deny-lists, wherever something crosses a trust boundary (STYLE.md).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+# --- authentication ----------------------------------------------------------------------------
+
+MAX_USERNAME_BYTES = 64
+
+# Return codes of Kamailio's auth pv_auth_check (auth/api.h).
+AUTH_OK = 1
+AUTH_INVALID_PASSWORD = -2  # the nonce was valid, issued to this source, and the answer wrong
+
+
+def screen_username(raw: bytes) -> str | None:
+    """The digest username if it can be an account: 1 to 64 bytes of printable UTF-8.
+
+    Anything else is refused before it is counted or used as a key in shared memory, so a
+    20 kB or undecodable username costs the attacker a challenge and the PBX nothing.
+    """
+    if not 0 < len(raw) <= MAX_USERNAME_BYTES:
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.isprintable() or any(c in text for c in ' "\\@:'):
+        return None
+    return text
+
+
+_QOP = re.compile(r"(?:^|[\s,])qop\s*=\s*\"?auth\"?(?:[\s,]|$)", re.IGNORECASE)
+_NC = re.compile(r"(?:^|[\s,])nc\s*=\s*[0-9a-f]{8}(?:[\s,]|$)", re.IGNORECASE)
+
+
+def digest_answer_acceptable(credentials: str) -> bool:
+    """Only answers with ``qop=auth`` and a nonce count: without them (RFC 2069 style) the
+    same answer could be replayed for the nonce's whole life."""
+    return bool(_QOP.search(credentials) and _NC.search(credentials))
+
+
+@dataclass(frozen=True)
+class AuthVerdict:
+    accept: bool
+    count_failure: bool
+
+
+def judge_digest(result: int, *, known: bool, locked: bool, emergency: bool) -> AuthVerdict:
+    """What a digest check's result means.
+
+    - A correct answer is never a failure: a locked phone retrying with the right password
+      does not renew its own lock. It is refused while locked, except for emergency calls.
+    - Only a wrong answer to a valid nonce counts: nonces are bound to the source address, so
+      an attacker who spoofs a source never received a nonce valid for it and cannot make the
+      PBX count (and ban) anybody. Stale, replayed or malformed answers are challenged again.
+    """
+    if result == AUTH_OK and known:
+        return AuthVerdict(accept=not locked or emergency, count_failure=False)
+    return AuthVerdict(accept=False, count_failure=result == AUTH_INVALID_PASSWORD)
+
+
+def failure_keys(source: str, username: str | None) -> tuple[str, str | None]:
+    """Counter keys: the address, and the username *from that address*, so guessing from
+    elsewhere never locks the owner's phone out of its own office."""
+    return f"ip:{source}", (f"user:{username}@{source}" if username else None)
+
+
+def admit_while_banned(method: str, dialled: str, emergency_numbers: Collection[str]) -> bool:
+    """A banned address is dropped unanswered, except an INVITE to an emergency number: it
+    still has to authenticate, and then always goes out."""
+    return method == "INVITE" and dialled in emergency_numbers
+
+
+# --- contacts ----------------------------------------------------------------------------------
+
+_SCHEME = re.compile(r"^(sips?):", re.IGNORECASE)
+
+
+def split_contacts(header_values: str) -> list[str] | None:
+    """The URIs of a comma-joined Contact header list; ``["*"]`` for a wildcard; None if it
+    cannot be read (unbalanced brackets or quotes)."""
+    uris: list[str] = []
+    for item in _split_outside_quotes(header_values):
+        item = item.strip()
+        if not item:
+            continue
+        if item == "*":
+            uris.append("*")
+            continue
+        if "<" in item:
+            start = item.index("<")
+            end = item.find(">", start)
+            if end < 0:
+                return None
+            uris.append(item[start + 1 : end].strip())
+        else:
+            uris.append(item.split(";", 1)[0].strip())
+    return uris
+
+
+def _split_outside_quotes(text: str) -> Iterable[str]:
+    part: list[str] = []
+    quoted = bracketed = False
+    for char in text:
+        if char == '"' and not bracketed:
+            quoted = not quoted
+        elif char == "<" and not quoted:
+            bracketed = True
+        elif char == ">" and not quoted:
+            bracketed = False
+        elif char == "," and not quoted and not bracketed:
+            yield "".join(part)
+            part = []
+            continue
+        part.append(char)
+    yield "".join(part)
+
+
+@dataclass(frozen=True)
+class UriHost:
+    scheme: str
+    host: str
+    port: int | None
+
+
+def uri_host(uri: str) -> UriHost | None:
+    """Scheme, host and port of a sip:/sips: URI; None for other schemes or garbage."""
+    match = _SCHEME.match(uri)
+    if not match:
+        return None
+    rest = uri[match.end() :]
+    rest = rest.split(";", 1)[0].split("?", 1)[0]
+    hostport = rest.rsplit("@", 1)[-1]
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            return None
+        host, tail = hostport[1:end], hostport[end + 1 :]
+    else:
+        host, _, tail = hostport.partition(":")
+        tail = f":{tail}" if tail else ""
+    port: int | None = None
+    if tail:
+        if not tail.startswith(":") or not tail[1:].isdigit():
+            return None
+        port = int(tail[1:])
+    if not host:
+        return None
+    return UriHost(scheme=match.group(1).lower(), host=host.lower(), port=port)
+
+
+Endpoint = tuple[str, int]  # (lower-case host, port)
+
+
+def endpoint(uri: str) -> Endpoint | None:
+    """Where a sip:/sips: URI points: host and port (5060, or 5061 for sips, when absent)."""
+    parsed = uri_host(uri)
+    if parsed is None:
+        return None
+    return parsed.host, parsed.port or (5061 if parsed.scheme == "sips" else 5060)
+
+
+@dataclass(frozen=True)
+class Hosts:
+    """Places a phone must never make the PBX send to: the PBX itself and every trunk."""
+
+    own: frozenset[Endpoint]  # the SIP domain and listen address on the SIP port
+    trunk_endpoints: frozenset[Endpoint]  # gateways as configured (names or addresses)
+    trunk_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+    def is_trunk(self, place: Endpoint) -> bool:
+        if place in self.trunk_endpoints:
+            return True
+        address = _ip(place[0])
+        return address is not None and any(address in n for n in self.trunk_networks)
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def contact_refusal(uris: list[str] | None, hosts: Hosts) -> str | None:
+    """Why a REGISTER's contacts are refused, or None.
+
+    A contact is reached at the address its REGISTER came from, whatever it names; still, a
+    contact naming a trunk or the PBX itself is an attack (or a loop) and is refused outright,
+    as is any scheme but sip/sips.
+    """
+    if uris is None:
+        return "Bad Contact"
+    for uri in uris:
+        if uri == "*":
+            continue
+        place = endpoint(uri)
+        if place is None:
+            return "Contact Scheme Not Allowed"
+        if place in hosts.own or hosts.is_trunk(place):
+            return "Contact Host Not Allowed"
+    return None
+
+
+# --- in-dialog requests ------------------------------------------------------------------------
+
+IN_DIALOG_METHODS = frozenset(
+    {"ACK", "BYE", "CANCEL", "INVITE", "UPDATE", "PRACK", "INFO", "OPTIONS", "NOTIFY"}
+)
+
+
+@dataclass(frozen=True)
+class InDialog:
+    method: str
+    known_dialog: bool  # the dialog module tracks it (created by one of our INVITEs)
+    routed_by_us: bool  # its Route set named this PBX first (loose_route)
+    toward_trunk: bool  # the next hop is a trunk
+    trunk_dialog: bool  # the dialog was set up with the trunk on one side
+
+
+@dataclass(frozen=True)
+class Relay:
+    """Forward as routed."""
+
+
+@dataclass(frozen=True)
+class Refuse:
+    code: int
+    reason: str
+
+
+EdgeDecision = Relay | Refuse
+
+
+def decide_in_dialog(request: InDialog) -> EdgeDecision:
+    """A request with a To-tag is relayed only inside a dialog this PBX created, along the
+    route it recorded. A forged To-tag plus Route headers relays nothing."""
+    if not (request.known_dialog and request.routed_by_us):
+        return Refuse(404, "Not Here")
+    if request.method == "REFER":
+        # A transfer would make the PBX call wherever Refer-To says, with nobody's rights
+        # checked: no transfer feature yet, so no REFER in any dialog.
+        return Refuse(405, "Method Not Allowed")
+    if request.method not in IN_DIALOG_METHODS:
+        return Refuse(405, "Method Not Allowed")
+    if request.toward_trunk and not request.trunk_dialog:
+        return Refuse(403, "Forbidden")
+    return Relay()
+
+
+# --- what the PBX answers upstream ------------------------------------------------------------
+
+
+def final_reply_toward_trunk(code: int) -> tuple[int, str] | None:
+    """A phone's redirect on a call from the trunk is not passed upstream: the carrier would
+    follow it at the customer's expense to wherever the phone named."""
+    if 300 <= code < 400:
+        return 480, "Temporarily Unavailable"
+    return None
+
+
+def outbound_limit_refusal(active: int, limit: int) -> Refuse | None:
+    """A customer's concurrent external calls are capped (toll-fraud damage is bounded)."""
+    if active >= limit:
+        return Refuse(403, "Outbound Call Limit Reached")
+    return None
+
+
+# --- headers -----------------------------------------------------------------------------------
+
+# What may cross into the trunk, by header name (compact forms included). Identity headers,
+# credentials and Route are in the list because the router handles them itself before this
+# filter runs: it removes the phone's and writes its own.
+TRUNK_HEADERS = frozenset(
+    {
+        "via", "v", "from", "f", "to", "t", "call-id", "i", "cseq", "contact", "m",
+        "max-forwards", "route", "record-route", "content-type", "c", "content-length", "l",
+        "content-disposition", "content-encoding", "e", "content-language", "accept",
+        "allow", "supported", "k", "require", "proxy-require", "unsupported",
+        "session-expires", "x", "min-se", "rack", "rseq", "expires", "retry-after",
+        "p-asserted-identity", "p-preferred-identity", "privacy", "remote-party-id",
+        "proxy-authorization", "authorization", "mime-version", "reason",
+    }
+)  # fmt: skip
+
+# Replies from phones going upstream: the same, less what only the router may write in
+# requests (a phone's reply must not assert an identity), and Server/User-Agent stay out.
+TRUNK_REPLY_HEADERS = TRUNK_HEADERS - {
+    "p-asserted-identity", "p-preferred-identity", "privacy", "remote-party-id",
+    "proxy-authorization", "authorization", "route",
+}  # fmt: skip
+
+# Headers that make a phone pick up by itself or ring differently: no caller may send them.
+AUTO_ANSWER_HEADERS = ("Call-Info", "Alert-Info", "Answer-Mode", "Priv-Answer-Mode")
+
+# Identity headers a phone or caller may send that the router replaces with its own.
+IDENTITY_HEADERS = ("P-Asserted-Identity", "P-Preferred-Identity", "Privacy", "Remote-Party-ID")
+
+
+def header_name_pattern(names: Iterable[str]) -> str:
+    """An anchored POSIX extended regex matching exactly these header names (Kamailio's
+    ``remove_hf_exp`` matches it case-insensitively against each header's name)."""
+    alternatives = "|".join(sorted(re.escape(name) for name in names))
+    return f"^({alternatives})$"
+
+
+def printable(text: str, limit: int = 64) -> str:
+    """Only what may stand inside a quoted display name: no control or format characters (CR,
+    LF, NUL, U+2028 …), no quotes or backslashes; at most ``limit`` characters."""
+    kept = "".join(c for c in text if unicodedata.category(c)[0] not in "CZ" or c == " ").replace(
+        '"', ""
+    )
+    return kept.replace("\\", "")[:limit].strip()
+
+
+_URI_USER = re.compile(r"^[A-Za-z0-9+._~-]{1,64}$")
+
+
+def uri_user(text: str, fallback: str = "anonymous") -> str:
+    """A value written as a URI user part: unreserved characters only, else ``fallback``."""
+    return text if _URI_USER.match(text) else fallback
+
+
+# --- branches ----------------------------------------------------------------------------------
+
+BranchKind = Literal["phone", "trunk"]
+
+
+def branch_allowed(
+    kind: BranchKind, toward_trunk: bool, uri: str, trunk_uris: Collection[str]
+) -> bool:
+    """A branch reaches the trunk only when routing decided so: an external phone of the
+    group, at its exact trunk URI. A registered contact never does, whatever it names."""
+    if kind == "phone":
+        return not toward_trunk
+    return toward_trunk and uri in trunk_uris
