@@ -17,6 +17,8 @@ from django.db import connection
 
 from cloudpbx.core.supervisor import Supervisor
 from cloudpbx.sip import kamailio, rpc, status
+from cloudpbx.trunks.models import Trunk
+from cloudpbx.trunks.services import save_trunk
 
 from .sipp import Sipp, register_scenario
 
@@ -135,3 +137,23 @@ def register(
         users=[(terminal.sip_username, sip_server.domain, password or terminal.sip_password)],
     ).run()
     return code, trace
+
+
+CARRIER_IP = "127.0.0.9"  # where "the carrier" sends from: the trunk's source network
+
+
+@pytest.fixture
+def carrier(sip):
+    """The carrier trunk, played by sipp UAS instances on a port of its own."""
+    port = free_port()
+    trunk = Trunk(
+        name="Carrier",
+        gateway="127.0.0.1",
+        port=port,
+        transport="udp",
+        source_networks=[f"{CARRIER_IP}/32"],
+        is_default=True,
+    )
+    save_trunk(trunk)
+    trunk.sipp_port = port
+    return trunk

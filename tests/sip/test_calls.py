@@ -8,30 +8,10 @@ from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.numbering.services import update_number
 from cloudpbx.terminals.services import create_terminal
-from cloudpbx.trunks.models import Trunk
 from cloudpbx.trunks.services import save_trunk
 
-from .conftest import RING_TIMEOUT, free_port, register
+from .conftest import CARRIER_IP, RING_TIMEOUT, free_port, register
 from .sipp import Sipp, call_scenario, header, uas_scenario
-
-CARRIER_IP = "127.0.0.9"  # where "the carrier" sends from: the trunk's source network
-
-
-@pytest.fixture
-def carrier(sip):
-    """The carrier trunk, played by sipp UAS instances on a port of its own."""
-    port = free_port()
-    trunk = Trunk(
-        name="Carrier",
-        gateway="127.0.0.1",
-        port=port,
-        transport="udp",
-        source_networks=[f"{CARRIER_IP}/32"],
-        is_default=True,
-    )
-    save_trunk(trunk)
-    trunk.sipp_port = port
-    return trunk
 
 
 def ext(tenant, number):

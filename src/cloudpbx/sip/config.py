@@ -76,7 +76,6 @@ def render(config: Config) -> str:
         max_contacts=config.sip_max_contacts,
         ring_timeout_ms=config.sip_ring_timeout * 1000,
         nonce_secret=nonce_secret(config),
-
         flood_requests_per_2s=config.sip_flood_requests_per_2s,
         ban_seconds=config.sip_ban_seconds,
         failure_window_seconds=config.sip_ban_seconds,

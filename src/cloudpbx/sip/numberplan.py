@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from django.core.exceptions import ValidationError
 
 from cloudpbx.numbering import rules
@@ -14,7 +16,9 @@ class CountryNumberPlan:
     def is_emergency(self, country: str, dialled: str) -> bool:
         return rules.is_emergency_number(country, dialled)
 
-    def destination(self, country: str, dialled: str) -> Destination:
+    def destination(
+        self, country: str, dialled: str, allowed_countries: Collection[str] = ()
+    ) -> Destination:
         try:
             e164 = rules.normalise(country, dialled)
         except ValidationError as error:
