@@ -7,7 +7,7 @@ barring cannot disagree. Sources: § 120 Abs. 2 TKG, old § 66k TKG, BNetzA (DE)
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -165,6 +165,117 @@ _RULES_BY_CALLING_CODE: Final[dict[int, CountryRules]] = {
 BARRED_CODES: Final = frozenset(
     {"premium_rate", "mass_traffic", "directory", "shared_cost", "carrier_selection"}
 )
+
+# --- destination policy: which countries and ranges external calls may reach ---------------
+
+# ISO 3166 alpha-2. With its own country, a customer's default reach (the operator widens or
+# narrows it per customer).
+EU_EEA_COUNTRIES: Final = frozenset(
+    {
+        # EU member states
+        *("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU"),
+        *("IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"),
+        # the rest of the EEA
+        *("IS", "LI", "NO"),
+    }
+)
+
+# Parts of a country that phonenumbers files under a region of their own: a customer allowed
+# to call the country may call them (a French customer dials Réunion as a national number).
+_PART_OF_COUNTRY: Final[dict[str, str]] = {
+    **{region: "FR" for region in COUNTRY_RULES["FR"].regions[1:]},
+    "AX": "FI",  # Åland, +358 18
+    "SJ": "NO",  # Svalbard and Jan Mayen, +47 79
+}
+
+# Shown to customers; phonenumbers has no names. Covers the default lists and the usual
+# additions; any other code is shown as it is.
+_COUNTRY_NAMES: Final[dict[str, LazyStr]] = {
+    "AT": _("Austria"),
+    "BE": _("Belgium"),
+    "BG": _("Bulgaria"),
+    "CH": _("Switzerland"),
+    "CY": _("Cyprus"),
+    "CZ": _("Czechia"),
+    "DE": _("Germany"),
+    "DK": _("Denmark"),
+    "EE": _("Estonia"),
+    "ES": _("Spain"),
+    "FI": _("Finland"),
+    "FR": _("France"),
+    "GB": _("United Kingdom"),
+    "GR": _("Greece"),
+    "HR": _("Croatia"),
+    "HU": _("Hungary"),
+    "IE": _("Ireland"),
+    "IS": _("Iceland"),
+    "IT": _("Italy"),
+    "LI": _("Liechtenstein"),
+    "LT": _("Lithuania"),
+    "LU": _("Luxembourg"),
+    "LV": _("Latvia"),
+    "MT": _("Malta"),
+    "NL": _("Netherlands"),
+    "NO": _("Norway"),
+    "PL": _("Poland"),
+    "PT": _("Portugal"),
+    "RO": _("Romania"),
+    "SE": _("Sweden"),
+    "SI": _("Slovenia"),
+    "SK": _("Slovakia"),
+    "US": _("United States"),
+}
+
+
+@dataclass(frozen=True)
+class PlatformBar:
+    """A range no customer may dial, whatever its allowed countries, by E.164 prefix."""
+
+    range: str  # as people write it, "+44 70"; its digits are the prefix
+    code: str
+    reason: LazyStr  # formatted with %(number)s and %(range)s
+
+    @property
+    def prefix(self) -> str:
+        return "".join(c for c in self.range if c.isdigit())
+
+
+_SATELLITE = _("%(number)s is a satellite phone number (%(range)s).")
+_INTERNATIONAL_NETWORK = _("%(number)s belongs to an international network (%(range)s).")
+_PERSONAL_NUMBER = _("%(number)s is a personal number (%(range)s), a range abused for toll fraud.")
+_HIGH_RISK = _("%(number)s is in a destination known for toll fraud (%(range)s).")
+
+# Barred for every customer: the ranges international revenue-share fraud pays out on, at
+# rates of several euros a minute. Checked before the allowed countries, so allowing a
+# country never opens them.
+PLATFORM_BARS: Final = (
+    PlatformBar("+870", "satellite", _SATELLITE),  # Inmarsat
+    PlatformBar("+881", "satellite", _SATELLITE),  # GMSS: Iridium, Globalstar, Thuraya…
+    PlatformBar("+882", "international_network", _INTERNATIONAL_NETWORK),
+    PlatformBar("+883", "international_network", _INTERNATIONAL_NETWORK),
+    PlatformBar("+44 70", "personal_number", _PERSONAL_NUMBER),  # United Kingdom
+    PlatformBar("+49 700", "personal_number", _PERSONAL_NUMBER),  # Germany
+    PlatformBar("+53", "high_risk", _HIGH_RISK),  # Cuba
+    PlatformBar("+224", "high_risk", _HIGH_RISK),  # Guinea
+    PlatformBar("+231", "high_risk", _HIGH_RISK),  # Liberia
+    PlatformBar("+232", "high_risk", _HIGH_RISK),  # Sierra Leone
+    PlatformBar("+239", "high_risk", _HIGH_RISK),  # São Tomé and Príncipe
+    PlatformBar("+247", "high_risk", _HIGH_RISK),  # Ascension
+    PlatformBar("+252", "high_risk", _HIGH_RISK),  # Somalia
+    PlatformBar("+290", "high_risk", _HIGH_RISK),  # St Helena, Tristan da Cunha
+    PlatformBar("+675", "high_risk", _HIGH_RISK),  # Papua New Guinea
+    PlatformBar("+677", "high_risk", _HIGH_RISK),  # Solomon Islands
+    PlatformBar("+678", "high_risk", _HIGH_RISK),  # Vanuatu
+    PlatformBar("+682", "high_risk", _HIGH_RISK),  # Cook Islands
+    PlatformBar("+683", "high_risk", _HIGH_RISK),  # Niue
+    PlatformBar("+686", "high_risk", _HIGH_RISK),  # Kiribati
+    PlatformBar("+688", "high_risk", _HIGH_RISK),  # Tuvalu
+    PlatformBar("+690", "high_risk", _HIGH_RISK),  # Tokelau
+    PlatformBar("+691", "high_risk", _HIGH_RISK),  # Micronesia
+)
+
+_NOT_ALLOWED = _("%(number)s is in %(country)s, which this customer may not call.")
+_NO_COUNTRY = _("%(number)s is not in any country this customer may call.")
 
 _SEPARATORS: Final = re.compile(r"[\s\-./()]")
 _SUBSCRIBER_TYPES: Final = frozenset(
@@ -338,17 +449,69 @@ def check_external_destination(country: str, raw: str) -> str:
     return _screen(rules, _parse(rules, raw), codes=BARRED_CODES)
 
 
-def barred_destination_reason(country: str, e164: str) -> str | None:
-    """Why routing must not dial an already-normalised destination, or None."""
-    rules = rules_for(country)
+def _parse_e164(e164: str) -> PhoneNumber:
     try:
-        number = phonenumbers.parse(e164, None)
+        return phonenumbers.parse(e164, None)
     except NumberParseException as error:
         # Failing open would let a malformed premium number through: make it loud.
         raise ValueError(f"Not an E.164 number: {e164!r}") from error
+
+
+def barred_destination(country: str, e164: str) -> tuple[str, str] | None:
+    """(code, translated reason) of the barred class of an already-normalised destination."""
+    rules = rules_for(country)
+    number = _parse_e164(e164)
     # number_type() is UNKNOWN for invalid numbers, so the type check needs no validity guard.
     checks = (_nsn_short_refusal(number), _prefix_refusal(number, BARRED_CODES))
     for refusal in (*checks, _type_refusal(rules, number)):
         if refusal and refusal.code in BARRED_CODES:
-            return refusal.text()
+            return refusal.code, refusal.text()
     return None
+
+
+def barred_destination_reason(country: str, e164: str) -> str | None:
+    """Why routing must not dial an already-normalised destination, or None."""
+    refusal = barred_destination(country, e164)
+    return refusal[1] if refusal else None
+
+
+def default_destination_countries(country: str) -> list[str]:
+    """Where a new customer of ``country`` may call: its own country and the EU/EEA."""
+    return sorted(EU_EEA_COUNTRIES | {country})
+
+
+def country_name(code: str) -> str:
+    """The translated name of an ISO 3166 alpha-2 code; the code itself when none is known."""
+    name = _COUNTRY_NAMES.get(code)
+    return str(name) if name is not None else code
+
+
+def _policy_refusal(number: PhoneNumber, allowed_countries: Collection[str]) -> _Refusal | None:
+    digits = _e164(number)[1:]
+    bars = [bar for bar in PLATFORM_BARS if digits.startswith(bar.prefix)]
+    if bars:
+        bar = max(bars, key=lambda b: len(b.prefix))
+        return _Refusal(bar.code, bar.reason, {"number": _display(number), "range": bar.range})
+    # None for an invalid number of a shared calling code (+1, +44): no country, so refused.
+    region = phonenumbers.region_code_for_number(number)
+    country = _PART_OF_COUNTRY.get(region, region) if region else None
+    if region in allowed_countries or country in allowed_countries:
+        return None
+    if country is None or country == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
+        return _Refusal("country_not_allowed", _NO_COUNTRY, {"number": _display(number)})
+    name = _COUNTRY_NAMES.get(country, country)
+    params = {"number": _display(number), "country": name}
+    return _Refusal("country_not_allowed", _NOT_ALLOWED, params)
+
+
+def destination_refusal(e164: str, allowed_countries: Collection[str]) -> tuple[str, str] | None:
+    """(code, translated reason) when routing must not dial ``e164`` for a customer who may
+    call ``allowed_countries`` (ISO 3166 alpha-2), else None.
+
+    The platform bar comes first ("satellite", "international_network", "personal_number",
+    "high_risk"), whatever the list; then "country_not_allowed". Numbers of no country
+    (region "001") are never in a list. Barred classes of a national plan (premium rate…) are
+    :func:`barred_destination`'s.
+    """
+    refusal = _policy_refusal(_parse_e164(e164), allowed_countries)
+    return (refusal.code, refusal.text()) if refusal else None

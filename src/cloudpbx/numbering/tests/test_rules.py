@@ -8,7 +8,7 @@ phonenumbers and must still be refused by name, not as "invalid".
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 import phonenumbers
 import pytest
@@ -331,6 +331,20 @@ def test_destination_not_barred(country: str, e164: str) -> None:
     assert rules.barred_destination_reason(country, e164) is None
 
 
+@pytest.mark.parametrize(
+    ("country", "e164", "code"),
+    [
+        ("DE", "+499001234567", "premium_rate"),
+        ("DE", "+4911833", "directory"),
+        ("FR", "+33899123456", "premium_rate"),
+    ],
+)
+def test_barred_destination_code(country: str, e164: str, code: str) -> None:
+    found = rules.barred_destination(country, e164)
+    assert found is not None
+    assert found == (code, rules.barred_destination_reason(country, e164))
+
+
 def test_barred_destination_rejects_garbage_loudly() -> None:
     with pytest.raises(ValueError, match=r"E\.164"):
         rules.barred_destination_reason("DE", "not a number")
@@ -346,6 +360,135 @@ def test_every_barred_prefix_is_barred_and_refused_everywhere(country: str) -> N
         e164 = f"+{calling_code}{rule.prefix}123456"
         assert rules.barred_destination_reason(country, e164), e164
         assert refusal(rules.check_caller_id, country, e164).code == rule.code
+
+
+# --- destination policy --------------------------------------------------------------------
+
+EVERY_REGION = frozenset(phonenumbers.SUPPORTED_REGIONS) | {"001"}
+GERMAN_DEFAULT = rules.default_destination_countries("DE")
+
+PLATFORM_BARRED = [
+    # E.164 (valid per phonenumbers), code, fragment naming the range
+    ("+870301234567", "satellite", "satellite phone number (+870)"),  # Inmarsat
+    ("+881612345678", "satellite", "satellite phone number (+881)"),  # Iridium
+    ("+8823421234", "international_network", "international network (+882)"),
+    ("+883510012345", "international_network", "international network (+883)"),
+    ("+447012345678", "personal_number", "personal number (+44 70)"),
+    ("+4970012345678", "personal_number", "personal number (+49 700)"),
+    ("+5351234567", "high_risk", "known for toll fraud (+53)"),  # Cuba
+    ("+224601123456", "high_risk", "(+224)"),  # Guinea
+    ("+231770123456", "high_risk", "(+231)"),  # Liberia
+    ("+23225123456", "high_risk", "(+232)"),  # Sierra Leone
+    ("+2399812345", "high_risk", "(+239)"),  # São Tomé
+    ("+24762889", "high_risk", "(+247)"),  # Ascension
+    ("+25271123456", "high_risk", "(+252)"),  # Somalia
+    ("+29022158", "high_risk", "(+290)"),  # St Helena
+    ("+67570123456", "high_risk", "(+675)"),  # Papua New Guinea
+    ("+6777421234", "high_risk", "(+677)"),  # Solomon Islands
+    ("+6785912345", "high_risk", "(+678)"),  # Vanuatu
+    ("+68271234", "high_risk", "(+682)"),  # Cook Islands
+    ("+6837012", "high_risk", "(+683)"),  # Niue
+    ("+68672001234", "high_risk", "(+686)"),  # Kiribati
+    ("+688901234", "high_risk", "(+688)"),  # Tuvalu
+    ("+6903101", "high_risk", "(+690)"),  # Tokelau
+    ("+6913501234", "high_risk", "(+691)"),  # Micronesia
+]
+
+
+@pytest.mark.parametrize(("e164", "code", "fragment"), PLATFORM_BARRED)
+def test_platform_bar_refuses_whatever_the_allowed_countries(
+    e164: str, code: str, fragment: str
+) -> None:
+    assert phonenumbers.is_valid_number(phonenumbers.parse(e164))
+    found = rules.destination_refusal(e164, EVERY_REGION)
+    assert found is not None
+    assert found[0] == code
+    assert fragment in found[1]
+
+
+def test_every_platform_bar_has_a_test_and_refuses() -> None:
+    tested = {e164 for e164, _code, _fragment in PLATFORM_BARRED}
+    for bar in rules.PLATFORM_BARS:
+        assert any(e164[1:].startswith(bar.prefix) for e164 in tested), bar.range
+        found = rules.destination_refusal(f"+{bar.prefix}1234567", EVERY_REGION)
+        assert found is not None and found[0] == bar.code, bar.range
+
+
+@pytest.mark.parametrize(
+    ("e164", "allowed", "fragment"),
+    [
+        ("+33123456789", ["DE"], "+33 1 23 45 67 89 is in France, which this customer may not"),
+        ("+12125551234", GERMAN_DEFAULT, "is in United States"),
+        ("+41446681800", GERMAN_DEFAULT, "is in Switzerland"),
+        ("+447400123456", GERMAN_DEFAULT, "is in United Kingdom"),
+        ("+4930123456", ["FR"], "is in Germany"),
+        ("+81312345678", GERMAN_DEFAULT, "is in JP"),  # no name in the table: the code
+        ("+262262161234", ["DE"], "is in France"),  # Réunion is France
+        ("+80012345678", EVERY_REGION - {"001"}, "is not in any country"),  # freephone, no region
+        ("+19995551234", EVERY_REGION, "is not in any country"),  # invalid, shared code: no region
+    ],
+)
+def test_country_not_allowed(e164: str, allowed: Collection[str], fragment: str) -> None:
+    found = rules.destination_refusal(e164, allowed)
+    assert found is not None
+    assert found[0] == "country_not_allowed"
+    assert fragment in found[1]
+
+
+@pytest.mark.parametrize(
+    ("e164", "allowed"),
+    [
+        ("+33123456789", GERMAN_DEFAULT),  # a German customer calls France
+        ("+4930123456", GERMAN_DEFAULT),
+        ("+4915123456789", GERMAN_DEFAULT),
+        ("+431234567890", GERMAN_DEFAULT),
+        ("+4721234567", GERMAN_DEFAULT),  # EEA
+        ("+262262161234", GERMAN_DEFAULT),  # Réunion counts as France
+        ("+35818123456", GERMAN_DEFAULT),  # Åland counts as Finland
+        ("+4779123456", GERMAN_DEFAULT),  # Svalbard counts as Norway
+        ("+4930123456", ["DE"]),
+        ("+12125551234", ["DE", "US"]),
+        ("+262262161234", ["RE"]),  # a part of a country may be allowed on its own
+        ("+80012345678", ["001"]),
+    ],
+)
+def test_destination_allowed(e164: str, allowed: Collection[str]) -> None:
+    assert rules.destination_refusal(e164, allowed) is None
+
+
+def test_destination_refusal_rejects_garbage_loudly() -> None:
+    with pytest.raises(ValueError, match=r"E\.164"):
+        rules.destination_refusal("not a number", ["DE"])
+
+
+def test_destination_refusal_is_translated() -> None:
+    with translation.override("de"):
+        found = rules.destination_refusal("+33123456789", ["DE"])
+    assert found is not None
+    assert "Frankreich" in found[1]
+
+
+def test_eu_eea_countries() -> None:
+    assert len(rules.EU_EEA_COUNTRIES) == 30  # 27 member states, Iceland, Liechtenstein, Norway
+    assert {"DE", "FR", "AT", "GR", "IS", "LI", "NO"} <= rules.EU_EEA_COUNTRIES
+    assert not {"CH", "GB", "EL", "UK"} & rules.EU_EEA_COUNTRIES
+    assert rules.EU_EEA_COUNTRIES <= phonenumbers.SUPPORTED_REGIONS
+
+
+@pytest.mark.parametrize(("country", "added"), [("DE", set()), ("FR", set()), ("CH", {"CH"})])
+def test_default_destination_countries(country: str, added: set[str]) -> None:
+    countries = rules.default_destination_countries(country)
+    assert countries == sorted(rules.EU_EEA_COUNTRIES | added)
+    assert len(countries) == len(set(countries))
+
+
+def test_country_names() -> None:
+    assert rules.country_name("DE") == "Germany"
+    assert rules.country_name("JP") == "JP"
+    with translation.override("fr"):
+        assert rules.country_name("DE") == "Allemagne"
+    for code in rules.EU_EEA_COUNTRIES | {"CH", "GB", "US"}:
+        assert rules.country_name(code) != code, code
 
 
 # --- data ----------------------------------------------------------------------------------
