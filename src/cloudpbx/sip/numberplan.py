@@ -17,8 +17,12 @@ class CountryNumberPlan:
         return rules.is_emergency_number(country, dialled)
 
     def destination(
-        self, country: str, dialled: str, allowed_countries: Collection[str] = ()
+        self, country: str, dialled: str, allowed_countries: Collection[str]
     ) -> Destination:
+        """``dialled`` read in ``country``'s plan; ``barred`` is the refusal code (a barred
+        class such as "premium_rate", a platform bar such as "satellite", or
+        "country_not_allowed" outside ``allowed_countries``). Emergency numbers are the
+        caller's to check first (:meth:`is_emergency`)."""
         try:
             e164 = rules.normalise(country, dialled)
         except ValidationError as error:
@@ -27,4 +31,7 @@ class CountryNumberPlan:
             return Destination(e164=None, barred=error.code if barred else None)
         except ValueError:
             return Destination(e164=None)
-        return Destination(e164=e164, barred=rules.barred_destination_reason(country, e164))
+        refusal = rules.barred_destination(country, e164) or rules.destination_refusal(
+            e164, allowed_countries
+        )
+        return Destination(e164=e164, barred=refusal[0] if refusal else None)
