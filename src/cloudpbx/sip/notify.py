@@ -29,6 +29,7 @@ EVENTS = (
     "number.changed",
     "number.deleted",
     "trunk.changed",
+    "tenant.changed",
 )
 
 

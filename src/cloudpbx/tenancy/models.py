@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import zoneinfo
 
+import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from cloudpbx.core.models import BaseModel
-from cloudpbx.numbering.rules import SUPPORTED_COUNTRIES
+from cloudpbx.numbering import rules
+
+_OUTBOUND_CALLS_RANGE = _("Allow between 1 and 1000 concurrent external calls.")
 
 
 class Tenant(BaseModel):
@@ -23,7 +27,7 @@ class Tenant(BaseModel):
     country = models.CharField(
         verbose_name=_("country"),
         max_length=2,
-        choices=SUPPORTED_COUNTRIES,
+        choices=rules.SUPPORTED_COUNTRIES,
         default="DE",
         help_text=_("Drives number formats, emergency numbers and caller-ID rules."),
     )
@@ -38,21 +42,101 @@ class Tenant(BaseModel):
         max_length=64,
         default="Europe/Berlin",
     )
+    # Set by the operator only; the customer sees them (toll-fraud limits of the trunk).
+    allowed_destination_countries = models.JSONField(
+        verbose_name=_("countries external calls may reach"),
+        default=list,  # never left empty: create_tenant fills in the default
+        help_text=_(
+            "Two-letter country codes such as DE, FR or AT. New customers may call their "
+            "own country and the EU/EEA."
+        ),
+        error_messages={"blank": _("Choose at least one country.")},
+    )
+    max_outbound_calls = models.PositiveSmallIntegerField(
+        verbose_name=_("concurrent external calls"),
+        default=10,
+        validators=[
+            MinValueValidator(1, message=_OUTBOUND_CALLS_RANGE),
+            MaxValueValidator(1000, message=_OUTBOUND_CALLS_RANGE),
+        ],
+        help_text=_("How many external calls of this customer the trunk carries at once."),
+    )
     created = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+
+    constraint_fields = {"tenant_max_outbound_calls_range": "max_outbound_calls"}
 
     class Meta:
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_outbound_calls__gte=1, max_outbound_calls__lte=1000),
+                name="tenant_max_outbound_calls_range",
+                violation_error_message=_OUTBOUND_CALLS_RANGE,
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
 
+    def normalise_fields(self) -> dict[str, ValidationError]:
+        codes = self.allowed_destination_countries
+        if isinstance(codes, list) and all(isinstance(code, str) for code in codes):
+            self.allowed_destination_countries = sorted({code.strip().upper() for code in codes})
+        return {}
+
     def clean(self) -> None:
+        errors: dict[str, object] = {}
         if self.timezone not in zoneinfo.available_timezones():
-            raise ValidationError(
-                {"timezone": _("Choose a time zone such as Europe/Berlin or Europe/Paris.")}
+            errors["timezone"] = _("Choose a time zone such as Europe/Berlin or Europe/Paris.")
+        codes = self.allowed_destination_countries
+        if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
+            errors["allowed_destination_countries"] = _(
+                "Enter two-letter country codes such as DE, FR or AT."
             )
+        else:
+            unknown = [code for code in codes if code not in phonenumbers.SUPPORTED_REGIONS]
+            if unknown:
+                errors["allowed_destination_countries"] = ValidationError(
+                    _("Not a country code: %(codes)s. Use two-letter codes such as DE, FR or AT."),
+                    code="unknown_country",
+                    params={"codes": ", ".join(unknown)},
+                )
+        clashes = self._extensions_clashing_with_short_numbers()
+        if clashes:
+            errors["country"] = clashes
+        if errors:
+            raise ValidationError(errors)
+
+    def _extensions_clashing_with_short_numbers(self) -> list[ValidationError]:
+        """On a country change: the extensions the new country's network would take as short
+        numbers (extension 17 becomes the French police). Extension.clean guards the other way.
+        """
+        if self.pk is None or self.country not in rules.COUNTRY_RULES:
+            return []
+        stored = Tenant.objects.filter(pk=self.pk).values_list("country", flat=True).first()
+        if stored == self.country:
+            return []
+        # Extensions build on tenancy, not the other way round: no module-level import.
+        from cloudpbx.extensions.models import Extension
+
+        numbers = Extension.objects.for_tenant(self).values_list("number", flat=True)
+        clashes = []
+        for number in numbers.order_by("number"):
+            reason = rules.reserved_short_number_reason(self.country, number)
+            if reason:
+                clashes.append(
+                    ValidationError(
+                        _(
+                            "Extension %(extension)s clashes with the new country: %(reason)s "
+                            "Renumber or delete the extension first."
+                        ),
+                        code="extension_is_short_number",
+                        params={"extension": number, "reason": reason},
+                    )
+                )
+        return clashes
 
 
 class Membership(BaseModel):

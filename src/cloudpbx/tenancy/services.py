@@ -2,29 +2,76 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 
 from cloudpbx.accounts.models import User
 from cloudpbx.core import events
+from cloudpbx.numbering import rules
 from cloudpbx.tenancy.models import Membership, Tenant
 
 COUNTRY_DEFAULTS = {"DE": ("de", "Europe/Berlin"), "FR": ("fr", "Europe/Paris")}
 
+# What update_tenant may change (the operator's settings of a customer).
+TENANT_SETTINGS = frozenset(
+    {
+        "name",
+        "country",
+        "language",
+        "timezone",
+        "allowed_destination_countries",
+        "max_outbound_calls",
+    }
+)
+
 
 def create_tenant(
-    *, name: str, country: str = "DE", language: str = "", timezone: str = ""
+    *,
+    name: str,
+    country: str = "DE",
+    language: str = "",
+    timezone: str = "",
+    allowed_destination_countries: list[str] | None = None,
+    max_outbound_calls: int | None = None,
 ) -> Tenant:
+    """A new customer; its destinations default to its country and the EU/EEA."""
     default_language, default_timezone = COUNTRY_DEFAULTS.get(country, ("en", "UTC"))
     tenant = Tenant(
         name=name,
         country=country,
         language=language or default_language,
         timezone=timezone or default_timezone,
+        allowed_destination_countries=(
+            rules.default_destination_countries(country)
+            if allowed_destination_countries is None
+            else allowed_destination_countries
+        ),
     )
+    if max_outbound_calls is not None:
+        tenant.max_outbound_calls = max_outbound_calls
     tenant.full_clean()
     with transaction.atomic():
         tenant.save()
         events.publish("tenant.created", tenant_id=tenant.pk)
+    return tenant
+
+
+def update_tenant(tenant: Tenant, **changes: Any) -> Tenant:
+    """Change settings of :data:`TENANT_SETTINGS`: validate, save, notify (Kamailio's caches).
+
+    A country change is refused (``ValidationError`` on ``country``, nothing saved) while one
+    of the customer's extensions is an emergency or reserved short number of the new country.
+    """
+    unknown = set(changes) - TENANT_SETTINGS
+    if unknown:
+        raise TypeError(f"not a tenant setting: {', '.join(sorted(unknown))}")
+    for field, value in changes.items():
+        setattr(tenant, field, value)
+    tenant.full_clean()
+    with transaction.atomic():
+        tenant.save()
+        events.publish("tenant.changed", tenant_id=tenant.pk)
     return tenant
 
 
