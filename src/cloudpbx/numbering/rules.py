@@ -440,13 +440,20 @@ def check_caller_id(country: str, raw: str) -> str:
     return _screen(rules, number, codes=None)
 
 
-def check_external_destination(country: str, raw: str) -> str:
-    """A number an external terminal rings; foreign numbers are fine, barred classes are not.
+def check_external_destination(country: str, raw: str, allowed_countries: Collection[str]) -> str:
+    """A number an external terminal rings: in one of the customer's allowed countries, of no
+    barred class and in no platform-barred range.
 
-    Refuses everything routing would bar as well, so a forward cannot fail at call time.
+    Refuses everything routing would bar as well, so a forward cannot fail at call time (nor
+    an external phone open a destination the customer may not dial).
     """
     rules = rules_for(country)
-    return _screen(rules, _parse(rules, raw), codes=BARRED_CODES)
+    number = _parse(rules, raw)
+    e164 = _screen(rules, number, codes=BARRED_CODES)
+    refusal = _policy_refusal(number, allowed_countries)
+    if refusal:
+        raise refusal.error()
+    return e164
 
 
 def _parse_e164(e164: str) -> PhoneNumber:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
@@ -208,15 +209,15 @@ class Terminal(TenantScopedModel):
         self.name = (self.name or "").strip()
         if not self.tenant_id:
             return errors
-        country = self.tenant.country
-        checks = {
-            "external_number": rules.check_external_destination,
-            "caller_id_custom": rules.check_caller_id,
+        country, allowed = self.tenant.country, self.tenant.allowed_destination_countries
+        checks: dict[str, Callable[[str], str]] = {
+            "external_number": lambda raw: rules.check_external_destination(country, raw, allowed),
+            "caller_id_custom": lambda raw: rules.check_caller_id(country, raw),
         }
         for field, check in checks.items():
             if getattr(self, field):
                 try:
-                    setattr(self, field, check(country, getattr(self, field)))
+                    setattr(self, field, check(getattr(self, field)))
                 except ValidationError as error:
                     errors[field] = error
         return errors

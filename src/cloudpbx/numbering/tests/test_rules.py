@@ -276,7 +276,8 @@ def test_normalise_invalid(raw: str) -> None:
     ],
 )
 def test_external_destination_allowed(country: str, raw: str, e164: str) -> None:
-    assert rules.check_external_destination(country, raw) == e164
+    allowed = [*rules.default_destination_countries(country), "GB"]
+    assert rules.check_external_destination(country, raw, allowed) == e164
 
 
 @pytest.mark.parametrize(
@@ -290,10 +291,24 @@ def test_external_destination_allowed(country: str, raw: str, e164: str) -> None
         ("FR", "0899 12 34 56", "premium_rate"),
         ("FR", "15", "emergency"),
         ("FR", "+49 900 1 234567", "premium_rate"),  # the German table applies to +49
+        ("DE", "0700 1234 5678", "personal_number"),  # platform bar
+        ("DE", "+53 5 1234567", "high_risk"),
+        ("DE", "+881 6 123 45678", "satellite"),
+        ("DE", "+1 212 555 1234", "country_not_allowed"),
+        ("FR", "+41 44 668 18 00", "country_not_allowed"),
     ],
 )
 def test_external_destination_refused(country: str, raw: str, code: str) -> None:
-    assert refusal(rules.check_external_destination, country, raw).code == code
+    def check(country: str, raw: str) -> str:
+        allowed = rules.default_destination_countries(country)
+        return rules.check_external_destination(country, raw, allowed)
+
+    assert refusal(check, country, raw).code == code
+
+
+def test_external_destination_in_an_added_country() -> None:
+    e164 = rules.check_external_destination("DE", "+1 212 555 1234", ["DE", "US"])
+    assert e164 == "+12125551234"
 
 
 # --- barred destinations -------------------------------------------------------------------

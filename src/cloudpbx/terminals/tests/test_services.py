@@ -11,6 +11,7 @@ from cloudpbx.core.testing import make_tenant
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.provisioning.models import ProvisioningDevice
+from cloudpbx.tenancy.services import update_tenant
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.services import DeviceSettings
@@ -167,6 +168,33 @@ def test_external_phone_refusals(tenant, raw):
         services.create_terminal, tenant, name="M", type="external", external_number=raw
     )
     assert list(errors) == ["external_number"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ("+1 212 555 1234", "is in United States, which this customer may not call."),
+        ("+53 5 1234567", "known for toll fraud (+53)"),
+        ("0700 1234 5678", "personal number (+49 700)"),
+    ],
+)
+def test_external_phone_only_in_the_customers_destinations(tenant, raw, fragment):
+    # The trunk rings an external phone: it must not reach where the customer may not call.
+    errors = errors_of(
+        services.create_terminal, tenant, name="M", type="external", external_number=raw
+    )
+    assert fragment in errors["external_number"][0]
+    assert not Terminal.objects.filter(name="M").exists()
+
+
+def test_external_phone_in_a_country_the_operator_added(tenant):
+    update_tenant(
+        tenant, allowed_destination_countries=[*tenant.allowed_destination_countries, "US"]
+    )
+    terminal = services.create_terminal(
+        tenant, name="M", type="external", external_number="+1 212 555 1234"
+    )
+    assert terminal.external_number == "+12125551234"
 
 
 def test_external_phones_get_no_sip_account_even_when_asked(tenant):
