@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from cloudpbx.core.models import TenantScopedModel
+from cloudpbx.core.validators import no_control_characters
 from cloudpbx.numbering import rules
 
 EXTENSION_PATTERN = re.compile(r"[1-9][0-9]{1,5}")
@@ -20,7 +21,12 @@ class Extension(TenantScopedModel):
         max_length=6,
         help_text=_("2 to 6 digits, not starting with 0."),
     )
-    name = models.CharField(verbose_name=_("name"), max_length=100, blank=True)
+    name = models.CharField(
+        verbose_name=_("name"),
+        max_length=100,
+        blank=True,
+        validators=[no_control_characters],
+    )
 
     constraint_fields = {"extension_unique_number_per_tenant": "number"}
 

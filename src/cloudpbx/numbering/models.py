@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from cloudpbx.core.models import TenantScopedModel
+from cloudpbx.core.validators import no_control_characters
 from cloudpbx.numbering import rules
 
 
@@ -19,7 +20,12 @@ class PhoneNumber(TenantScopedModel):
         error_messages={"unique": _("This number is already assigned.")},
     )
     is_main = models.BooleanField(verbose_name=_("main number"), default=False)
-    label = models.CharField(verbose_name=_("label"), max_length=100, blank=True)
+    label = models.CharField(
+        verbose_name=_("label"),
+        max_length=100,
+        blank=True,
+        validators=[no_control_characters],
+    )
     destination = models.ForeignKey(
         "extensions.Extension",
         verbose_name=_("destination extension"),

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from cloudpbx.core.models import BaseModel
+from cloudpbx.core.validators import no_control_characters
 from cloudpbx.numbering import rules
 
 _OUTBOUND_CALLS_RANGE = _("Allow between 1 and 1000 concurrent external calls.")
@@ -22,6 +23,7 @@ class Tenant(BaseModel):
         verbose_name=_("name"),
         max_length=100,
         unique=True,
+        validators=[no_control_characters],
         error_messages={"unique": _("A customer with this name already exists.")},
     )
     country = models.CharField(

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cloudpbx.core import crypto
 from cloudpbx.core.models import TenantScopedModel
+from cloudpbx.core.validators import no_control_characters
 from cloudpbx.numbering import rules
 
 if TYPE_CHECKING:
@@ -33,7 +34,11 @@ class Terminal(TenantScopedModel):
         MANUAL = "manual", _("Manual")
         AUTOMATIC = "automatic", _("Automatic")
 
-    name = models.CharField(verbose_name=_("name"), max_length=100)
+    name = models.CharField(
+        verbose_name=_("name"),
+        max_length=100,
+        validators=[no_control_characters],
+    )
     type = models.CharField(
         verbose_name=_("terminal type"),
         max_length=16,
@@ -60,6 +65,7 @@ class Terminal(TenantScopedModel):
         verbose_name=_("name shown on internal calls"),
         max_length=100,
         blank=True,
+        validators=[no_control_characters],
     )
     internal_extension = models.ForeignKey(
         "extensions.Extension",

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from cloudpbx.core import credentials, crypto, events
+from cloudpbx.core.validators import no_control_characters
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.provisioning.models import ProvisioningDevice
@@ -229,7 +230,12 @@ def _apply_defaults(terminal: Terminal, is_new: bool) -> None:
             # A customer without numbers yet can only call anonymously.
             terminal.caller_id_mode = Terminal.CallerIdMode.ANONYMOUS
     if not terminal.internal_display_name:
-        terminal.internal_display_name = (terminal.name or "").strip()
+        name = (terminal.name or "").strip()
+        try:
+            no_control_characters(name)
+        except ValidationError:
+            return  # reported on the name; not again on a field the customer left empty
+        terminal.internal_display_name = name
 
 
 def _prepare_device(

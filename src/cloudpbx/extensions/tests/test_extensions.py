@@ -113,3 +113,15 @@ class TestExtensionIsolation(TenantIsolationCases):
 
     def make_object(self, tenant):
         return services.create_extension(tenant, number="55", name="Theirs")
+
+
+def test_name_refuses_line_breaks_and_control_characters(tenant):
+    with pytest.raises(ValidationError) as caught:
+        services.create_extension(tenant, number="30", name="Support\r\nAlert-Info: auto")
+    assert list(caught.value.message_dict) == ["name"]
+    assert [error.code for error in caught.value.error_dict["name"]] == ["control_characters"]
+    assert not Extension.objects.filter(tenant=tenant, number="30").exists()
+    extension = Extension.objects.get(tenant=tenant, number="10")
+    with pytest.raises(ValidationError):
+        services.update_extension(extension, name="Tab\there")
+    assert Extension.objects.get(pk=extension.pk).name == "Ext 10"

@@ -81,3 +81,15 @@ class TestNumberIsolation(TenantIsolationCases):
         extension = Extension.objects.create(tenant=tenant, number="10")
         e164 = f"+4989123456{PhoneNumber.objects.count():02d}"
         return services.add_number(tenant, e164=e164, destination=extension)
+
+
+def test_label_refuses_line_breaks_and_control_characters(tenant):
+    with pytest.raises(ValidationError) as caught:
+        services.add_number(tenant, e164="+493099990000", label="Sales\r\nX-Auto-Answer: 1")
+    assert list(caught.value.message_dict) == ["label"]
+    assert [error.code for error in caught.value.error_dict["label"]] == ["control_characters"]
+    assert not PhoneNumber.objects.filter(e164="+493099990000").exists()
+    number = PhoneNumber.objects.get(tenant=tenant, is_main=True)
+    with pytest.raises(ValidationError):
+        services.update_number(number, label="Sales\u2028Hotline")
+    assert PhoneNumber.objects.get(pk=number.pk).label == ""

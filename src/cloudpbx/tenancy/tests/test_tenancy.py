@@ -12,6 +12,13 @@ from cloudpbx.tenancy.models import Tenant
 from cloudpbx.tenancy.services import create_tenant, update_tenant
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    # Messages are asserted in English, whatever an earlier test's request activated.
+    with translation.override("en"):
+        yield
+
+
 def test_country_sets_language_and_time_zone_defaults(db):
     french = create_tenant(name="Exemple", country="FR")
     assert (french.language, french.timezone) == ("fr", "Europe/Paris")
@@ -184,3 +191,11 @@ def test_other_changes_do_not_recheck_extensions(db):
     Extension.objects.create(tenant=tenant, number="17")  # older data, before the rule
     update_tenant(tenant, timezone="Europe/Berlin")
     assert Tenant.objects.values_list("timezone", flat=True).get() == "Europe/Berlin"
+
+
+def test_name_refuses_line_breaks_and_control_characters(db):
+    with pytest.raises(ValidationError) as caught:
+        create_tenant(name="Muster\r\nGmbH")
+    assert list(caught.value.message_dict) == ["name"]
+    assert [error.code for error in caught.value.error_dict["name"]] == ["control_characters"]
+    assert not Tenant.objects.exists()

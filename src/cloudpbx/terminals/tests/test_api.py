@@ -281,3 +281,45 @@ class TestTerminalIsolation(TenantIsolationCases):
         return services.create_terminal(
             tenant, name="Theirs", type="ip_phone", generate_credentials=True
         )
+
+
+# --- header injection ----------------------------------------------------------------------
+
+INJECTED = "Boss\r\nP-Asserted-Identity: <sip:+4990012345678@x>"
+CONTROL_CHARACTERS = (
+    "Use letters, digits, spaces and punctuation only; line breaks and control characters are "
+    "not allowed."
+)
+
+
+@pytest.mark.parametrize(
+    ("payload", "loc"),
+    [
+        ({"name": INJECTED, "type": "app"}, "name"),
+        (
+            {"name": "Desk", "type": "app", "outbound": {"internal_display_name": INJECTED}},
+            "outbound.internal_display_name",
+        ),
+        (
+            {"name": "Desk", "type": "app", "outbound": {"internal_display_name": "A\u2028B"}},
+            "outbound.internal_display_name",
+        ),
+    ],
+)
+def test_header_injection_on_create_is_422_and_saves_nothing(api, payload, loc):
+    assert errors_at(api.post(URL, payload)) == {loc: [CONTROL_CHARACTERS]}
+    assert not Terminal.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("patch", "loc"),
+    [
+        ({"name": INJECTED}, "name"),
+        ({"outbound": {"internal_display_name": INJECTED}}, "outbound.internal_display_name"),
+    ],
+)
+def test_header_injection_on_patch_is_422_and_changes_nothing(api, patch, loc):
+    created = api.post(URL, {"name": "Desk", "type": "app"}).json_body
+    before = Terminal.objects.filter(pk=created["id"]).values().get()
+    assert errors_at(api.patch(f"{URL}{created['id']}", patch)) == {loc: [CONTROL_CHARACTERS]}
+    assert Terminal.objects.filter(pk=created["id"]).values().get() == before

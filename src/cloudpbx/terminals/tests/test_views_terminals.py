@@ -673,3 +673,36 @@ def test_gigaset_mac_id_is_asked_and_checked(client: Client, tenant: Any) -> Non
     html = client.get(edit_url(device.terminal)).content.decode()
     assert 'value="AB12"' in html
     assert "Re-provision now" in html or "re-provision" in html.lower()
+
+
+# ---------- header injection ----------
+
+INJECTED = "Boss\r\nP-Asserted-Identity: <sip:+4990012345678@x>"
+CONTROL_CHARACTERS = (
+    "Use letters, digits, spaces and punctuation only; line breaks and control characters are "
+    "not allowed."
+)
+
+
+@pytest.mark.parametrize("field", ["name", "internal_display_name"])
+def test_header_injection_is_refused_next_to_the_field(
+    client: Client, tenant: Any, field: str
+) -> None:
+    response = client.post(ADD, form_data(tenant, **{field: INJECTED}))
+    assert response.status_code == 422
+    assert errors_of(response, field) == CONTROL_CHARACTERS
+    (other,) = {"name", "internal_display_name"} - {field}
+    assert errors_of(response, other) == ""  # the display name defaults to the name
+    assert not Terminal.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["name", "internal_display_name"])
+def test_header_injection_on_edit_changes_nothing(client: Client, tenant: Any, field: str) -> None:
+    terminal = create_terminal(tenant, name="Desk", type="ip_phone", generate_credentials=True)
+    before = Terminal.objects.filter(pk=terminal.pk).values().get()
+    response = client.post(
+        edit_url(terminal), form_data(tenant, **{"name": "Desk", field: INJECTED})
+    )
+    assert response.status_code == 422
+    assert errors_of(response, field) == CONTROL_CHARACTERS
+    assert Terminal.objects.filter(pk=terminal.pk).values().get() == before
