@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from cloudpbx.extensions.models import Extension
+from cloudpbx.numbering import rules
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.web.forms import LoginForm
@@ -91,8 +93,20 @@ def pbx(request: HttpRequest) -> HttpResponse:
         "extension_count": Extension.objects.for_tenant(tenant).count(),
         "number_count": numbers.count(),
         "main_number": numbers.filter(is_main=True).first(),
+        # Read-only here: the operator sets them (tenancy admin).
+        "destination_countries": sorted(
+            (rules.country_name(code) for code in tenant.allowed_destination_countries),
+            key=_alphabetical,
+        ),
+        "max_outbound_calls": tenant.max_outbound_calls,
     }
     return render(request, "web/pbx.html", context)
+
+
+def _alphabetical(name: str) -> str:
+    """Österreich between Niederlande and Polen, as readers look for it."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

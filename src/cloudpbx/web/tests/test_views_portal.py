@@ -13,7 +13,7 @@ from django.urls import reverse
 from cloudpbx.accounts.models import User
 from cloudpbx.core.testing import make_tenant, make_user
 from cloudpbx.tenancy.models import Membership
-from cloudpbx.tenancy.services import add_member
+from cloudpbx.tenancy.services import add_member, update_tenant
 from cloudpbx.web.portal import SESSION_KEY
 from cloudpbx.web.testing import portal_client
 
@@ -250,3 +250,30 @@ def test_pbx_overview_counts(tenant: Any) -> None:
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
     assert "Terminals 2" in text and "Extensions 3" in text and "Numbers 3" in text
     assert "+49 30 12345600" in text
+
+
+def test_pbx_overview_shows_the_destination_policy(tenant: Any) -> None:
+    update_tenant(
+        tenant, allowed_destination_countries=["DE", "AT", "CH", "JP"], max_outbound_calls=4
+    )
+    html = portal_client(tenant).get(PBX).content.decode()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert "External calls 4 External calls at the same time, at most." in text
+    assert "Austria, Germany, JP, Switzerland" in text  # no name known for JP: the code
+    assert "Your operator sets these limits" in text
+    assert 'name="allowed_destination_countries"' not in html  # read-only for the customer
+
+
+@pytest.mark.parametrize(
+    ("language", "countries"),
+    [
+        ("de", "Deutschland, Frankreich, Österreich"),
+        ("fr", "Allemagne, Autriche, France"),
+    ],
+)
+def test_pbx_overview_names_countries_in_the_readers_language(
+    tenant: Any, language: str, countries: str
+) -> None:
+    update_tenant(tenant, allowed_destination_countries=["AT", "DE", "FR"])
+    html = portal_client(tenant, language=language).get(PBX).content.decode()
+    assert countries in html
