@@ -404,9 +404,12 @@ modparam("registrar", "received_avp", "$avp(RECEIVED)")
 modparam("registrar", "gruu_enabled", 0)
 modparam("auth", "secret", "{nonce_secret}")
 modparam("auth", "qop", "auth")
-modparam("auth", "nonce_count", 1)
+modparam("auth", "nonce_count", 0)
+modparam("auth", "one_time_nonce", 1)
+modparam("auth", "otn_in_flight_no", 1048576)
 modparam("auth", "nonce_expire", 300)
-modparam("auth", "nc_array_size", 1048576)
+modparam("auth", "auth_checks_register", 8)
+modparam("auth", "auth_checks_no_dlg", 9)
 modparam("nathelper", "received_avp", "$avp(RECEIVED)")
 modparam("nathelper", "natping_interval", 30)
 modparam("nathelper", "ping_nated_only", 1)
@@ -444,6 +447,7 @@ request_route {{
     if (has_totag()) {{ route(WITHINDLG); exit; }}
     t_check_trans();
     if (is_method("ACK")) exit;
+    remove_hf("Route");  # cloudpbx: a preloaded Route never steers an initial request
     if (is_method("REGISTER")) {{ route(REGISTER); exit; }}
     if (is_method("OPTIONS") && $rU == $null) {{ sl_send_reply("200", "OK"); exit; }}
     if (is_method("INVITE")) {{ route(INVITE); exit; }}
@@ -457,21 +461,28 @@ route[AUTH] {{
     }} else {{
         if (!is_present_hf("Proxy-Authorization")) {{ auth_challenge("{domain}", "1"); exit; }}
     }}
+    # cloudpbx screens the username and insists on qop=auth before anything else.
+    if ($(au{{s.len}}) > 64 || !($hdr(Authorization) =~ "qop=auth" || $hdr(Proxy-Authorization) =~ "qop=auth")) {{
+        auth_challenge("{domain}", "1");
+        exit;
+    }}
     $var(ha1) = $sht(dir=>u:$au);
     $var(known) = 1;
-    if ($var(ha1) == $null || $sht(userban=>$au) != $null) {{
+    $var(locked) = 0;
+    if ($sht(userban=>user:$au@$si) != $null) $var(locked) = 1;
+    if ($var(ha1) == $null) {{
         $var(ha1) = "{decoy_ha1}";
         $var(known) = 0;
     }}
     pv_auth_check("{domain}", "$var(ha1)", "1", "1");
     $var(rc) = $rc;
-    if ($var(rc) > 0 && $var(known) == 1) {{
+    if ($var(rc) > 0 && $var(known) == 1 && $var(locked) == 0) {{
         consume_credentials();
         return 1;
     }}
-    if ($var(rc) != -4 && $var(rc) != -6 && $var(rc) != -7) {{
+    if ($var(rc) == -2) {{
         if ($shtinc(authfail=>ip:$si) > 30) $sht(ipban=>$si) = 1;
-        if ($au != $null && $shtinc(authfail=>user:$au) > 10) $sht(userban=>$au) = 1;
+        if ($shtinc(authfail=>user:$au@$si) > 10) $sht(userban=>user:$au@$si) = 1;
     }}
     auth_challenge("{domain}", "1");
     exit;
@@ -479,7 +490,10 @@ route[AUTH] {{
 
 route[REGISTER] {{
     route(AUTH);
-    if (nat_uac_test("19")) {{ fix_nated_register(); setbflag(6); }}
+    # cloudpbx refuses contacts naming itself or a trunk, and reaches phones at the source.
+    if (is_myself("$(ct{{nameaddr.uri}})")) {{ sl_send_reply("403", "Contact Host Not Allowed"); exit; }}
+    fix_nated_register();
+    if (nat_uac_test("19")) setbflag(6);
     if (!save("location")) sl_reply_error();
 }}
 
@@ -504,6 +518,10 @@ route[INVITE] {{
 
 branch_route[RING] {{
     uac_replace_from("$var(from_display)", "$var(from_uri)");
+    remove_hf("Call-Info");  # cloudpbx strips auto-answer headers toward phones
+    remove_hf("Alert-Info");
+    remove_hf("Answer-Mode");
+    remove_hf("Priv-Answer-Mode");
 }}
 
 failure_route[RING] {{
@@ -512,12 +530,17 @@ failure_route[RING] {{
 }}
 
 route[WITHINDLG] {{
-    if (loose_route()) {{ t_relay(); exit; }}
-    if (is_method("ACK")) {{
-        if (t_check_trans()) t_relay();
+    if (is_method("ACK") && !is_present_hf("Route")) {{ t_check_trans(); exit; }}
+    # cloudpbx relays only inside dialogs it created, along the route it recorded.
+    if (loose_route() && is_known_dlg()) {{
+        remove_hf("P-Asserted-Identity");
+        remove_hf("P-Preferred-Identity");
+        remove_hf("Privacy");
+        remove_hf("Remote-Party-ID");
+        t_relay();
         exit;
     }}
-    sl_send_reply("404", "Not Here");
+    if (!is_method("ACK")) sl_send_reply("404", "Not Here");
 }}
 """
 

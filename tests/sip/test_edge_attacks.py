@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 from cloudpbx.sip import rpc
+from cloudpbx.tenancy.services import update_tenant
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.trunks.models import Trunk
 from cloudpbx.trunks.services import save_trunk
@@ -351,3 +352,42 @@ def test_the_rpc_port_needs_the_token(sip):
         urllib.request.urlopen(request, timeout=2)
     assert refused.value.code == 403
     assert rpc.call(sip.rpc_url, "core.version", token=rpc.token(sip.config.secret_key))
+
+
+# --- 8. destinations and the concurrent-call cap ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dialled",
+    ["+881612345678", "+88213400000", "+4970012345678", "+447012345678", "+5371234567"],
+    ids=["satellite", "international-network", "personal-de", "personal-uk", "high-risk"],
+)
+def test_platform_barred_destinations_never_reach_the_carrier(sip, tenant, fake_carrier, dialled):
+    trace = dial(sip, phone(tenant, "Desk"), dialled, 403)
+    assert "Destination Barred" in trace.received[-1].splitlines()[0]
+    assert nothing_arrives(fake_carrier)
+
+
+def test_a_country_outside_the_customers_list_is_refused(sip, tenant, fake_carrier):
+    update_tenant(tenant, allowed_destination_countries=["DE"])
+    dial(sip, phone(tenant, "Desk"), "+33123456789", 403)
+    assert nothing_arrives(fake_carrier)
+
+
+def test_concurrent_external_calls_are_capped(sip, tenant, carrier):
+    update_tenant(tenant, max_outbound_calls=1)
+    ringing = carrier_uas(sip, carrier, answer=None)
+    first = phone(tenant, "First")
+    call = Sipp(
+        call_scenario("03012345678", expect=408),
+        sip.address,
+        users=[(first.sip_username, sip.domain, first.sip_password)],
+    ).start()
+    deadline = time.monotonic() + 10
+    while not ringing.trace_file.exists() or "INVITE sip:" not in ringing.trace_file.read_text():
+        assert time.monotonic() < deadline, "the first call never reached the carrier"
+        time.sleep(0.05)
+    trace = dial(sip, phone(tenant, "Second"), "03098765432", 403)
+    assert "Outbound Call Limit Reached" in trace.received[-1].splitlines()[0]
+    assert call.wait()[0] == 0
+    assert ringing.wait()[0] == 0
