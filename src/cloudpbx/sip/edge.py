@@ -43,14 +43,40 @@ def screen_username(raw: bytes) -> str | None:
     return text
 
 
-_QOP = re.compile(r"(?:^|[\s,])qop\s*=\s*\"?auth\"?(?:[\s,]|$)", re.IGNORECASE)
-_NC = re.compile(r"(?:^|[\s,])nc\s*=\s*[0-9a-f]{8}(?:[\s,]|$)", re.IGNORECASE)
+_DIGEST_PARAM = re.compile(r'\s*([A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)\s*(?:,|$)')
+_NC = re.compile(r"[0-9a-fA-F]{8}")
+
+
+def digest_params(credentials: str) -> dict[str, str] | None:
+    """The parameters of a ``Digest …`` credentials header, quotes respected; None if it
+    cannot be read whole (so a ``qop=auth`` inside another quoted value counts for nothing)."""
+    scheme, _, rest = credentials.strip().partition(" ")
+    if scheme.lower() != "digest":
+        return None
+    params: dict[str, str] = {}
+    position = 0
+    rest = rest.strip()
+    while position < len(rest):
+        match = _DIGEST_PARAM.match(rest, position)
+        if match is None or match.end() == position:
+            return None
+        value = match.group(2)
+        if value.startswith('"'):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        params[match.group(1).lower()] = value
+        position = match.end()
+    return params
 
 
 def digest_answer_acceptable(credentials: str) -> bool:
     """Only answers with ``qop=auth`` and a nonce count: without them (RFC 2069 style) the
     same answer could be replayed for the nonce's whole life."""
-    return bool(_QOP.search(credentials) and _NC.search(credentials))
+    params = digest_params(credentials)
+    return (
+        params is not None
+        and params.get("qop", "").lower() == "auth"
+        and _NC.fullmatch(params.get("nc", "")) is not None
+    )
 
 
 @dataclass(frozen=True)
@@ -94,7 +120,11 @@ def split_contacts(header_values: str) -> list[str] | None:
     """The URIs of a comma-joined Contact header list; ``["*"]`` for a wildcard; None if it
     cannot be read (unbalanced brackets or quotes)."""
     uris: list[str] = []
-    for item in _split_outside_quotes(header_values):
+    try:
+        items = list(_split_outside_quotes(header_values))
+    except ValueError:
+        return None
+    for item in items:
         item = item.strip()
         if not item:
             continue
@@ -113,10 +143,16 @@ def split_contacts(header_values: str) -> list[str] | None:
 
 
 def _split_outside_quotes(text: str) -> Iterable[str]:
+    """Split at commas outside quoted strings and <…>; ``\\"`` inside quotes is escaped.
+    An unclosed quote raises ValueError (the header cannot be read)."""
     part: list[str] = []
-    quoted = bracketed = False
+    quoted = bracketed = escaped = False
     for char in text:
-        if char == '"' and not bracketed:
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"' and not bracketed:
             quoted = not quoted
         elif char == "<" and not quoted:
             bracketed = True
@@ -127,6 +163,8 @@ def _split_outside_quotes(text: str) -> Iterable[str]:
             part = []
             continue
         part.append(char)
+    if quoted or bracketed:
+        raise ValueError("unbalanced quote or bracket")
     yield "".join(part)
 
 
@@ -155,7 +193,8 @@ def uri_host(uri: str) -> UriHost | None:
         tail = f":{tail}" if tail else ""
     port: int | None = None
     if tail:
-        if not tail.startswith(":") or not tail[1:].isdigit():
+        digits = tail[1:]
+        if not tail.startswith(":") or not (digits.isascii() and digits.isdigit()):
             return None
         port = int(tail[1:])
     if not host:
@@ -327,12 +366,12 @@ def printable(text: str, limit: int = 64) -> str:
     return kept.replace("\\", "")[:limit].strip()
 
 
-_URI_USER = re.compile(r"^[A-Za-z0-9+._~-]{1,64}$")
+_URI_USER = re.compile(r"[A-Za-z0-9+._~-]{1,64}")
 
 
 def uri_user(text: str, fallback: str = "anonymous") -> str:
     """A value written as a URI user part: unreserved characters only, else ``fallback``."""
-    return text if _URI_USER.match(text) else fallback
+    return text if _URI_USER.fullmatch(text) else fallback
 
 
 # --- branches ----------------------------------------------------------------------------------
