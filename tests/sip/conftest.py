@@ -22,8 +22,6 @@ from cloudpbx.trunks.services import save_trunk
 
 from .sipp import Sipp, register_scenario
 
-pytestmark = pytest.mark.skipif(shutil.which("kamailio") is None, reason="needs Kamailio")
-
 RING_TIMEOUT = 4
 
 

@@ -1,7 +1,6 @@
 """Two real softphones (baresip) register with portal-generated credentials and talk."""
 
 import math
-import shutil
 import socket
 import struct
 import subprocess
@@ -15,8 +14,6 @@ from cloudpbx.extensions.models import Extension
 from cloudpbx.terminals.services import create_terminal
 
 from .conftest import free_port
-
-pytestmark = pytest.mark.skipif(shutil.which("baresip") is None, reason="needs baresip")
 
 MODULES = ("g711", "aufile")
 
