@@ -43,29 +43,21 @@ def screen_username(raw: bytes) -> str | None:
     return text
 
 
-_DIGEST_PARAM = re.compile(r'\s*([A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)\s*(?:,|$)')
+_DIGEST_PARAM = re.compile(r'([A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
 _NC = re.compile(r"[0-9a-fA-F]{8}")
 
 
 def digest_params(credentials: str) -> dict[str, str] | None:
-    """The parameters of a ``Digest …`` credentials header, quotes respected; None if it
-    cannot be read whole (so a ``qop=auth`` inside another quoted value counts for nothing)."""
+    """The parameters of a ``Digest …`` credentials header. Quoted values are consumed whole
+    as the scan goes left to right, so a ``qop=auth`` inside another value counts for nothing.
+    """
     scheme, _, rest = credentials.strip().partition(" ")
     if scheme.lower() != "digest":
         return None
-    params: dict[str, str] = {}
-    position = 0
-    rest = rest.strip()
-    while position < len(rest):
-        match = _DIGEST_PARAM.match(rest, position)
-        if match is None or match.end() == position:
-            return None
-        value = match.group(2)
-        if value.startswith('"'):
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        params[match.group(1).lower()] = value
-        position = match.end()
-    return params
+    return {
+        name.lower(): value[1:-1] if value.startswith('"') else value
+        for name, value in _DIGEST_PARAM.findall(rest)
+    }
 
 
 def digest_answer_acceptable(credentials: str) -> bool:
@@ -120,10 +112,13 @@ def split_contacts(header_values: str) -> list[str] | None:
     """The URIs of a comma-joined Contact header list; ``["*"]`` for a wildcard; None if it
     cannot be read (unbalanced brackets or quotes)."""
     uris: list[str] = []
-    try:
-        items = list(_split_outside_quotes(header_values))
-    except ValueError:
-        return None
+    if '"' not in header_values and "," not in header_values:
+        items = [header_values]  # the usual single contact: no character-by-character scan
+    else:
+        try:
+            items = list(_split_outside_quotes(header_values))
+        except ValueError:
+            return None
     for item in items:
         item = item.strip()
         if not item:
