@@ -316,9 +316,10 @@ def outbound_limit_refusal(active: int, limit: int) -> Refuse | None:
 
 # --- headers -----------------------------------------------------------------------------------
 
-# What may cross into the trunk, by header name (compact forms included). Identity headers,
-# credentials and Route are in the list because the router handles them itself before this
-# filter runs: it removes the phone's and writes its own.
+# What may cross into the trunk, by lower-case header name (compact forms included). Identity
+# headers, credentials and Route are in the list because the router handles them itself before
+# this filter runs (it removes the phone's and writes its own): removing a header twice would
+# corrupt the message.
 TRUNK_HEADERS = frozenset(
     {
         "via", "v", "from", "f", "to", "t", "call-id", "i", "cseq", "contact", "m",
@@ -345,11 +346,18 @@ AUTO_ANSWER_HEADERS = ("Call-Info", "Alert-Info", "Answer-Mode", "Priv-Answer-Mo
 IDENTITY_HEADERS = ("P-Asserted-Identity", "P-Preferred-Identity", "Privacy", "Remote-Party-ID")
 
 
-def header_name_pattern(names: Iterable[str]) -> str:
-    """An anchored POSIX extended regex matching exactly these header names (Kamailio's
-    ``remove_hf_exp`` matches it case-insensitively against each header's name)."""
-    alternatives = "|".join(sorted(re.escape(name) for name in names))
-    return f"^({alternatives})$"
+def disallowed_headers(message: str, allowed: frozenset[str]) -> tuple[str, ...]:
+    """The names (as spelled in the message, once each) of its headers not in ``allowed``
+    (lower-case names). Continuation lines belong to the header above them."""
+    head = message.split("\r\n\r\n", 1)[0].split("\n\n", 1)[0]
+    names: dict[str, str] = {}
+    for line in head.splitlines()[1:]:
+        if not line or line[0] in " \t":
+            continue
+        name = line.split(":", 1)[0].strip()
+        if name.lower() not in allowed:
+            names.setdefault(name.lower(), name)
+    return tuple(names.values())
 
 
 def printable(text: str, limit: int = 64) -> str:

@@ -8,6 +8,7 @@ dialogs), then per method authentication and routing; nothing relays before its 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import logging
@@ -31,9 +32,6 @@ TRUNK_AUTH_FLAG = 8  # the carrier's challenge was answered once for this transa
 FROM_TRUNK_FLAG = 9  # the transaction's replies go to the trunk
 OUTBOUND_PROFILE = "outbound"  # dialog profile: a customer's calls through the trunk
 OK = 1
-
-_TRUNK_HEADERS = edge.header_name_pattern(edge.TRUNK_HEADERS)
-_TRUNK_REPLY_HEADERS = edge.header_name_pattern(edge.TRUNK_REPLY_HEADERS)
 
 
 class MalformedRequest(Exception):
@@ -69,6 +67,15 @@ def pv_or_none(name: str) -> str | None:
         return pv(name)
     except MalformedRequest:
         return None
+
+
+def keep_only(allowed: frozenset[str]) -> None:
+    """Remove every header of the message whose name is not allowed.
+
+    The names are read from the message in Python: Kamailio's ``remove_hf_exp`` compiles its
+    regular expressions on every call, ~115 µs for the allow-list (measured)."""
+    for name in edge.disallowed_headers(pv("$mb"), allowed):
+        KSR.hdr.remove(name)
 
 
 class Router:
@@ -122,11 +129,10 @@ class Router:
 
     def route_request(self) -> int:
         source = pv("$si")
-        address = ipaddress.ip_address(source)
         self.sync_directory()
-        trunk = self.directory.trunk_for_ip(address)
+        trunk = self.directory.trunk_for_source(source)
         # Trunk addresses are never banned: a spoofed flood must not cut off inbound calls.
-        if trunk is None and not self.admitted(source, address):
+        if trunk is None and not self.admitted(source):
             return OK  # dropped without an answer: a banned address learns nothing
         if KSR.maxfwd.process_maxfwd(10) < 0:
             KSR.sl.sl_send_reply(483, "Too Many Hops")
@@ -157,10 +163,10 @@ class Router:
         KSR.sl.sl_send_reply(405, "Method Not Allowed")
         return OK
 
-    def admitted(self, source: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    def admitted(self, source: str) -> bool:
         """Ban and flood guard for a source that is not a trunk."""
         banned = KSR.htable.sht_get("ipban", source) is not None
-        if not banned and not self._within_flood_limit(address):
+        if not banned and not self._within_flood_limit(source):
             KSR.htable.sht_seti("ipban", source, 1)
             logger.warning("cloudpbx-sip banned ip=%s reason=flood", source)
             banned = True
@@ -203,7 +209,7 @@ class Router:
 
     def ksr_reply_to_trunk(self, msg: Any) -> int:
         """A phone's reply on its way to the carrier: only allow-listed headers go upstream."""
-        KSR.textops.remove_hf_exp(".", _TRUNK_REPLY_HEADERS)
+        keep_only(edge.TRUNK_REPLY_HEADERS)
         return OK
 
     def ksr_branch_ring(self, msg: Any) -> int:
@@ -230,7 +236,7 @@ class Router:
             return OK
         if kind == "trunk" and trunk is not None and ring.trunk_identity:
             self.set_identity(ring.trunk_identity, trunk)
-            KSR.textops.remove_hf_exp(".", _TRUNK_HEADERS)
+            keep_only(edge.TRUNK_HEADERS)
         else:
             self.set_identity(ring.identity, None)
             for header in edge.AUTO_ANSWER_HEADERS:
@@ -316,7 +322,7 @@ class Router:
                 KSR.dialog.set_dlg_profile(OUTBOUND_PROFILE, str(caller.tenant_id))
             KSR.pv.sets("$ru", trunk.uri(decision.number))
             self.set_identity(decision.identity, trunk)
-            KSR.textops.remove_hf_exp(".", _TRUNK_HEADERS)
+            keep_only(edge.TRUNK_HEADERS)
             KSR.tm.t_on_failure("ksr_failure_trunk")
         else:
             if not self.load_targets(decision):
@@ -404,12 +410,14 @@ class Router:
         routed = KSR.rr.loose_route() > 0
         known = routed and KSR.dialog.is_known_dlg() > 0
         place = edge.endpoint(pv("$du") or pv("$ru"))
+        toward_trunk = place is None or self.hosts().is_trunk(place)
         request = edge.InDialog(
             method=pv("$rm"),
             known_dialog=known,
             routed_by_us=routed,
-            toward_trunk=place is None or self.hosts().is_trunk(place),
-            trunk_dialog=known and pv("$dlg_var(trunk)") == "1",
+            toward_trunk=toward_trunk,
+            # The dialog variable (a locked lookup) matters only on the way to a trunk.
+            trunk_dialog=known and toward_trunk and pv("$dlg_var(trunk)") == "1",
         )
         decision = edge.decide_in_dialog(request)
         if isinstance(decision, edge.Refuse):
@@ -419,7 +427,7 @@ class Router:
         for header in edge.IDENTITY_HEADERS:
             KSR.hdr.remove(header)
         if request.toward_trunk:
-            KSR.textops.remove_hf_exp(".", _TRUNK_HEADERS)
+            keep_only(edge.TRUNK_HEADERS)
         if trunk is not None:
             KSR.tm.t_on_reply("ksr_reply_to_trunk")
         KSR.tm.t_relay()
@@ -449,7 +457,8 @@ class Router:
             result,
             known=account is not None,
             locked=locked,
-            emergency=account is not None and self.dials_emergency(account.caller),
+            # Only a locked user's call needs to know whether it dials an emergency number.
+            emergency=locked and account is not None and self.dials_emergency(account.caller),
         )
         if verdict.accept and account is not None:
             KSR.auth.consume_credentials()
@@ -474,7 +483,16 @@ class Router:
                 "cloudpbx-sip banned user=%s ip=%s reason=auth-failures", username, source
             )
 
-    def _within_flood_limit(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-        if any(address in network for network in self.limits.flood_exempt):
+    def _within_flood_limit(self, source: str) -> bool:
+        if self.limits.flood_exempt and _in_networks(source, self.limits.flood_exempt):
             return True
         return bool(KSR.pike.pike_check_req() >= 0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _in_networks(
+    source: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    """Parsing ``$si`` costs about 1 µs: decided once per address and worker."""
+    address = ipaddress.ip_address(source)
+    return any(address in network for network in networks)

@@ -24,14 +24,7 @@ class CountryCodesField(forms.CharField):
 class TenantForm(forms.ModelForm):
     class Meta:
         model = Tenant
-        fields = [
-            "name",
-            "country",
-            "language",
-            "timezone",
-            "allowed_destination_countries",
-            "max_outbound_calls",
-        ]
+        fields = list(services.TENANT_SETTINGS)
         field_classes = {"allowed_destination_countries": CountryCodesField}
         widgets = {"allowed_destination_countries": forms.Textarea(attrs={"rows": 3})}
 

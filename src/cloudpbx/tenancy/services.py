@@ -13,16 +13,14 @@ from cloudpbx.tenancy.models import Membership, Tenant
 
 COUNTRY_DEFAULTS = {"DE": ("de", "Europe/Berlin"), "FR": ("fr", "Europe/Paris")}
 
-# What update_tenant may change (the operator's settings of a customer).
-TENANT_SETTINGS = frozenset(
-    {
-        "name",
-        "country",
-        "language",
-        "timezone",
-        "allowed_destination_countries",
-        "max_outbound_calls",
-    }
+# What update_tenant may change (the operator's settings of a customer), in form order.
+TENANT_SETTINGS = (
+    "name",
+    "country",
+    "language",
+    "timezone",
+    "allowed_destination_countries",
+    "max_outbound_calls",
 )
 
 
@@ -63,7 +61,7 @@ def update_tenant(tenant: Tenant, **changes: Any) -> Tenant:
     A country change is refused (``ValidationError`` on ``country``, nothing saved) while one
     of the customer's extensions is an emergency or reserved short number of the new country.
     """
-    unknown = set(changes) - TENANT_SETTINGS
+    unknown = set(changes) - set(TENANT_SETTINGS)
     if unknown:
         raise TypeError(f"not a tenant setting: {', '.join(sorted(unknown))}")
     for field, value in changes.items():
