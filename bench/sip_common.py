@@ -462,7 +462,8 @@ route[AUTH] {{
         if (!is_present_hf("Proxy-Authorization")) {{ auth_challenge("{domain}", "1"); exit; }}
     }}
     # cloudpbx screens the username and insists on qop=auth before anything else.
-    if ($(au{{s.len}}) > 64 || !($hdr(Authorization) =~ "qop=auth" || $hdr(Proxy-Authorization) =~ "qop=auth")) {{
+    $var(credentials) = $hdr(Authorization) + $hdr(Proxy-Authorization);
+    if ($(au{{s.len}}) > 64 || !($var(credentials) =~ "qop=auth")) {{
         auth_challenge("{domain}", "1");
         exit;
     }}
@@ -491,7 +492,10 @@ route[AUTH] {{
 route[REGISTER] {{
     route(AUTH);
     # cloudpbx refuses contacts naming itself or a trunk, and reaches phones at the source.
-    if (is_myself("$(ct{{nameaddr.uri}})")) {{ sl_send_reply("403", "Contact Host Not Allowed"); exit; }}
+    if (is_myself("$(ct{{nameaddr.uri}})")) {{
+        sl_send_reply("403", "Contact Host Not Allowed");
+        exit;
+    }}
     fix_nated_register();
     if (nat_uac_test("19")) setbflag(6);
     if (!save("location")) sl_reply_error();

