@@ -385,6 +385,7 @@ loadmodule "nathelper.so"
 loadmodule "htable.so"
 loadmodule "pike.so"
 loadmodule "dialog.so"
+loadmodule "topoh.so"
 loadmodule "uac.so"
 
 modparam("tm", "fr_timer", 5000)
@@ -427,6 +428,10 @@ modparam("htable", "htable", "authfail=>size=12;autoexpire=600;")
 modparam("htable", "htable", "cache=>size=2;")
 modparam("htable", "enable_dmq", 0)
 modparam("dialog", "enable_stats", 0)
+modparam("dialog", "lreq_callee_headers", "TH: dlh\\r\\n")
+modparam("topoh", "mask_key", "{nonce_secret}")
+modparam("topoh", "mask_ip", "127.0.0.1")
+modparam("topoh", "mask_callid", 1)
 modparam("uac", "restore_mode", "auto")
 modparam("uac", "restore_dlg", 1)
 modparam("uac", "restore_passwd", "{nonce_secret}")

@@ -303,6 +303,19 @@ def test_only_allowed_headers_reach_the_carrier(sip, tenant, carrier):
         assert header(invite, line.split(":")[0]) == [], line
 
 
+def test_the_phones_addresses_and_call_id_do_not_reach_the_carrier(sip, tenant, carrier):
+    caller = phone(tenant, "Desk")
+    uas = carrier_uas(sip, carrier)
+    trace = dial(sip, caller, "03012345678", 486)
+    invite = uas.wait()[1].requests("INVITE")[0]
+    phone_invite = next(m for m in trace.sent if m.startswith("INVITE") and "Proxy-Auth" in m)
+    phone_via = header(phone_invite, "Via")[0]
+    assert phone_via.split(";")[0] not in invite  # the phone's Via host:port
+    assert header(phone_invite, "Call-ID")[0] not in invite
+    assert caller.sip_username not in invite  # its Contact named it
+    assert len(header(invite, "Via")) == 2  # the PBX's own and one masked
+
+
 def test_auto_answer_headers_do_not_reach_phones(sip, tenant, carrier):
     callee = phone(tenant, "Office", rings=["11"])
     uas = answering_phone(sip, callee, answer=486)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import hmac
+import ipaddress
 import os
 import sqlite3
 import sysconfig
@@ -55,6 +56,22 @@ def nonce_secret(config: Config) -> str:
     return hmac.new(config.secret_key.encode(), b"kamailio nonce", hashlib.sha256).hexdigest()[:32]
 
 
+def topoh_key(config: Config) -> str:
+    return hmac.new(config.secret_key.encode(), b"kamailio topoh", hashlib.sha256).hexdigest()[:32]
+
+
+def mask_ip(config: Config) -> str:
+    """The address masked headers name: the PBX's own, so the far end sees only the PBX."""
+    for candidate in (config.sip_listen, config.sip_domain):
+        try:
+            address = ipaddress.ip_address(candidate)
+        except ValueError:
+            continue
+        if not address.is_unspecified:
+            return str(address)
+    return "127.0.0.8"  # topoh's default: an address no client uses
+
+
 def render(config: Config) -> str:
     postgres = usrloc_db_url(config).startswith("postgres")
     listen = [f"{proto}:{config.sip_listen}:{config.sip_port}" for proto in ("udp", "tcp")]
@@ -76,6 +93,8 @@ def render(config: Config) -> str:
         max_contacts=config.sip_max_contacts,
         ring_timeout_ms=config.sip_ring_timeout * 1000,
         nonce_secret=nonce_secret(config),
+        topoh_key=topoh_key(config),
+        mask_ip=mask_ip(config),
         flood_requests_per_2s=config.sip_flood_requests_per_2s,
         ban_seconds=config.sip_ban_seconds,
         failure_window_seconds=config.sip_ban_seconds,

@@ -336,6 +336,7 @@ TRUNK_HEADERS = frozenset(
         "session-expires", "x", "min-se", "rack", "rseq", "expires", "retry-after",
         "p-asserted-identity", "p-preferred-identity", "privacy", "remote-party-id",
         "proxy-authorization", "authorization", "mime-version", "reason",
+        "th",  # topoh's own marker: it removes it, and needs it to mask the message
     }
 )  # fmt: skip
 
