@@ -220,13 +220,14 @@ def profile(args: argparse.Namespace, work: Path) -> int:
     for key, count in invite_calls.most_common():
         print(f"  {count / 1000:4.1f}  KSR.{key}")
 
-    profile = cProfile.Profile()
-    profile.enable()
-    for index in range(args.requests):
-        invite(index)
-    profile.disable()
-    print("\ncProfile of the INVITE with credentials, by own time:")
-    pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
+    for title, function in (("INVITE with credentials", invite), ("REGISTER", register)):
+        profile = cProfile.Profile()
+        profile.enable()
+        for index in range(args.requests):
+            function(index)
+        profile.disable()
+        print(f"\ncProfile of the {title}, by own time:")
+        pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
     return 0
 
 

@@ -224,11 +224,7 @@ class Router:
         uri = pv("$ru")
         place = edge.endpoint(pv("$du") or uri)
         toward_trunk = place is None or self.hosts().is_trunk(place)
-        trunk_uris = {
-            trunk.uri(target.address)
-            for target in ring.targets
-            if trunk is not None and target.kind == "external"
-        }
+        trunk_uris = self._trunk_uris
         kind: edge.BranchKind = "trunk" if uri in trunk_uris else "phone"
         if not edge.branch_allowed(kind, toward_trunk, uri, trunk_uris):
             logger.warning("cloudpbx-sip dropped branch to=%s reason=trunk", uri)
@@ -347,8 +343,10 @@ class Router:
         active = int(KSR.pv.get("$var(active)") or 0)
         return edge.outbound_limit_refusal(active, caller.max_outbound_calls)
 
-    # The call group being forked by this worker, read by its branch routes during t_relay.
+    # The call group being forked by this worker, read by its branch routes during t_relay,
+    # and the trunk URIs of its external phones (the only branches that may use the trunk).
     _ring: routing.Ring | None = None
+    _trunk_uris: frozenset[str] = frozenset()
 
     def load_targets(self, ring: routing.Ring) -> bool:
         """Put every external number and every registered contact into the destination set.
@@ -357,14 +355,18 @@ class Router:
         previous branch's ``$du`` in its branch route, so the main branch must be the one
         without (the branch check reads where each branch goes)."""
         trunk = self.directory.default_trunk()
+        self._trunk_uris = frozenset(
+            trunk.uri(target.address)
+            for target in ring.targets
+            if trunk is not None and target.kind == "external"
+        )
         first = True
-        for target in ring.targets:
-            if target.kind == "external" and trunk is not None:
-                if first:
-                    KSR.pv.sets("$ru", trunk.uri(target.address))
-                    first = False
-                else:
-                    KSR.corex.append_branch_uri(trunk.uri(target.address))
+        for uri in sorted(self._trunk_uris):
+            if first:
+                KSR.pv.sets("$ru", uri)
+                first = False
+            else:
+                KSR.corex.append_branch_uri(uri)
         for target in ring.targets:
             if target.kind != "sip":
                 continue
