@@ -146,7 +146,7 @@ def profile(args: argparse.Namespace, work: Path) -> int:
         )
 
     def invite_challenge(index: int) -> None:
-        request("INVITE", {"$si": "127.0.0.1", "$rU": desk.extension or ""})
+        request("INVITE", {"$si": "127.0.0.1", "$rm": "INVITE", "$rU": desk.extension or ""})
 
     def invite(index: int) -> None:
         phone = callers[index % len(callers)]

@@ -129,10 +129,11 @@ class Router:
 
     def route_request(self) -> int:
         source = pv("$si")
+        method = pv("$rm")  # read once: each KSR.is_*() would cross into Kamailio again
         self.sync_directory()
         trunk = self.directory.trunk_for_source(source)
         # Trunk addresses are never banned: a spoofed flood must not cut off inbound calls.
-        if trunk is None and not self.admitted(source):
+        if trunk is None and not self.admitted(source, method):
             return OK  # dropped without an answer: a banned address learns nothing
         if KSR.maxfwd.process_maxfwd(10) < 0:
             KSR.sl.sl_send_reply(483, "Too Many Hops")
@@ -140,30 +141,30 @@ class Router:
         if KSR.sanity.sanity_check(1511, 7) < 0:
             return OK
 
-        if KSR.is_CANCEL():
+        if method == "CANCEL":
             if KSR.tm.t_check_trans() > 0:
                 KSR.tm.t_relay()
             return OK
         if KSR.siputils.has_totag() > 0:
-            return self.route_in_dialog(trunk)
+            return self.route_in_dialog(trunk, method)
         if KSR.tm.t_check_trans() == 0:
             return OK  # retransmission absorbed by tm
-        if KSR.is_ACK():
+        if method == "ACK":
             return OK
         # A preloaded Route set never steers an initial request (it would make the PBX relay
         # wherever a stranger's Route names).
         KSR.hdr.remove("Route")
-        if KSR.is_REGISTER():
+        if method == "REGISTER":
             return self.route_register(source, trunk)
-        if KSR.is_INVITE():
+        if method == "INVITE":
             return self.route_invite(source, trunk)
-        if KSR.is_OPTIONS() and not pv("$rU"):
+        if method == "OPTIONS" and not pv("$rU"):
             KSR.sl.sl_send_reply(200, "OK")  # keepalive
             return OK
         KSR.sl.sl_send_reply(405, "Method Not Allowed")
         return OK
 
-    def admitted(self, source: str) -> bool:
+    def admitted(self, source: str, method: str) -> bool:
         """Ban and flood guard for a source that is not a trunk."""
         banned = KSR.htable.sht_get("ipban", source) is not None
         if not banned and not self._within_flood_limit(source):
@@ -173,7 +174,7 @@ class Router:
         if not banned:
             return True
         dialled = routing.clean_dialled(pv_or_none("$rU") or "")
-        return edge.admit_while_banned(pv("$rm"), dialled, self.emergency_numbers)
+        return edge.admit_while_banned(method, dialled, self.emergency_numbers)
 
     def ksr_failure_ring(self, msg: Any) -> int:
         if KSR.tm.t_is_canceled() > 0:
@@ -261,7 +262,7 @@ class Router:
         if trunk is not None:
             KSR.sl.sl_send_reply(403, "Forbidden")  # a carrier has no account here
             return OK
-        account = self.authenticate(source)
+        account = self.authenticate(source, "REGISTER")
         if account is None:
             return OK
         contacts = edge.split_contacts(pv("$(hdr(Contact)[*])"))
@@ -288,7 +289,7 @@ class Router:
             KSR.setflag(FROM_TRUNK_FLAG)
             decision = routing.route_inbound(pv("$rU"), self.directory, pv("$fU"))
             return self.apply(decision, None)
-        account = self.authenticate(source)
+        account = self.authenticate(source, "INVITE")
         if account is None:
             return OK
         caller = account.caller
@@ -404,8 +405,8 @@ class Router:
 
     # --- in dialog ---------------------------------------------------------------------------
 
-    def route_in_dialog(self, trunk: Trunk | None) -> int:
-        if KSR.is_ACK() and KSR.hdr.is_present("Route") < 0:
+    def route_in_dialog(self, trunk: Trunk | None, method: str) -> int:
+        if method == "ACK" and KSR.hdr.is_present("Route") < 0:
             # The ACK of a failed INVITE is hop-by-hop: tm matches and absorbs it.
             KSR.tm.t_check_trans()
             return OK
@@ -414,7 +415,7 @@ class Router:
         place = edge.endpoint(pv("$du") or pv("$ru"))
         toward_trunk = place is None or self.hosts().is_trunk(place)
         request = edge.InDialog(
-            method=pv("$rm"),
+            method=method,
             known_dialog=known,
             routed_by_us=routed,
             toward_trunk=toward_trunk,
@@ -423,7 +424,7 @@ class Router:
         )
         decision = edge.decide_in_dialog(request)
         if isinstance(decision, edge.Refuse):
-            if not KSR.is_ACK():
+            if method != "ACK":
                 KSR.sl.sl_send_reply(decision.code, decision.reason)
             return OK
         for header in edge.IDENTITY_HEADERS:
@@ -437,9 +438,9 @@ class Router:
 
     # --- authentication and bans -------------------------------------------------------------
 
-    def authenticate(self, source: str) -> Account | None:
+    def authenticate(self, source: str, method: str) -> Account | None:
         """Digest-check the request; on any failure answer with a fresh challenge."""
-        header = "Authorization" if KSR.is_REGISTER() else "Proxy-Authorization"
+        header = "Authorization" if method == "REGISTER" else "Proxy-Authorization"
         if KSR.hdr.is_present(header) < 0:
             KSR.auth.auth_challenge(self.realm, 1)
             return None
@@ -460,7 +461,10 @@ class Router:
             known=account is not None,
             locked=locked,
             # Only a locked user's call needs to know whether it dials an emergency number.
-            emergency=locked and account is not None and self.dials_emergency(account.caller),
+            emergency=locked
+            and method == "INVITE"
+            and account is not None
+            and self.plan.is_emergency(account.caller.country, routing.clean_dialled(pv("$rU"))),
         )
         if verdict.accept and account is not None:
             KSR.auth.consume_credentials()
@@ -469,11 +473,6 @@ class Router:
             self.count_failure(source, ip_key, user_key, username)
         KSR.auth.auth_challenge(self.realm, 1)
         return None
-
-    def dials_emergency(self, caller: routing.Caller) -> bool:
-        if not KSR.is_INVITE():
-            return False
-        return self.plan.is_emergency(caller.country, routing.clean_dialled(pv("$rU")))
 
     def count_failure(self, source: str, ip_key: str, user_key: str | None, username: str) -> None:
         if _increment("authfail", ip_key) > self.limits.auth_failures_per_ip:
