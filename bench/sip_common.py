@@ -466,9 +466,8 @@ route[AUTH] {{
     }} else {{
         if (!is_present_hf("Proxy-Authorization")) {{ auth_challenge("{domain}", "1"); exit; }}
     }}
-    # cloudpbx screens the username and insists on qop=auth before anything else.
-    $var(credentials) = $hdr(Authorization) + $hdr(Proxy-Authorization);
-    if ($(au{{s.len}}) > 64 || !($var(credentials) =~ "qop=auth")) {{
+    # cloudpbx screens the username before anything else.
+    if ($(au{{s.len}}) > 64) {{
         auth_challenge("{domain}", "1");
         exit;
     }}

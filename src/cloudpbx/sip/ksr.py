@@ -151,9 +151,6 @@ class Router:
             return OK  # retransmission absorbed by tm
         if method == "ACK":
             return OK
-        # A preloaded Route set never steers an initial request (it would make the PBX relay
-        # wherever a stranger's Route names).
-        KSR.hdr.remove("Route")
         if method == "REGISTER":
             return self.route_register(source, trunk)
         if method == "INVITE":
@@ -285,6 +282,9 @@ class Router:
     # --- INVITE ------------------------------------------------------------------------------
 
     def route_invite(self, source: str, trunk: Trunk | None) -> int:
+        # A preloaded Route set never steers an initial request (it would make the PBX relay
+        # wherever a stranger's Route names). The only initial request relayed is an INVITE.
+        KSR.hdr.remove("Route")
         if trunk is not None:
             KSR.setflag(FROM_TRUNK_FLAG)
             decision = routing.route_inbound(pv("$rU"), self.directory, pv("$fU"))
@@ -446,8 +446,9 @@ class Router:
             return None
         raw = pv_or_none("$au")
         username = edge.screen_username(raw.encode()) if raw is not None else None
-        if username is None or not edge.digest_answer_acceptable(pv(f"$hdr({header})")):
-            # Refused before anything is counted or stored under an attacker's key.
+        if username is None:
+            # Refused before anything is counted or stored under an attacker's key. (Answers
+            # without qop need no check here: every nonce is good for one answer only.)
             KSR.auth.auth_challenge(self.realm, 1)
             return None
         account = self.directory.account(username)

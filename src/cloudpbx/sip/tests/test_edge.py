@@ -114,52 +114,6 @@ def test_a_username_with_quotes_at_colon_space_or_backslash_is_refused(raw: byte
     assert edge.screen_username(raw) is None
 
 
-# --- digest_answer_acceptable ------------------------------------------------------------------
-
-
-def test_an_answer_with_qop_auth_and_a_nonce_count_is_acceptable() -> None:
-    assert edge.digest_answer_acceptable(digest("qop=auth", "nc=00000001", 'cnonce="0a4f113b"'))
-
-
-def test_a_quoted_qop_auth_is_acceptable() -> None:
-    assert edge.digest_answer_acceptable(digest('qop="auth"', "nc=0000000a", 'cnonce="0a4f113b"'))
-
-
-def test_the_qop_and_nc_parameter_names_are_case_insensitive() -> None:
-    assert edge.digest_answer_acceptable(digest("QOP=AUTH", "NC=0000000A", 'cnonce="0a4f113b"'))
-
-
-def test_an_answer_without_qop_is_refused_as_replayable() -> None:
-    assert not edge.digest_answer_acceptable(digest())
-
-
-def test_an_answer_with_a_nonce_count_but_no_qop_is_refused_as_replayable() -> None:
-    assert not edge.digest_answer_acceptable(digest("nc=00000001", 'cnonce="0a4f113b"'))
-
-
-def test_an_answer_with_qop_but_no_nonce_count_is_refused() -> None:
-    assert not edge.digest_answer_acceptable(digest("qop=auth", 'cnonce="0a4f113b"'))
-
-
-@pytest.mark.parametrize("qop", ["qop=auth-int", 'qop="auth-int"', "qop=authx", "xqop=auth"])
-def test_an_answer_with_another_qop_is_refused(qop: str) -> None:
-    assert not edge.digest_answer_acceptable(digest(qop, "nc=00000001", 'cnonce="0a4f113b"'))
-
-
-@pytest.mark.parametrize("nc", ["nc=1", "nc=0000001", "nc=000000001", "nc=0000000g", "nc="])
-def test_a_nonce_count_that_is_not_eight_hex_digits_is_refused(nc: str) -> None:
-    assert not edge.digest_answer_acceptable(digest("qop=auth", nc, 'cnonce="0a4f113b"'))
-
-
-def test_a_qop_hidden_inside_a_quoted_parameter_does_not_make_a_replayable_answer_acceptable() -> (
-    None
-):
-    # No qop and no nc at all: an RFC 2069 answer, replayable for the nonce's life. Kamailio
-    # ignores the unknown parameter; the words inside its quoted value are not parameters.
-    replayable = digest('opaque="x, qop=auth, nc=00000001, y"')
-    assert not edge.digest_answer_acceptable(replayable)
-
-
 # --- judge_digest ------------------------------------------------------------------------------
 
 
@@ -266,37 +220,37 @@ def test_a_banned_address_may_not_invite_anything_else(dialled: str) -> None:
 
 def test_several_contacts_in_one_header_are_all_read() -> None:
     header = "<sip:a@10.0.0.5:5062>;expires=60, <sip:b@10.0.0.6>, sip:c@10.0.0.7;q=0.5"
-    assert edge.split_contacts(header) == [
+    assert edge.split_contacts(header) == (
         "sip:a@10.0.0.5:5062",
         "sip:b@10.0.0.6",
         "sip:c@10.0.0.7",
-    ]
+    )
 
 
 def test_a_comma_inside_a_quoted_display_name_does_not_split_the_contact() -> None:
     header = f'"Doe, John" <sip:+4990012@{GATEWAY}>'
-    assert edge.split_contacts(header) == [f"sip:+4990012@{GATEWAY}"]
+    assert edge.split_contacts(header) == (f"sip:+4990012@{GATEWAY}",)
 
 
 def test_a_comma_inside_a_bracketed_uri_does_not_split_the_contact() -> None:
     header = "<sip:a@10.0.0.5;x=1,2>, <sip:b@10.0.0.6>"
-    assert edge.split_contacts(header) == ["sip:a@10.0.0.5;x=1,2", "sip:b@10.0.0.6"]
+    assert edge.split_contacts(header) == ("sip:a@10.0.0.5;x=1,2", "sip:b@10.0.0.6")
 
 
 def test_a_bracketless_contact_loses_its_header_parameters() -> None:
-    assert edge.split_contacts("sip:a@10.0.0.5:5062;expires=3600;+sip.instance=x") == [
-        "sip:a@10.0.0.5:5062"
-    ]
+    assert edge.split_contacts("sip:a@10.0.0.5:5062;expires=3600;+sip.instance=x") == (
+        "sip:a@10.0.0.5:5062",
+    )
 
 
 def test_a_wildcard_contact_is_read_as_a_wildcard() -> None:
-    assert edge.split_contacts("*") == ["*"]
-    assert edge.split_contacts(" * ") == ["*"]
+    assert edge.split_contacts("*") == ("*",)
+    assert edge.split_contacts(" * ") == ("*",)
 
 
 def test_an_empty_contact_list_has_no_contacts() -> None:
-    assert edge.split_contacts("") == []
-    assert edge.split_contacts(" , ") == []
+    assert edge.split_contacts("") == ()
+    assert edge.split_contacts(" , ") == ()
 
 
 def test_a_contact_with_an_unclosed_bracket_cannot_be_read() -> None:
@@ -406,12 +360,12 @@ def test_other_places_are_not_trunks(place: edge.Endpoint) -> None:
 
 
 def test_a_contact_naming_the_trunk_gateway_is_refused() -> None:
-    refusal = edge.contact_refusal([f"sip:{PREMIUM}@{GATEWAY}"], HOSTS)
+    refusal = edge.contact_refusal((f"sip:{PREMIUM}@{GATEWAY}",), HOSTS)
     assert refusal == "Contact Host Not Allowed"
 
 
 def test_a_contact_naming_the_trunk_gateway_in_capitals_is_refused() -> None:
-    refusal = edge.contact_refusal([f"sip:{PREMIUM}@GW.CARRIER.EXAMPLE:5060"], HOSTS)
+    refusal = edge.contact_refusal((f"sip:{PREMIUM}@GW.CARRIER.EXAMPLE:5060",), HOSTS)
     assert refusal == "Contact Host Not Allowed"
 
 
@@ -419,7 +373,7 @@ def test_a_contact_naming_the_trunk_gateway_in_capitals_is_refused() -> None:
     "uri", [f"sip:{PREMIUM}@192.0.2.77:5099", f"sip:{PREMIUM}@[2001:db8:c::77]:5060"]
 )
 def test_a_contact_naming_an_address_of_a_trunk_source_network_is_refused(uri: str) -> None:
-    assert edge.contact_refusal([uri], HOSTS) == "Contact Host Not Allowed"
+    assert edge.contact_refusal((uri,), HOSTS) == "Contact Host Not Allowed"
 
 
 @pytest.mark.parametrize(
@@ -432,32 +386,32 @@ def test_a_contact_naming_an_address_of_a_trunk_source_network_is_refused(uri: s
     ],
 )
 def test_a_contact_naming_the_pbx_itself_on_its_sip_port_is_refused(uri: str) -> None:
-    assert edge.contact_refusal([uri], HOSTS) == "Contact Host Not Allowed"
+    assert edge.contact_refusal((uri,), HOSTS) == "Contact Host Not Allowed"
 
 
 def test_a_contact_on_another_port_of_the_pbx_host_is_allowed() -> None:
     # A phone on the PBX's own machine (a softphone on a lab server) is not a loop.
-    assert edge.contact_refusal([f"sip:alice@{PBX_ADDRESS}:5062"], HOSTS) is None
+    assert edge.contact_refusal((f"sip:alice@{PBX_ADDRESS}:5062",), HOSTS) is None
 
 
 @pytest.mark.parametrize(
     "uri", [f"tel:{PREMIUM}", f"http://{GATEWAY}/", f"mailto:alice@{PBX_DOMAIN}", "garbage"]
 )
 def test_a_contact_of_another_scheme_is_refused(uri: str) -> None:
-    assert edge.contact_refusal([uri], HOSTS) == "Contact Scheme Not Allowed"
+    assert edge.contact_refusal((uri,), HOSTS) == "Contact Scheme Not Allowed"
 
 
 def test_a_phones_own_contacts_are_allowed() -> None:
-    uris = ["sip:tq3xk7m2pw9a@10.0.0.5:5062;transport=udp", "sips:tq3xk7m2pw9a@[fd00::5]"]
+    uris = ("sip:tq3xk7m2pw9a@10.0.0.5:5062;transport=udp", "sips:tq3xk7m2pw9a@[fd00::5]")
     assert edge.contact_refusal(uris, HOSTS) is None
 
 
 def test_a_wildcard_contact_unregistering_everything_is_allowed() -> None:
-    assert edge.contact_refusal(["*"], HOSTS) is None
+    assert edge.contact_refusal(("*",), HOSTS) is None
 
 
 def test_one_trunk_contact_among_good_ones_refuses_the_register() -> None:
-    uris = ["sip:a@10.0.0.5", f"sip:{PREMIUM}@{GATEWAY}", "sip:b@10.0.0.6"]
+    uris = ("sip:a@10.0.0.5", f"sip:{PREMIUM}@{GATEWAY}", "sip:b@10.0.0.6")
     assert edge.contact_refusal(uris, HOSTS) == "Contact Host Not Allowed"
 
 
