@@ -78,8 +78,12 @@ def call_scenario(
     extra_headers: str = "",
     hold_ms: int = 200,
     authenticate: bool = True,
+    in_dialog: tuple[str, str, int] | None = None,
 ) -> str:
-    """An INVITE (answering the proxy challenge) expecting ``expect``; 200 → ACK, BYE."""
+    """An INVITE (answering the proxy challenge) expecting ``expect``; 200 → ACK, BYE.
+
+    ``in_dialog``: (method, extra header lines, expected code) of a request sent inside the
+    call between the ACK and the BYE."""
     headers = HEADERS.format(from_=display, to=dialled)
     first = f"INVITE sip:{dialled}@[field1] SIP/2.0"
     parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="call">\n']
@@ -106,6 +110,17 @@ def call_scenario(
             f"CSeq: {cseq} ACK\nMax-Forwards: 70\nContent-Length: 0\n\n  ]]></send>\n"
         )
         parts.append(f'  <pause milliseconds="{hold_ms}"/>\n')
+        if in_dialog is not None:
+            method, lines, answer = in_dialog
+            cseq += 1
+            parts.append(
+                f'  <send retrans="500"><![CDATA[\n{method} [next_url] SIP/2.0\n'
+                "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
+                "[last_From:]\n[last_To:]\n[last_Call-ID:]\n[routes]\n"
+                f"CSeq: {cseq} {method}\n{lines}\nMax-Forwards: 70\nContent-Length: 0\n\n"
+                "  ]]></send>\n"
+            )
+            parts.append(f'  <recv response="{answer}"/>\n')
         parts.append(
             '  <send retrans="500"><![CDATA[\nBYE [next_url] SIP/2.0\n'
             "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
@@ -122,17 +137,19 @@ def call_scenario(
     return "".join(parts)
 
 
-def uas_scenario(answer: int | None = 200, ring_ms: int = 100) -> str:
+def uas_scenario(answer: int | None = 200, ring_ms: int = 100, extra_headers: str = "") -> str:
     """A phone (or the carrier): receives an INVITE, rings, then answers ``answer``.
 
     ``answer=200``: waits for ACK and BYE. ``answer=None``: rings until CANCELled.
-    Other codes: rejects and waits for the ACK.
+    Other codes: rejects and waits for the ACK. ``extra_headers`` go into every reply.
     """
+    extra = extra_headers.strip().replace("{", "{{").replace("}", "}}")
     reply = (
         "  <send><![CDATA[\nSIP/2.0 {code} {reason}\n[last_Via:]\n[last_From:]\n"
         "[last_To:];tag=[pid]SIPpTag01[call_number]\n[last_Call-ID:]\n[last_CSeq:]\n"
         "[last_Record-Route:]\nContact: <sip:[local_ip]:[local_port];transport=[transport]>\n"
-        "Content-Length: 0\n\n  ]]></send>\n"
+        + (f"{extra}\n" if extra else "")
+        + "Content-Length: 0\n\n  ]]></send>\n"
     )
     parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="uas">\n']
     parts.append(

@@ -25,12 +25,13 @@ def phone(tenant, name, rings=(), kind="ip_phone", **values):
     )  # fmt: skip
 
 
-def answering_phone(sip, terminal, answer=200, ring_ms=100):
+def answering_phone(sip, terminal, answer=200, ring_ms=100, extra_headers=""):
     """Register the terminal from a port, then answer INVITEs there like a phone."""
     port = free_port()
     code, trace = register(sip, terminal, port)
     assert code == 0, trace.responses()
-    uas = Sipp(uas_scenario(answer=answer, ring_ms=ring_ms), sip.address, local_port=port)
+    scenario = uas_scenario(answer=answer, ring_ms=ring_ms, extra_headers=extra_headers)
+    uas = Sipp(scenario, sip.address, local_port=port)
     uas.start()
     time.sleep(0.3)
     return uas

@@ -312,6 +312,43 @@ def test_only_allowed_headers_reach_the_carrier(sip, tenant, carrier):
         assert header(invite, line.split(":")[0]) == [], line
 
 
+def test_a_transfer_inside_a_call_with_the_carrier_is_refused(sip, tenant, carrier):
+    # A phone in a real call through the trunk asks the carrier to call a premium number.
+    uas = carrier_uas(sip, carrier, answer=200)
+    refer = (
+        "REFER",
+        f"Refer-To: <sip:{PREMIUM}@{CARRIER_IP}>\nReferred-By: <sip:10@{sip.domain}>",
+        405,
+    )
+    trace = dial(sip, phone(tenant, "Desk"), "03012345678", 200, in_dialog=refer)
+    assert 405 in trace.responses()
+    code, received = uas.wait()
+    assert code == 0
+    assert [m.split()[0] for m in received.received if not m.startswith("SIP/")] == [
+        "INVITE", "ACK", "BYE",
+    ]  # fmt: skip
+
+
+def test_only_allowed_headers_of_a_phones_replies_reach_the_carrier(sip, tenant, carrier):
+    from cloudpbx.numbering.models import PhoneNumber
+    from cloudpbx.numbering.services import update_number
+
+    number = PhoneNumber.objects.get(tenant=tenant, e164="+493012345601")
+    update_number(number, destination=ext(tenant, "11"))
+    asserting = ["P-Asserted-Identity: <sip:+4930999@evil>", "Privacy: none", "Server: Phone/1.0"]
+    leaky = [*LEAKY_HEADERS, *asserting]
+    callee = phone(tenant, "Office", rings=["11"])
+    uas = answering_phone(sip, callee, answer=486, extra_headers="\n".join(leaky))
+    trace = inbound(sip, "493012345601", 486)
+    replies = [m for m in trace.received if m.startswith(("SIP/2.0 180", "SIP/2.0 486"))]
+    assert len(replies) == 2, trace.responses()
+    sent = uas.wait()[1].sent
+    assert all("X-Anything: 1" in m for m in sent if m.startswith("SIP/2.0 ")), sent
+    for reply in replies:
+        for line in leaky:
+            assert header(reply, line.split(":")[0]) == [], (line, reply)
+
+
 def test_the_phones_addresses_and_call_id_do_not_reach_the_carrier(sip, tenant, carrier):
     caller = phone(tenant, "Desk")
     uas = carrier_uas(sip, carrier)
