@@ -384,6 +384,16 @@ def test_a_redirect_from_a_phone_is_not_passed_to_the_carrier(sip, tenant, carri
     assert uas.wait()[0] == 0
 
 
+def test_a_banned_trunk_source_still_delivers_inbound_calls(sip, tenant, carrier):
+    # A spoofed flood "from" the carrier must not cut off the customers' inbound calls: a ban
+    # entry for the carrier's address (as a flood or failures would write it) is ignored.
+    sip.rpc("htable.seti", "ipban", CARRIER_IP, 1)
+    try:
+        inbound(sip, "493099999999", 404)  # answered (unknown number), not dropped
+    finally:
+        sip.rpc("htable.delete", "ipban", CARRIER_IP)
+
+
 # --- 9. smaller findings ----------------------------------------------------------------------
 
 
