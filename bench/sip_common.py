@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,6 +180,16 @@ def terminate_on_signals() -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, handler)
+
+
+def run(main: Callable[[], int]) -> None:
+    """A benchmark's entry point: its exit code, or 130 after an interruption (by then its
+    ``finally`` has stopped every process it started)."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as interrupted:
+        print(f"interrupted ({interrupted}); every started process was stopped", file=sys.stderr)
+        sys.exit(130)
 
 
 # --- cloudpbx data ----------------------------------------------------------------------------
@@ -902,7 +912,7 @@ def summary(steps: list[Step], servers: list[Server], unit: str) -> str:
         f"highest clean rate, {server.name}: {best[server.short]:,.0f} {unit}/s"
         for server in servers
     ]
-    if best.get("native"):
+    if best.get("native") and "cloudpbx" in best:
         lines.append(f"ratio cloudpbx / native: {best['cloudpbx'] / best['native']:.2f}")
     # CPU per call at the rates both ran cleanly: steadier than the highest rate on 2 shared
     # cores.

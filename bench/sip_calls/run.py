@@ -360,8 +360,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt as interrupted:
-        print(f"interrupted ({interrupted}); every started process was stopped", file=sys.stderr)
-        sys.exit(130)
+    common.run(main)

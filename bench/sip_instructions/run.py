@@ -234,8 +234,4 @@ def report(results: dict[str, dict[str, float]]) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt as interrupted:
-        print(f"interrupted ({interrupted}); every started process was stopped", file=sys.stderr)
-        sys.exit(130)
+    common.run(main)

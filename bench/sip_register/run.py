@@ -166,7 +166,7 @@ def main() -> int:
         if "cloudpbx" in best:
             met = best["cloudpbx"] >= TARGET_RATE
             print(f"target ≥ {TARGET_RATE:,} reg/s: {'met' if met else 'NOT met'}")
-        if best.get("native"):
+        if best.get("native") and "cloudpbx" in best:
             ratio = best.get("cloudpbx", 0) / best["native"]
             met = ratio >= TARGET_RATIO
             print(f"target ≥ {TARGET_RATIO} of native: {'met' if met else 'NOT met'}")
@@ -178,8 +178,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt as interrupted:
-        print(f"interrupted ({interrupted}); every started process was stopped", file=sys.stderr)
-        sys.exit(130)
+    common.run(main)
