@@ -53,21 +53,6 @@ HOSTS = Hosts(
 PREMIUM = "+4990012345678"
 
 
-def digest(*params: str) -> str:
-    """A Proxy-Authorization value: the fixed parts of a real answer plus ``params``."""
-    return ", ".join(
-        (
-            'Digest username="tq3xk7m2pw9a"',
-            f'realm="{PBX_DOMAIN}"',
-            'nonce="Z3Nvbm9uY2UtYm91bmQtdG8tc291cmNl"',
-            f'uri="sip:{PBX_DOMAIN}"',
-            'response="6629fae49393a05397450978507c4ef1"',
-            "algorithm=MD5",
-            *params,
-        )
-    )
-
-
 # --- screen_username ---------------------------------------------------------------------------
 
 
