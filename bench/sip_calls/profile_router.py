@@ -90,7 +90,7 @@ class _Submodule:
 
 
 def digest_header(username: str) -> str:
-    """A credentials header as sipp sends it ."""
+    """A credentials header as sipp sends it."""
     return (
         f'Digest username="{username}",realm="127.0.0.1",cnonce="6b8b4567",nc=00000001,'
         f'qop=auth,uri="sip:127.0.0.1",nonce="aw8wxWsPL5nZlzjvnBMFNJjX",response="{"0" * 32}",'
