@@ -345,9 +345,13 @@ class CloudpbxServer:
         assert self.child.process is not None
         return self.child.process.pid
 
-    def start(self) -> None:
-        self.supervisor.start()
-        wait_for_sip(self.port, self.child.process)  # type: ignore[arg-type]
+    def wrap(self, prefix: list[str]) -> None:
+        """Run Kamailio under another program (e.g. valgrind): before :meth:`start`."""
+        self.child.command = prefix + self.child.command
+
+    def start(self, timeout: float = 30) -> None:
+        self.supervisor.start(ready_timeout=timeout)
+        wait_for_sip(self.port, self.child.process, timeout=timeout)
 
     def alive(self) -> bool:
         return self.child.process is not None and self.child.process.poll() is None
@@ -635,7 +639,11 @@ class NativeServer:
         assert self.process is not None
         return self.process.pid
 
-    def start(self) -> None:
+    def wrap(self, prefix: list[str]) -> None:
+        """Run Kamailio under another program (e.g. valgrind): before :meth:`start`."""
+        self.command = prefix + self.command
+
+    def start(self, timeout: float = 30) -> None:
         log = open(self.run_dir / "kamailio.log", "w")
         with log:
             self.process = subprocess.Popen(  # noqa: S603
@@ -645,7 +653,7 @@ class NativeServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_for_sip(self.port, self.process)
+        wait_for_sip(self.port, self.process, timeout=timeout)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

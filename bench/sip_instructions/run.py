@@ -64,30 +64,8 @@ class Counted:
         self.server = server
         self.out = out
         out.mkdir(parents=True, exist_ok=True)
-        wrapper = [
-            VALGRIND, "--tool=callgrind", "--trace-children=yes",
-            f"--callgrind-out-file={out}/cg.%p",
-        ]  # fmt: skip
-        if isinstance(server, common.CloudpbxServer):
-            server.child.command = wrapper + server.child.command
-        else:
-            server.command = wrapper + server.command
-
-    def start(self) -> None:
-        if isinstance(self.server, common.CloudpbxServer):
-            self.server.child.start()
-            self.server.child.wait_ready(timeout=START_TIMEOUT)
-            process = self.server.child.process
-        else:
-            with open(self.out / "kamailio.log", "w") as log:
-                process = self.server.process = subprocess.Popen(  # noqa: S603
-                    self.server.command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-        common.wait_for_sip(self.server.port, process, timeout=START_TIMEOUT)
+        callgrind = f"--callgrind-out-file={out}/cg.%p"
+        server.wrap([VALGRIND, "--tool=callgrind", "--trace-children=yes", callgrind])
 
     def pids(self) -> list[int]:
         found = subprocess.run(  # noqa: S603
@@ -143,9 +121,9 @@ def main() -> int:
         desk, callers = phones[0], phones[1:]
         for server in common.servers(processes, work, args, phones):
             counted = Counted(server, work / "callgrind" / server.short)
-            counted.start()
-            registration = measure_registrations(processes, work, server, counted, args, callers)
-            call = measure_calls(processes, work, server, counted, args, desk, callers)
+            server.start(timeout=START_TIMEOUT)
+            registration = measure_registrations(processes, work, counted, args, callers)
+            call = measure_calls(processes, work, counted, args, desk, callers)
             results[server.short] = {"registration": registration, "call": call}
             print(f"{server.name}: {results[server.short]}", flush=True)
             server.stop()
@@ -161,11 +139,11 @@ def main() -> int:
 def measure_registrations(
     processes: common.Processes,
     work: Path,
-    server: common.Server,
     counted: Counted,
     args: argparse.Namespace,
     phones: list[common.Phone],
 ) -> float:
+    server = counted.server
     users = common.write_users(work / f"reg-{server.short}.csv", phones)
     port = common.free_port()
 
@@ -185,12 +163,12 @@ def measure_registrations(
 def measure_calls(
     processes: common.Processes,
     work: Path,
-    server: common.Server,
     counted: Counted,
     args: argparse.Namespace,
     desk: common.Phone,
     callers: list[common.Phone],
 ) -> float:
+    server = counted.server
     desk_port = common.free_port()
     registered = common.Sipp(
         processes, work / server.short, "desk", register_bench.REGISTER, server.port,

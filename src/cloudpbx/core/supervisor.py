@@ -73,11 +73,11 @@ class Supervisor:
         self.children = children
         self.stopping = False
 
-    def start(self) -> None:
+    def start(self, ready_timeout: float = 30.0) -> None:
         try:
             for child in self.children:
                 child.start()
-                child.wait_ready()
+                child.wait_ready(ready_timeout)
         except Exception:
             self.stop()
             raise
