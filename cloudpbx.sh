@@ -10,13 +10,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 ROOT=$PWD
 VENV=$ROOT/.venv
 # What the code and the tests need from Debian: Python, PostgreSQL (tests), Kamailio with
-# Python routing, real SIP clients for the tests, Chromium for the portal's browser tests,
-# zbar (QR codes), nginx (benchmark baseline).
+# Python routing, the media relay (rtpengine-daemon only: the rtpengine metapackage pulls a
+# kernel module), real SIP clients for the tests, iptables (the NAT routers of the NAT tests),
+# Chromium for the portal's browser tests, zbar (QR codes), nginx (benchmark baseline).
 APT_PACKAGES=(
     python3 python3-venv python3-dev gcc gettext ca-certificates postgresql
     kamailio kamailio-python3-modules kamailio-sqlite-modules kamailio-postgres-modules
-    kamailio-tls-modules kamailio-extra-modules kamailio-utils-modules
-    sip-tester sipsak baresip-core linphone-cli sipvicious
+    kamailio-tls-modules kamailio-extra-modules kamailio-utils-modules rtpengine-daemon
+    sip-tester sipsak baresip-core linphone-cli sipvicious iptables
     chromium zbar-tools nginx-light
 )
 

@@ -6,6 +6,7 @@ has safe defaults for a single machine; production mode refuses to start with un
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -38,6 +39,14 @@ def _list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _unspecified(address: str) -> bool:
+    """0.0.0.0 or :: (every address): a relay cannot tell phones where to send media."""
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class Config:
     production: bool
@@ -66,6 +75,13 @@ class Config:
     sip_shm_mb: int
     sip_flood_exempt: list[str]
     sip_debug: int
+    # Media relay (rtpengine)
+    media_address: str
+    media_advertise: str
+    media_ng_port: int
+    media_port_min: int
+    media_port_max: int
+    media_timeout: int
     kamailio_rpc_urls: list[str]
     trusted_proxies: list[str]
     # Provisioning server (ACS)
@@ -107,6 +123,12 @@ ENVIRONMENT_NAMES = {
     "sip_shm_mb": "CLOUDPBX_SIP_SHM_MB",
     "sip_flood_exempt": "CLOUDPBX_SIP_FLOOD_EXEMPT",
     "sip_debug": "CLOUDPBX_SIP_DEBUG",
+    "media_address": "CLOUDPBX_MEDIA_ADDRESS",
+    "media_advertise": "CLOUDPBX_MEDIA_ADVERTISE",
+    "media_ng_port": "CLOUDPBX_MEDIA_NG_PORT",
+    "media_port_min": "CLOUDPBX_MEDIA_PORT_MIN",
+    "media_port_max": "CLOUDPBX_MEDIA_PORT_MAX",
+    "media_timeout": "CLOUDPBX_MEDIA_TIMEOUT",
     "kamailio_rpc_urls": "CLOUDPBX_KAMAILIO_RPC_URLS",
     "trusted_proxies": "CLOUDPBX_TRUSTED_PROXIES",
     "prov_realm": "CLOUDPBX_PROV_REALM",
@@ -177,6 +199,20 @@ def load() -> Config:
     if transport not in {"udp", "tcp", "tls"}:
         raise ConfigError("CLOUDPBX_SIP_TRANSPORT must be udp, tcp or tls")
 
+    sip_listen = os.environ.get("CLOUDPBX_SIP_LISTEN", "127.0.0.1")
+    media_address = os.environ.get("CLOUDPBX_MEDIA_ADDRESS", "") or sip_listen
+    if _unspecified(media_address):
+        raise ConfigError(
+            "CLOUDPBX_MEDIA_ADDRESS must name the address media is relayed on "
+            "when CLOUDPBX_SIP_LISTEN listens on every address"
+        )
+    media_port_min = _int("CLOUDPBX_MEDIA_PORT_MIN", 30000)
+    media_port_max = _int("CLOUDPBX_MEDIA_PORT_MAX", 30999)
+    if not 1024 <= media_port_min < media_port_max <= 65535:
+        raise ConfigError(
+            "CLOUDPBX_MEDIA_PORT_MIN and CLOUDPBX_MEDIA_PORT_MAX must be a range within 1024-65535"
+        )
+
     return Config(
         production=production,
         data_dir=data_dir,
@@ -192,7 +228,7 @@ def load() -> Config:
         sip_realm=os.environ.get("CLOUDPBX_SIP_REALM", sip_domain),
         sip_port=_int("CLOUDPBX_SIP_PORT", 5060),
         sip_transport=transport,
-        sip_listen=os.environ.get("CLOUDPBX_SIP_LISTEN", "127.0.0.1"),
+        sip_listen=sip_listen,
         sip_rpc_port=_int("CLOUDPBX_SIP_RPC_PORT", 5071),
         sip_children=_int("CLOUDPBX_SIP_CHILDREN", max(2, (os.cpu_count() or 1) * 2)),
         sip_ring_timeout=_int("CLOUDPBX_SIP_RING_TIMEOUT", 30),
@@ -206,6 +242,14 @@ def load() -> Config:
         # Sources never flood-banned (load generators, a carrier): CIDRs.
         sip_flood_exempt=_list("CLOUDPBX_SIP_FLOOD_EXEMPT", []),
         sip_debug=_int("CLOUDPBX_SIP_DEBUG", 1),
+        media_address=media_address,
+        # The public address of a server behind 1:1 NAT (cloud VMs), written into SDP.
+        media_advertise=os.environ.get("CLOUDPBX_MEDIA_ADVERTISE", ""),
+        media_ng_port=_int("CLOUDPBX_MEDIA_NG_PORT", 2223),
+        media_port_min=media_port_min,
+        media_port_max=media_port_max,
+        # A relayed call without media in either direction for this long is ended.
+        media_timeout=_int("CLOUDPBX_MEDIA_TIMEOUT", 60),
         kamailio_rpc_urls=_list(
             "CLOUDPBX_KAMAILIO_RPC_URLS",
             [f"http://127.0.0.1:{_int('CLOUDPBX_SIP_RPC_PORT', 5071)}/RPC"],

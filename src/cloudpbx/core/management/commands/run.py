@@ -1,6 +1,6 @@
 """``cloudpbx run``: migrate, create demo data on a new database, then run the whole PBX.
 
-The web server (granian, several workers), the job worker and Kamailio run as supervised
+The web server (granian, several workers), the job worker, rtpengine and Kamailio run as supervised
 children: restarted if they die, stopped cleanly on SIGINT/SIGTERM.
 """
 
@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from cloudpbx.core.supervisor import Child, Supervisor
-from cloudpbx.sip import kamailio
+from cloudpbx.sip import kamailio, rtpengine
 from cloudpbx.tenancy.models import Tenant
 
 
@@ -25,7 +25,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--no-demo", action="store_true", help="never create demo data")
-        parser.add_argument("--no-sip", action="store_true", help="do not start Kamailio")
+        parser.add_argument(
+            "--no-sip", action="store_true", help="do not start Kamailio and rtpengine"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         config = settings.CONFIG
@@ -40,6 +42,8 @@ class Command(BaseCommand):
 
         children = [self.web_server(config), self.job_worker()]
         if not options["no_sip"]:
+            # The relay first: Kamailio checks it is there when it starts.
+            children.append(rtpengine.child(config, config.data_dir / "rtpengine"))
             children.append(kamailio.child(config, config.data_dir / "kamailio"))
         supervisor = Supervisor(children)
 
@@ -56,6 +60,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"SIP registrar:  {config.sip_domain}:{config.sip_port} "
                 f"(udp/tcp, listening on {config.sip_listen})"
+            )
+            advertised = config.media_advertise or config.media_address
+            self.stdout.write(
+                f"Media relay:    {advertised} udp {config.media_port_min}-{config.media_port_max}"
             )
         if summary:
             login = summary["login"]
