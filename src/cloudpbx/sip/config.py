@@ -99,6 +99,7 @@ def render(config: Config) -> str:
         ban_seconds=config.sip_ban_seconds,
         failure_window_seconds=config.sip_ban_seconds,
         kemi_script=KEMI_SCRIPT,
+        media_ng_port=config.media_ng_port,
     )
 
 

@@ -58,7 +58,7 @@ WHERE n.e164 = %s
 
 _TRUNKS_SQL = """
 SELECT id, gateway, port, transport, header_style, source_networks, is_default,
-       auth_username, auth_password_encrypted
+       auth_username, auth_password_encrypted, trust_media_address
 FROM trunks_trunk ORDER BY is_default DESC, id
 """
 
@@ -82,6 +82,7 @@ class Trunk:
     is_default: bool
     auth_username: str = ""
     auth_password: str = ""  # decrypted: only ever held in this worker's memory
+    trust_media_address: bool = True
 
     def uri(self, user: str) -> str:
         return f"sip:{user}@{self.gateway}:{self.port};transport={self.transport}"
@@ -245,7 +246,8 @@ class Directory:
     def _load_trunks(self) -> tuple[Trunk, ...]:
         trunks = []
         rows = self.database.rows(_TRUNKS_SQL, ())
-        for trunk_id, gateway, port, transport, style, networks, default, user, secret in rows:
+        for row in rows:
+            trunk_id, gateway, port, transport, style, networks, default, user, secret, trust = row
             parsed = _json_list(networks)
             trunks.append(
                 Trunk(
@@ -258,6 +260,7 @@ class Directory:
                     is_default=bool(default),
                     auth_username=user or "",
                     auth_password=self.decrypt(secret) if secret else "",
+                    trust_media_address=bool(trust),
                 )
             )
         return tuple(trunks)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,7 @@ import KSR  # provided by Kamailio's app_python3
 from cloudpbx.config import Config
 from cloudpbx.core import crypto
 from cloudpbx.numbering.rules import SUPPORTED_COUNTRIES, emergency_numbers
-from cloudpbx.sip import edge, routing, rpc
+from cloudpbx.sip import edge, media, routing, rpc, rtpengine
 from cloudpbx.sip.directory import Account, Database, Directory, Trunk
 from cloudpbx.sip.numberplan import CountryNumberPlan
 
@@ -29,6 +31,7 @@ logger = logging.getLogger("cloudpbx.sip")
 NAT_FLAG = 6  # usrloc nat_bflag in kamailio.cfg
 TRUNK_AUTH_FLAG = 8  # the carrier's challenge was answered once for this transaction
 FROM_TRUNK_FLAG = 9  # the transaction's replies go to the trunk
+IN_DIALOG_FLAG = 10  # the transaction is a request inside a dialog (a re-INVITE, not a call)
 OUTBOUND_PROFILE = "outbound"  # dialog profile: a customer's calls through the trunk
 OK = 1
 
@@ -68,6 +71,17 @@ def pv_or_none(name: str) -> str | None:
         return None
 
 
+def alias_nated_contact() -> None:
+    """A phone behind NAT is reached where its request came from: its Contact gets an alias
+    (``;alias=ip~port~proto``) that in-dialog requests toward it turn back into the
+    destination (``handle_ruri_alias``). Over TCP always: a phone's listening port is not the
+    connection's."""
+    if KSR.hdr.is_present("Contact") > 0 and (
+        KSR.nathelper.nat_uac_test(19) > 0 or pv("$pr") != "udp"
+    ):
+        KSR.nathelper.set_contact_alias()
+
+
 def keep_only(allowed: frozenset[str]) -> None:
     """Remove every header of the message whose name is not allowed.
 
@@ -83,6 +97,7 @@ class Router:
         self.domain = config.sip_domain
         self.rpc_port = config.sip_rpc_port
         self.rpc_token = rpc.token(config.secret_key)
+        self.media = config  # where rtpengine listens, and the media timeout
         self.own = frozenset(
             (host.lower(), config.sip_port) for host in (config.sip_domain, config.sip_listen)
         )
@@ -142,6 +157,7 @@ class Router:
 
         if method == "CANCEL":
             if KSR.tm.t_check_trans() > 0:
+                KSR.rtpengine.rtpengine_manage("")  # the call's media sessions end with it
                 KSR.tm.t_relay()
             return OK
         if KSR.siputils.has_totag() > 0:
@@ -175,6 +191,7 @@ class Router:
     def ksr_failure_ring(self, msg: Any) -> int:
         if KSR.tm.t_is_canceled() > 0:
             return OK
+        KSR.rtpengine.rtpengine_manage("")  # in a failure route: the call's sessions are deleted
         if KSR.tm.t_check_status("408") > 0 or KSR.tm.t_branch_timeout() > 0:
             # Nobody answered within the ring timeout.
             KSR.tm.t_send_reply(480, "Temporarily Unavailable")
@@ -187,36 +204,90 @@ class Router:
 
     def ksr_failure_trunk(self, msg: Any) -> int:
         """The carrier asks for credentials: answer its challenge once with the trunk's."""
-        if KSR.tm.t_is_canceled() > 0 or KSR.tm.t_check_status("401|407") < 0:
+        if KSR.tm.t_is_canceled() > 0:
             return OK
+        if KSR.tm.t_check_status("401|407") < 0 or not self.answer_trunk_challenge():
+            KSR.rtpengine.rtpengine_manage("")  # the call failed: its media sessions go
+        return OK
+
+    def answer_trunk_challenge(self) -> bool:
         # Replies are handled by whichever worker receives them: it may not have seen a
         # request since the portal's last change.
         self.sync_directory()
         trunk = self.directory.default_trunk()
         if trunk is None or not trunk.auth_username or KSR.isflagset(TRUNK_AUTH_FLAG):
-            return OK  # nothing to answer with, or already answered once: pass the 40x on
+            return False  # nothing to answer with, or already answered once: pass the 40x on
         KSR.setflag(TRUNK_AUTH_FLAG)
         KSR.pv.sets("$avp(trunk_user)", trunk.auth_username)
         KSR.pv.sets("$avp(trunk_password)", trunk.auth_password)
         KSR.pv.sets("$avp(trunk_realm)", "")  # the realm the carrier challenges with
-        if KSR.uac.uac_auth() > 0:
-            KSR.tm.t_on_failure("ksr_failure_trunk")
-            KSR.tm.t_relay()
+        if KSR.uac.uac_auth() < 0:
+            return False
+        self._ring = None
+        self.arm_branches(trunk_call=True)
+        KSR.tm.t_relay()
+        return True
+
+    def ksr_reply(self, msg: Any) -> int:
+        """A reply on its way back: the answering phone is reached through its NAT binding,
+        its SDP is anchored at the relay, and toward the carrier only allow-listed headers
+        go upstream."""
+        self.sync_directory()
+        source = pv("$si")
+        from_trunk = self.directory.trunk_for_source(source)
+        if (
+            from_trunk is None
+            and KSR.hdr.is_present("Contact") > 0
+            and (KSR.nathelper.nat_uac_test(1) > 0 or pv("$pr") != "udp")
+        ):
+            KSR.nathelper.set_contact_alias()
+        method = pv("$rm")  # of the request this reply answers (CSeq)
+        initial = not KSR.isflagset(IN_DIALOG_FLAG)
+        if method in media.MEDIA_METHODS and int(pv("$rs") or 0) < 300:
+            body = pv("$rb")
+            if body:
+                flags = self.media_flags(from_trunk, body, per_branch=initial)
+                KSR.rtpengine.rtpengine_manage(flags)
+        elif method == "INVITE" and initial:
+            # A branch that failed or was cancelled: its own session goes (the others stay).
+            KSR.rtpengine.rtpengine_manage(media.PER_BRANCH)
+        if KSR.isflagset(FROM_TRUNK_FLAG):
+            keep_only(edge.TRUNK_REPLY_HEADERS)
         return OK
 
-    def ksr_reply_to_trunk(self, msg: Any) -> int:
-        """A phone's reply on its way to the carrier: only allow-listed headers go upstream."""
-        keep_only(edge.TRUNK_REPLY_HEADERS)
-        return OK
+    def media_flags(self, trunk: Trunk | None, sdp: str, *, per_branch: bool) -> str:
+        trusted = trunk is not None and trunk.trust_media_address
+        return media.relay_flags(trusted_source=trusted, sdp=sdp, per_branch=per_branch)
 
-    def ksr_branch_ring(self, msg: Any) -> int:
-        """Each branch of a call group gets its identity: colleagues see the internal one,
-        external phones (through the trunk) the trunk one. Set here, once per branch, because
-        two From rewrites of one request would collide. A branch that would reach the trunk
-        without being one of the group's external phones is dropped."""
-        ring = self._ring
-        if ring is None:
+    def arm_branches(self, *, trunk_call: bool) -> None:
+        """Every branch of an INVITE gets its media offer (and a call group's identity), and
+        every reply passes :meth:`ksr_reply`."""
+        self._media_failed = False
+        KSR.tm.t_on_branch("ksr_branch")
+        KSR.tm.t_on_reply("ksr_reply")
+        KSR.tm.t_on_failure("ksr_failure_trunk" if trunk_call else "ksr_failure_ring")
+
+    def ksr_branch(self, msg: Any) -> int:
+        """Each branch of an INVITE: a call group's identity, then its own media session.
+
+        A relay that does not answer drops the branch (:meth:`apply` then answers 503)."""
+        if self._ring is not None and not self.ring_branch(self._ring):
             return OK
+        body = pv("$rb")
+        if body:
+            trunk = self.directory.trunk_for_source(pv("$si"))
+            if KSR.rtpengine.rtpengine_manage(self.media_flags(trunk, body, per_branch=True)) < 0:
+                logger.warning("cloudpbx-sip media relay unavailable call=%s", pv("$ci"))
+                self._media_failed = True
+                KSR.tm.t_set_disable_internal_reply(1)  # the 503 below, not tm's own 500
+                KSR.set_drop()
+        return OK
+
+    def ring_branch(self, ring: routing.Ring) -> bool:
+        """Colleagues see the internal identity, external phones (through the trunk) the trunk
+        one. Set here, once per branch, because two From rewrites of one request would collide.
+        A branch that would reach the trunk without being one of the group's external phones is
+        dropped (False)."""
         trunk = self.directory.default_trunk()
         uri = pv("$ru")
         place = edge.endpoint(pv("$du") or uri)
@@ -226,7 +297,7 @@ class Router:
         if not edge.branch_allowed(kind, toward_trunk, uri, trunk_uris):
             logger.warning("cloudpbx-sip dropped branch to=%s reason=trunk", uri)
             KSR.set_drop()  # in a branch route: this branch is not sent
-            return OK
+            return False
         if kind == "trunk" and trunk is not None and ring.trunk_identity:
             self.set_identity(ring.trunk_identity, trunk)
             keep_only(edge.TRUNK_HEADERS)
@@ -234,7 +305,7 @@ class Router:
             self.set_identity(ring.identity, None)
             for header in edge.AUTO_ANSWER_HEADERS:
                 KSR.hdr.remove(header)
-        return OK
+        return True
 
     def ksr_xhttp_event(self, msg: Any, name: str = "") -> int:
         """JSON-RPC over HTTP: only on the loopback RPC port, only with the shared token."""
@@ -247,6 +318,31 @@ class Router:
             KSR.xhttp.xhttp_reply(403, "Forbidden", "text/plain", "")
             return OK
         KSR.jsonrpcs.dispatch()
+        return OK
+
+    def ksr_media_watch(self, msg: Any, name: str = "") -> int:
+        """Every few seconds (rtimer): end relayed calls one side of which has sent no media
+        for the timeout — a phone that lost power must not hold a carrier channel for hours."""
+        try:
+            held = rtpengine.calls(self.media)
+            now = time.time()
+            for call_id in held:
+                dead = media.silent_party(
+                    rtpengine.query(self.media, call_id), now, self.media.media_timeout
+                )
+                if dead is None:
+                    continue
+                logger.info("cloudpbx-sip ending call without media call=%s", call_id)
+                command = {
+                    "jsonrpc": "2.0",
+                    "method": "dlg.terminate_dlg",
+                    "params": [call_id, *dead],
+                    "id": 1,
+                }
+                KSR.jsonrpcs.exec(json.dumps(command))
+                rtpengine.delete(self.media, call_id)
+        except rtpengine.NgError as error:
+            logger.warning("cloudpbx-sip media watch: %s", error)
         return OK
 
     def hosts(self) -> edge.Hosts:
@@ -306,6 +402,8 @@ class Router:
                 return OK
         for header in edge.IDENTITY_HEADERS:
             KSR.hdr.remove(header)
+        if caller is not None:
+            alias_nated_contact()
         KSR.dialog.dlg_manage()
         KSR.rr.record_route()
         if isinstance(decision, routing.ToTrunk):
@@ -319,7 +417,8 @@ class Router:
             KSR.pv.sets("$ru", trunk.uri(decision.number))
             self.set_identity(decision.identity, trunk)
             keep_only(edge.TRUNK_HEADERS)
-            KSR.tm.t_on_failure("ksr_failure_trunk")
+            self._ring = None
+            self.arm_branches(trunk_call=True)
         else:
             if not self.load_targets(decision):
                 KSR.sl.sl_send_reply(480, "Temporarily Unavailable")
@@ -327,12 +426,12 @@ class Router:
             if caller is None or any(t.kind == "external" for t in decision.targets):
                 KSR.pv.sets("$dlg_var(trunk)", "1")
             self._ring = decision
-            KSR.tm.t_on_branch("ksr_branch_ring")
-            KSR.tm.t_on_failure("ksr_failure_ring")
-        if KSR.isflagset(FROM_TRUNK_FLAG):
-            KSR.tm.t_on_reply("ksr_reply_to_trunk")
+            self.arm_branches(trunk_call=False)
         if KSR.tm.t_relay() < 0:
-            KSR.sl.sl_reply_error()
+            if self._media_failed:
+                KSR.tm.t_send_reply(503, "Media Relay Unavailable")
+            else:
+                KSR.sl.sl_reply_error()
         return OK
 
     def outbound_limit(self, caller: routing.Caller, call: routing.ToTrunk) -> edge.Refuse | None:
@@ -347,6 +446,7 @@ class Router:
     # and the trunk URIs of its external phones (the only branches that may use the trunk).
     _ring: routing.Ring | None = None
     _trunk_uris: frozenset[str] = frozenset()
+    _media_failed = False  # a branch route found the media relay down
 
     def load_targets(self, ring: routing.Ring) -> bool:
         """Put every external number and every registered contact into the destination set.
@@ -411,6 +511,9 @@ class Router:
             return OK
         routed = KSR.rr.loose_route() > 0
         known = routed and KSR.dialog.is_known_dlg() > 0
+        if routed and KSR.nathelper.handle_ruri_alias() < 0:
+            KSR.sl.sl_send_reply(400, "Bad Request")  # an alias we did not write
+            return OK
         place = edge.endpoint(pv("$du") or pv("$ru"))
         toward_trunk = place is None or self.hosts().is_trunk(place)
         request = edge.InDialog(
@@ -430,8 +533,16 @@ class Router:
             KSR.hdr.remove(header)
         if request.toward_trunk:
             keep_only(edge.TRUNK_HEADERS)
+        if trunk is None:
+            alias_nated_contact()
+        if method == "BYE":
+            KSR.rtpengine.rtpengine_manage("")  # the call's media sessions end
+        elif method in media.MEDIA_METHODS and (body := pv("$rb")):
+            KSR.rtpengine.rtpengine_manage(self.media_flags(trunk, body, per_branch=False))
+        KSR.setflag(IN_DIALOG_FLAG)
         if trunk is not None:
-            KSR.tm.t_on_reply("ksr_reply_to_trunk")
+            KSR.setflag(FROM_TRUNK_FLAG)
+        KSR.tm.t_on_reply("ksr_reply")
         KSR.tm.t_relay()
         return OK
 

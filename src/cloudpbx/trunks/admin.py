@@ -24,6 +24,7 @@ class TrunkForm(forms.ModelForm):
             "auth_username",
             "source_networks",
             "header_style",
+            "trust_media_address",
             "is_default",
         ]
 

@@ -44,6 +44,14 @@ class Trunk(BaseModel):
         default=HeaderStyle.PAI,
     )
     is_default = models.BooleanField(verbose_name=_("default trunk"), default=False)
+    trust_media_address = models.BooleanField(
+        verbose_name=_("trust the media address in SDP"),
+        default=True,
+        help_text=_(
+            "Send the carrier's media to the address its SDP names (a public address is "
+            "required). Off: to the address its signalling comes from."
+        ),
+    )
 
     class Meta:
         verbose_name = _("trunk")

@@ -1,0 +1,98 @@
+"""Media decisions: how rtpengine treats each leg's SDP. Pure: no Kamailio, no I/O.
+
+Every call's media is anchored at the relay, so two phones behind two NAT routers (on the same
+private range, even) reach each other through the PBX's public address. What the relay is told
+about each SDP it rewrites is decided here; :mod:`cloudpbx.sip.ksr` only passes it on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# The PBX's address replaces the SDP's everywhere; a phone's ICE candidates would point past
+# the relay (its private addresses), so they are removed. Codecs pass through unchanged.
+_ALWAYS = "replace-origin replace-session-connection ICE=remove"
+# One media session per fork branch (the branch route runs before the branch's Via exists:
+# "next" names it; in replies "1" is our Via of that branch).
+PER_BRANCH = "via-branch=auto-next"
+
+_CONNECTION = re.compile(r"^c=IN IP[46] ([^\s/]+)", re.MULTILINE)
+# Addresses behind a NAT or on the host itself (RFC 1918, shared CGNAT space, link-local,
+# loopback, IPv6 unique-local): never where the relay sends media.
+_BEHIND_NAT = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+        "127.0.0.0/8", "0.0.0.0/8", "fc00::/7", "fe80::/10", "::1/128", "::/128",
+    )
+)  # fmt: skip
+
+
+def private_media(sdp: str) -> bool:
+    """Whether any connection address of the SDP is one the internet cannot reach."""
+    for address in _CONNECTION.findall(sdp):
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            return True  # a host name or garbage: not an address to send media to
+        if any(parsed in network for network in _BEHIND_NAT):
+            return True
+    return False
+
+
+def relay_flags(*, trusted_source: bool, sdp: str, per_branch: bool) -> str:
+    """rtpengine flags for an offer or answer.
+
+    Media is expected where the signalling came from (``SIP-source-address``; rtpengine then
+    learns the real port from the first packet), except from a trunk that is trusted to put
+    its media address in SDP (``trust-address``) — and never an address that is not public.
+    """
+    trust = trusted_source and not private_media(sdp)
+    flags = [_ALWAYS, "trust-address" if trust else "SIP-source-address"]
+    if per_branch:
+        flags.append(PER_BRANCH)
+    return " ".join(flags)
+
+
+MEDIA_METHODS = frozenset({"INVITE", "UPDATE", "PRACK", "ACK"})
+
+
+def silent_party(call: Mapping[str, Any], now: float, timeout: int) -> tuple[str, str] | None:
+    """The tags (silent party, its peer) of an answered call one party of which, while it
+    should be sending, has sent no media for ``timeout`` seconds; None if the call is alive.
+
+    ``call`` is rtpengine's answer to ``query``. Only parties whose offer and answer both
+    happened are judged (a ringing branch is not), from their last packet on any stream (RTP or
+    RTCP) or the last offer/answer, whichever is later; a party told not to send (hold:
+    ``recvonly``/``inactive``) is not judged."""
+    signalled = float(call.get("last signal") or call.get("created") or now)
+    tags = call.get("tags") or {}
+    for tag, party in tags.items():
+        peer = _peer(party)
+        if not peer or peer not in tags or not (_answered(party) and _answered(tags[peer])):
+            continue
+        medias = party.get("medias") or []
+        if not any("send" in (m.get("flags") or ()) for m in medias):
+            continue
+        streams = [stream for m in medias for stream in m.get("streams") or ()]
+        last = max((float(stream.get("last packet") or 0) for stream in streams), default=0.0)
+        if now - max(last, signalled) >= timeout:
+            return str(tag), peer
+    return None
+
+
+def _answered(party: Mapping[str, Any]) -> bool:
+    return any("initialized" in (m.get("flags") or ()) for m in party.get("medias") or ())
+
+
+def _peer(party: Mapping[str, Any]) -> str | None:
+    """The tag this party talks to: rtpengine 10.5 names it as an offer/answer subscription
+    (older versions as "in dialogue with")."""
+    for subscription in party.get("subscriptions") or ():
+        if subscription.get("type") == "offer/answer" and subscription.get("tag"):
+            return str(subscription["tag"])
+    peer = party.get("in dialogue with")
+    return str(peer) if peer else None

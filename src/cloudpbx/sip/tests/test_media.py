@@ -1,0 +1,105 @@
+"""Media decisions (:mod:`cloudpbx.sip.media`) and the ng protocol's encoding
+(:mod:`cloudpbx.sip.rtpengine`). Pure: no rtpengine, no network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cloudpbx.sip import media, rtpengine
+
+SDP_PUBLIC = (
+    "v=0\r\no=- 1 1 IN IP4 198.51.100.7\r\nc=IN IP4 198.51.100.7\r\nm=audio 4000 RTP/AVP 0\r\n"
+)
+
+
+def sdp(address: str) -> str:
+    return SDP_PUBLIC.replace("198.51.100.7", address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["192.168.1.2", "10.1.2.3", "172.20.0.1", "100.64.0.9", "169.254.1.1", "127.0.0.1",
+     "fd00::1", "fe80::1", "phone.local", "0.0.0.0"],  # noqa: S104
+)  # fmt: skip
+def test_addresses_behind_nat_or_not_addresses_are_private(address: str) -> None:
+    assert media.private_media(sdp(address))
+
+
+@pytest.mark.parametrize("address", ["198.51.100.7", "203.0.113.20", "8.8.8.8", "2001:db8::5"])
+def test_public_addresses_are_not_private(address: str) -> None:
+    assert not media.private_media(sdp(address))
+
+
+def test_a_phone_is_never_trusted_media_goes_where_its_signalling_came_from() -> None:
+    flags = media.relay_flags(trusted_source=False, sdp=SDP_PUBLIC, per_branch=False)
+    assert "SIP-source-address" in flags.split() and "trust-address" not in flags.split()
+    assert {"replace-origin", "replace-session-connection", "ICE=remove"} <= set(flags.split())
+
+
+def test_a_trusted_trunk_is_trusted_only_with_a_public_address() -> None:
+    trusted = media.relay_flags(trusted_source=True, sdp=SDP_PUBLIC, per_branch=False).split()
+    assert "trust-address" in trusted and "SIP-source-address" not in trusted
+    private = media.relay_flags(trusted_source=True, sdp=sdp("10.0.0.5"), per_branch=False)
+    assert "SIP-source-address" in private.split() and "trust-address" not in private.split()
+
+
+def test_each_branch_of_a_call_gets_its_own_session() -> None:
+    assert media.PER_BRANCH in media.relay_flags(trusted_source=False, sdp="", per_branch=True)
+    assert "via-branch" not in media.relay_flags(trusted_source=False, sdp="", per_branch=False)
+
+
+def party(
+    peer: str | None, last_packet: int, flags: tuple[str, ...] = ("initialized", "send", "recv")
+) -> dict[str, Any]:
+    streams = [{"local port": 30000, "last packet": last_packet}]
+    return {
+        "subscriptions": [{"tag": peer, "type": "offer/answer"}] if peer else [],
+        "medias": [{"flags": list(flags), "streams": streams}],
+    }
+
+
+def call(caller: dict[str, Any], callee: dict[str, Any], signalled: int = 1000) -> dict[str, Any]:
+    return {"last signal": signalled, "tags": {"a": caller, "b": callee}}
+
+
+def test_a_call_with_media_both_ways_is_alive() -> None:
+    assert (
+        media.silent_party(call(party("b", 1058), party("a", 1059)), now=1060, timeout=60) is None
+    )
+
+
+def test_a_party_silent_for_the_timeout_is_found_with_its_peer() -> None:
+    found = media.silent_party(call(party("b", 1100), party("a", 1030)), now=1100, timeout=60)
+    assert found == ("b", "a")
+
+
+def test_silence_counts_from_the_last_offer_or_answer_when_nothing_was_sent() -> None:
+    answered_late = call(party("b", 0), party("a", 0), signalled=1050)
+    assert media.silent_party(answered_late, now=1100, timeout=60) is None
+    assert media.silent_party(answered_late, now=1110, timeout=60) == ("a", "b")
+
+
+def test_a_ringing_branch_and_a_party_on_hold_are_not_judged() -> None:
+    ringing = call(party("b", 0), party("a", 0, flags=("send", "recv")))
+    assert media.silent_party(ringing, now=5000, timeout=60) is None
+    on_hold = call(party("b", 4990), party("a", 0, flags=("initialized", "recv")))
+    assert media.silent_party(on_hold, now=5000, timeout=60) is None
+
+
+def test_a_party_without_a_peer_is_not_judged() -> None:
+    lonely = {"last signal": 0, "tags": {"a": party(None, 0)}}
+    assert media.silent_party(lonely, now=5000, timeout=60) is None
+
+
+def test_bencode_round_trip() -> None:
+    message = {"command": "offer", "flags": ["trust-address"], "sdp": "v=0\r\n", "n": 3}
+    encoded = rtpengine.bencode(message)
+    assert encoded == b"d7:command5:offer5:flagsl13:trust-addresse1:ni3e3:sdp5:v=0\r\ne"
+    assert rtpengine.bdecode(encoded) == message
+
+
+def test_bdecode_refuses_trailing_garbage() -> None:
+    with pytest.raises(rtpengine.NgError):
+        rtpengine.bdecode(b"i1ejunk")
