@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from cloudpbx.sip import rpc
+from cloudpbx.sip import edge, rpc
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,20 @@ class Contact:
     expires: int  # seconds left
     received: str = ""  # NAT: where requests to the contact must go (``sip:ip:port``), or ""
     socket: str = ""  # the Kamailio socket the phone registered on, e.g. ``udp:1.2.3.4:5060``
+
+    @property
+    def private_address(self) -> str:
+        """Behind NAT, the address the phone believes it has (its Contact's ``host:port``,
+        which the PBX never uses); "" when the phone is reached where its Contact says."""
+        named, seen = edge.endpoint(self.uri), edge.endpoint(self.received)
+        if named is None or seen is None or named == seen:
+            return ""
+        host, port = named
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    @property
+    def behind_nat(self) -> bool:
+        return bool(self.private_address)
 
 
 @dataclass(frozen=True)

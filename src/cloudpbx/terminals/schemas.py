@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 from ninja import Schema
+from pydantic import Field
 
 from cloudpbx.provisioning import redirects
 from cloudpbx.terminals.models import Terminal
@@ -227,8 +228,12 @@ class TerminalFilter(Schema):
 class ContactOut(Schema):
     uri: str
     user_agent: str
-    source: str
+    source: str = Field(description="Where the phone's requests come from (its public address).")
     expires: int
+    behind_nat: bool = Field(description="The phone's Contact names another address than source.")
+    private_address: str = Field(
+        description="Behind NAT: the address the phone's Contact names (empty otherwise)."
+    )
 
 
 class StatusOut(Schema):
