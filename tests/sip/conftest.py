@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection
 
 from cloudpbx.core.supervisor import Supervisor
-from cloudpbx.sip import kamailio, rpc, status
+from cloudpbx.sip import kamailio, rpc, rtpengine, status
 from cloudpbx.trunks.models import Trunk
 from cloudpbx.trunks.services import save_trunk
 
@@ -52,8 +52,10 @@ class SipServer:
         self.config = config
         self.run_dir = run_dir
         self.log = open(run_dir / "kamailio.log", "w")
+        self.media_log = open(run_dir / "rtpengine.log", "w")
+        self.media = rtpengine.child(config, run_dir, output=self.media_log)
         self.child = kamailio.child(config, run_dir, output=self.log)
-        self.supervisor = Supervisor([self.child])
+        self.supervisor = Supervisor([self.media, self.child])
         self.address = ("127.0.0.1", config.sip_port)
         self.domain = config.sip_domain
         self.rpc_url = kamailio.rpc_url(config)
@@ -76,6 +78,10 @@ class SipServer:
     def rpc(self, method: str, *params):
         return rpc.call(self.rpc_url, method, *params, token=rpc.token(self.config.secret_key))
 
+    def media_sessions(self) -> list[str]:
+        """The Call-IDs rtpengine holds sessions for."""
+        return rtpengine.calls(self.config)
+
     def log_text(self) -> str:
         self.log.flush()
         return (self.run_dir / "kamailio.log").read_text(errors="replace")
@@ -96,6 +102,9 @@ def sip_server(django_db_setup, django_db_blocker):
         sip_children=2,
         sip_ring_timeout=RING_TIMEOUT,
         sip_shm_mb=128,
+        media_ng_port=free_port(),
+        media_port_min=31000,
+        media_port_max=31999,
     )
     server = SipServer(config, run_dir)
     with django_db_blocker.unblock():

@@ -1,0 +1,58 @@
+"""Tones for softphones to send, and a Goertzel filter to tell which tone was received."""
+
+from __future__ import annotations
+
+import math
+import struct
+import wave
+from pathlib import Path
+
+RATE = 8000
+
+
+def write_tone(path: Path, frequency: float, seconds: float = 30.0) -> Path:
+    """A sine tone at 8 kHz, 16-bit mono: a softphone's microphone (baresip ``aufile``)."""
+    samples = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * frequency * i / RATE)))
+        for i in range(int(RATE * seconds))
+    )
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(samples)
+    return path
+
+
+def read_samples(path: Path) -> tuple[int, list[float]]:
+    with wave.open(str(path), "rb") as recording:
+        rate, channels = recording.getframerate(), recording.getnchannels()
+        frames = recording.readframes(recording.getnframes())
+    values = struct.unpack(f"<{len(frames) // 2}h", frames)
+    return rate, [float(v) for v in values[::channels]]
+
+
+def goertzel_power(samples: list[float], rate: int, frequency: float) -> float:
+    """The signal's power at one frequency (one DFT bin, computed without an FFT)."""
+    coefficient = 2 * math.cos(2 * math.pi * frequency / rate)
+    previous = before = 0.0
+    for sample in samples:
+        previous, before = sample + coefficient * previous - before, previous
+    return previous * previous + before * before - coefficient * previous * before
+
+
+def tone_seconds(path: Path, frequency: float, others: tuple[float, ...]) -> float:
+    """How many seconds of the recording carry ``frequency`` well above every other tone
+    and above silence: 100 ms windows whose power at it is 10x each other frequency's."""
+    rate, samples = read_samples(path)
+    window = rate // 10
+    found = 0
+    for start in range(0, len(samples) - window + 1, window):
+        chunk = samples[start : start + window]
+        wanted = goertzel_power(chunk, rate, frequency)
+        energy = sum(s * s for s in chunk)
+        if energy < window * 1000**2 / 2:
+            continue  # quieter than a tone at 1/8 of the amplitude we send: silence or noise
+        if all(wanted > 10 * goertzel_power(chunk, rate, other) for other in others):
+            found += 1
+    return found / 10

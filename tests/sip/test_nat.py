@@ -1,0 +1,328 @@
+"""Calls across NAT, the way a real deployment looks: the PBX and a carrier on public addresses,
+each softphone (baresip) behind its own NAT router, every office on the same private range.
+Two-way audio is proven by frequency: each side sends its own tone and must receive the
+other's (a Goertzel filter over what it recorded), never just "some bytes arrived"."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from cloudpbx.core.supervisor import Supervisor
+from cloudpbx.core.testing import api_client
+from cloudpbx.extensions.models import Extension
+from cloudpbx.numbering.models import PhoneNumber
+from cloudpbx.numbering.services import update_number
+from cloudpbx.sip import kamailio, rpc, rtpengine
+from cloudpbx.terminals.services import create_terminal
+from cloudpbx.trunks.models import Trunk
+from cloudpbx.trunks.services import save_trunk
+
+from . import netlab
+from .audio import tone_seconds, write_tone
+from .conftest import _database_url
+from .test_baresip import module_dir
+
+MEDIA_TIMEOUT = 5
+CALL_SECONDS = 6
+TONES = {1: 440.0, 2: 1000.0, 3: 1700.0, "carrier": 2300.0}
+
+
+class LabPbx:
+    """rtpengine and Kamailio, started as ``cloudpbx run`` starts them, inside the lab's
+    internet namespace on the PBX's public address."""
+
+    def __init__(self, lab: netlab.Lab, run_dir: Path) -> None:
+        self.lab = lab
+        run_dir.mkdir(parents=True)
+        self.config = dataclasses.replace(
+            settings.CONFIG,
+            data_dir=run_dir,
+            database_url=_database_url(),
+            sip_listen=netlab.PBX_IP,
+            sip_domain=netlab.PBX_IP,
+            sip_realm=settings.CLOUDPBX_SIP_REALM,
+            sip_port=5060,
+            sip_rpc_port=5071,
+            sip_children=2,
+            sip_ring_timeout=15,
+            sip_shm_mb=64,
+            media_address=netlab.PBX_IP,
+            media_ng_port=2223,
+            media_port_min=30000,
+            media_port_max=30199,
+            media_timeout=MEDIA_TIMEOUT,
+        )
+        self.run_dir = run_dir
+        self.children = [
+            rtpengine.child(self.config, run_dir, output=(run_dir / "rtpengine.log").open("w")),
+            kamailio.child(self.config, run_dir, output=(run_dir / "kamailio.log").open("w")),
+        ]
+        for child in self.children:
+            child.command = lab.inet.prefix() + child.command
+            child.ready = self._inside(child.ready)
+        self.supervisor = Supervisor(self.children)
+
+    def _inside(self, check):
+        return lambda: self.lab.inet.call(check)
+
+    def start(self) -> None:
+        if connection.vendor == "postgresql":
+            self.lab.inet.forward_tcp(int(connection.settings_dict["PORT"]), self.lab.stop)
+        self.supervisor.start()
+
+    def stop(self) -> None:
+        self.supervisor.stop()
+
+    def rpc(self, method: str, *params):
+        url = kamailio.rpc_url(self.config)
+        token = rpc.token(self.config.secret_key)
+        return self.lab.inet.call(lambda: rpc.call(url, method, *params, token=token))
+
+    def media_sessions(self) -> list[str]:
+        return self.lab.inet.call(lambda: rtpengine.calls(self.config))
+
+    def query(self, call_id: str):
+        return self.lab.inet.call(lambda: rtpengine.query(self.config, call_id))
+
+    def log(self, name: str) -> str:
+        return (self.run_dir / f"{name}.log").read_text(errors="replace")
+
+
+@pytest.fixture
+def lab():
+    with netlab.lab(offices=3) as built:
+        yield built
+
+
+@pytest.fixture
+def pbx(lab, transactional_db, tmp_path):
+    server = LabPbx(lab, tmp_path / "pbx")
+    yield server  # started by the test, once its data is saved
+    server.stop()
+
+
+def ext(tenant, number):
+    return Extension.objects.get(tenant=tenant, number=number)
+
+
+def terminal(tenant, name, rings=(), **values):
+    return create_terminal(
+        tenant, name=name, type="app", generate_credentials=True,
+        ringing_extensions=[ext(tenant, n) for n in rings], **values,
+    )  # fmt: skip
+
+
+class Softphone:
+    """A baresip in an office (or at the carrier), sending its tone and recording what it gets."""
+
+    def __init__(self, lab, where, home: Path, account: str, tone: float, listen: str) -> None:
+        self.home = home
+        self.recordings = home / "recordings"
+        self.recordings.mkdir(parents=True)
+        lines = [
+            f"module_path {module_dir()}",
+            f"sip_listen {listen}:5060",
+            f"net_interface {listen}",
+            "audio_player aubridge,speaker",
+            f"audio_source aufile,{write_tone(home / 'tone.wav', tone)}",
+            "audio_alert aubridge,ringer",
+            "rtp_ports 40000-40100",
+            f"snd_path {self.recordings}",
+            "module stdio.so",
+            "module g711.so",
+            "module aufile.so",
+            "module aubridge.so",
+            "module sndfile.so",
+            "module_app account.so",
+            "module_app contact.so",
+            "module_app menu.so",
+        ]
+        (home / "config").write_text("\n".join(lines) + "\n")
+        (home / "accounts").write_text(account + "\n")
+        (home / "contacts").write_text("")
+        self.process = lab.spawn(where, ["baresip", "-f", str(home)], home / "baresip.log")
+
+    def dial(self, number: str) -> None:
+        self.process.send(f"/dial {number}\n")
+
+    def hangup(self) -> None:
+        self.process.send("/hangup\n")
+
+    def received(self) -> Path:
+        found = sorted(self.recordings.glob("*-dec.wav"))
+        assert found, f"no recording in {self.recordings}"
+        return found[-1]
+
+
+def office_phone(lab, number, account, tmp_path, transport="udp", answer=True):
+    outbound = f"sip:{netlab.PBX_IP}:5060" + (";transport=tcp" if transport == "tcp" else "")
+    line = (
+        f"<sip:{account.sip_username}@{netlab.PBX_IP}>;auth_pass={account.sip_password}"
+        f';outbound="{outbound}";regint=120' + (";answermode=auto" if answer else "")
+    )
+    phone = Softphone(
+        lab, lab.office(number), tmp_path / f"office{number}", line, TONES[number], netlab.PHONE_IP
+    )
+    phone.process.wait_for(r"200 OK", timeout=15)  # registered through the NAT router
+    return phone
+
+
+@pytest.fixture
+def carrier(lab, tmp_path, transactional_db):
+    """The carrier on the internet side: the default trunk, and a baresip that answers every
+    call sent to it (its tone is TONES["carrier"])."""
+    save_trunk(
+        Trunk(
+            name="Carrier", gateway=netlab.CARRIER_IP, port=5060, transport="udp",
+            source_networks=[f"{netlab.CARRIER_IP}/32"], is_default=True,
+        )
+    )  # fmt: skip
+
+    def start(numbers=("carrier",), answer=True):
+        """baresip takes calls only for its accounts: one per number the carrier serves."""
+        mode = ";answermode=auto" if answer else ""
+        lines = "\n".join(f"<sip:{n}@{netlab.CARRIER_IP}>;regint=0{mode}" for n in numbers)
+        return Softphone(
+            lab, lab.inet, tmp_path / "carrier", lines, TONES["carrier"], netlab.CARRIER_IP
+        )
+
+    return start
+
+
+def talk(caller: Softphone, callee: Softphone) -> None:
+    """Wait until the call is up with media both ways, let it run, hang up at the caller."""
+    callee.process.wait_for(r"Call established", timeout=15)  # after the ACK reached it
+    caller.process.wait_for(r"Call established", timeout=5)
+    for phone in (caller, callee):
+        phone.process.wait_for(r"incoming rtp for 'audio' established", timeout=10)
+    # baresip's status line counts the call's duration: hang up after CALL_SECONDS of it.
+    caller.process.wait_for(rf"\[0:00:{CALL_SECONDS:02d}\]", timeout=CALL_SECONDS + 5)
+    caller.hangup()
+    callee.process.wait_for(r"terminated", timeout=10)  # the BYE reached it
+
+
+def parties_with_ports(call) -> list[str]:
+    return [
+        tag
+        for tag, party in call["tags"].items()
+        if any("local port" in stream for m in party["medias"] for stream in m["streams"])
+    ]
+
+
+def assert_two_way(first: Softphone, first_tone: float, second: Softphone, second_tone: float):
+    others = tuple(TONES.values())
+    heard = tone_seconds(second.received(), first_tone, tuple(t for t in others if t != first_tone))
+    assert heard >= CALL_SECONDS / 2, f"{second.home.name} heard {heard}s of {first_tone} Hz"
+    heard = tone_seconds(
+        first.received(), second_tone, tuple(t for t in others if t != second_tone)
+    )
+    assert heard >= CALL_SECONDS / 2, f"{first.home.name} heard {heard}s of {second_tone} Hz"
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_a_call_between_two_offices_behind_nat_has_two_way_audio(
+    lab, pbx, tenant, tmp_path, transport, settings
+):
+    alice = terminal(tenant, "Alice", internal_extension=ext(tenant, "10"))
+    bob = terminal(tenant, "Bob", rings=["11"])
+    api = api_client(tenant)
+    pbx.start()
+    bob_phone = office_phone(lab, 2, bob, tmp_path, transport)
+    alice_phone = office_phone(lab, 1, alice, tmp_path, transport, answer=False)
+
+    # The API shows the registration behind NAT: public address vs the phone's own.
+    settings.CLOUDPBX_KAMAILIO_RPC_URLS = [kamailio.rpc_url(pbx.config)]
+    answer = lab.inet.call(lambda: api.get(f"/api/v1/terminals/{bob.pk}/status"))
+    (contact,) = answer.json_body["contacts"]
+    assert contact["behind_nat"] is True
+    assert contact["source"].startswith(lab.wan_address(2) + ":"), contact
+    assert contact["private_address"] == f"{netlab.PHONE_IP}:5060"
+
+    alice_phone.dial("11")
+    bob_phone.process.wait_for(r"Call established", timeout=15)
+    assert len(pbx.media_sessions()) == 1  # the call's media is anchored at the relay
+    talk(alice_phone, bob_phone)
+    assert_two_way(alice_phone, TONES[1], bob_phone, TONES[2])
+    assert pbx.media_sessions() == []
+
+
+def test_a_phone_behind_nat_calls_the_carrier_with_two_way_audio(
+    lab, pbx, tenant, tmp_path, carrier
+):
+    alice = terminal(tenant, "Alice")
+    pbx.start()
+    mobile_network = carrier(numbers=["+49301234567"])
+    alice_phone = office_phone(lab, 1, alice, tmp_path, answer=False)
+    alice_phone.dial("0301234567")
+    talk(alice_phone, mobile_network)
+    assert_two_way(alice_phone, TONES[1], mobile_network, TONES["carrier"])
+    assert pbx.media_sessions() == []
+
+
+def test_the_carrier_calls_a_did_that_rings_a_phone_behind_nat(lab, pbx, tenant, tmp_path, carrier):
+    update_number(
+        PhoneNumber.objects.get(tenant=tenant, e164="+493012345601"), destination=ext(tenant, "11")
+    )
+    bob = terminal(tenant, "Bob", rings=["11"])
+    pbx.start()
+    bob_phone = office_phone(lab, 2, bob, tmp_path)
+    outside = carrier(answer=False)
+    outside.dial(f"sip:+493012345601@{netlab.PBX_IP}")
+    talk(outside, bob_phone)
+    assert_two_way(outside, TONES["carrier"], bob_phone, TONES[2])
+    assert pbx.media_sessions() == []
+
+
+def test_in_a_call_group_the_answering_phone_gets_the_audio_and_other_branches_go(
+    lab, pbx, tenant, tmp_path, carrier
+):
+    answering = terminal(tenant, "Desk A", rings=["20"])
+    ringing = terminal(tenant, "Desk B", rings=["20"])
+    create_terminal(
+        tenant, name="Mobile", type="external", external_number="0151 23456789",
+        ringing_extensions=[ext(tenant, "20")],
+    )  # fmt: skip
+    caller = terminal(tenant, "Caller")
+    pbx.start()
+    mobile = carrier(numbers=["+4915123456789"], answer=False)
+    ringing_phone = office_phone(lab, 1, ringing, tmp_path, answer=False)
+    answering_phone = office_phone(lab, 2, answering, tmp_path)
+    caller_phone = office_phone(lab, 3, caller, tmp_path, answer=False)
+
+    caller_phone.dial("20")
+    answering_phone.process.wait_for(r"Call established", timeout=15)
+    for other in (ringing_phone, mobile):  # both rang, then got a CANCEL
+        other.process.wait_for(r"Incoming call from", timeout=5)
+        other.process.wait_for(r"session closed|terminated", timeout=10)
+    (call_id,) = pbx.media_sessions()
+    # Once the cancelled branches' 487s are through, only the caller and the answering branch
+    # hold relay ports (rtpengine keeps a deleted branch's name, not its ports).
+    deadline = time.monotonic() + 5
+    while len(parties_with_ports(pbx.query(call_id))) != 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(parties_with_ports(pbx.query(call_id))) == 2, pbx.query(call_id)
+    talk(caller_phone, answering_phone)
+    assert_two_way(caller_phone, TONES[3], answering_phone, TONES[2])
+    assert pbx.media_sessions() == []
+
+
+def test_a_call_whose_callee_died_is_ended_after_the_media_timeout(lab, pbx, tenant, tmp_path):
+    alice = terminal(tenant, "Alice")
+    bob = terminal(tenant, "Bob", rings=["11"])
+    pbx.start()
+    bob_phone = office_phone(lab, 2, bob, tmp_path)
+    alice_phone = office_phone(lab, 1, alice, tmp_path, answer=False)
+    alice_phone.dial("11")
+    bob_phone.process.wait_for(r"Call established", timeout=15)
+    alice_phone.process.wait_for(r"incoming rtp for 'audio' established", timeout=10)
+    bob_phone.process.popen.kill()  # the phone loses power: no BYE, no more media
+    # Within the timeout plus the watch interval (5 s) and 10 s of grace, the PBX hangs up.
+    alice_phone.process.wait_for(r"terminated", timeout=MEDIA_TIMEOUT + 15)
+    assert "ending call without media" in pbx.log("kamailio")
+    assert pbx.media_sessions() == []
