@@ -300,6 +300,35 @@ def wait_for_sip(port: int, process: subprocess.Popen[bytes] | None, timeout: fl
         time.sleep(0.1)
 
 
+# Relay ports for the benchmarks: four per call (RTP and RTCP on each leg), enough for the
+# concurrent calls of the highest rates (calls/s x call length).
+BENCH_MEDIA_PORTS = (20000, 59999)
+
+
+class MediaRelay:
+    """rtpengine as ``cloudpbx run`` starts it (cloudpbx.sip.rtpengine), on its own ng port."""
+
+    def __init__(self, run_dir: Path) -> None:
+        from cloudpbx import config as cloudpbx_config
+        from cloudpbx.sip import rtpengine
+
+        self.config = dataclasses.replace(
+            cloudpbx_config.load(),
+            media_address="127.0.0.1",
+            media_ng_port=free_port(),
+            media_port_min=BENCH_MEDIA_PORTS[0],
+            media_port_max=BENCH_MEDIA_PORTS[1],
+        )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.log = open(run_dir / "rtpengine.log", "w")  # closed in stop()
+        self.child = rtpengine.child(self.config, run_dir, output=self.log)
+
+    @property
+    def pgid(self) -> int:
+        assert self.child.process is not None
+        return self.child.process.pid
+
+
 class CloudpbxServer:
     """cloudpbx's Kamailio, started by ``cloudpbx.sip.kamailio.child`` as ``cloudpbx run`` does."""
 
@@ -334,10 +363,18 @@ class CloudpbxServer:
         self.port = self.config.sip_port
         self.run_dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
+        self.relay = MediaRelay(run_dir / "rtpengine")
+        self.config = dataclasses.replace(
+            self.config,
+            media_address="127.0.0.1",
+            media_ng_port=self.relay.config.media_ng_port,
+            media_port_min=BENCH_MEDIA_PORTS[0],
+            media_port_max=BENCH_MEDIA_PORTS[1],
+        )
         self.log = open(run_dir / "kamailio.log", "w")  # closed in stop()
         self.child = kamailio.child(self.config, run_dir, output=self.log)
         self.child.command += list(extra_args)  # experiments only (e.g. -x tlsf)
-        self.supervisor = Supervisor([self.child])
+        self.supervisor = Supervisor([self.relay.child, self.child])
         processes.stoppers.append(self)
 
     @property
@@ -359,6 +396,7 @@ class CloudpbxServer:
     def stop(self) -> None:
         self.supervisor.stop()
         self.log.close()
+        self.relay.log.close()
 
 
 NATIVE_CFG = r"""#!KAMAILIO
@@ -401,7 +439,7 @@ loadmodule "pike.so"
 loadmodule "dialog.so"
 loadmodule "topoh.so"
 loadmodule "uac.so"
-
+{media_modules}
 modparam("tm", "fr_timer", 5000)
 modparam("tm", "fr_inv_timer", 30000)
 modparam("rr", "enable_full_lr", 1)
@@ -460,7 +498,7 @@ request_route {{
     if (!sanity_check("1511", "7")) exit;
     $var(generation) = $sht(cache=>gen);  # cloudpbx compares its cache generation per request
     if (is_method("CANCEL")) {{
-        if (t_check_trans()) t_relay();
+        if (t_check_trans()) {{ {media_delete} t_relay(); }}
         exit;
     }}
     if (has_totag()) {{ route(WITHINDLG); exit; }}
@@ -527,6 +565,7 @@ route[INVITE] {{
     remove_hf("P-Preferred-Identity");
     remove_hf("Privacy");
     remove_hf("Remote-Party-ID");
+    if (nat_uac_test("19")) set_contact_alias();
     dlg_manage();
     record_route();
     $ru = "sip:" + $var(callee) + "@{domain}";
@@ -535,6 +574,7 @@ route[INVITE] {{
     $var(from_uri) = "sip:" + $au + "@{domain}";
     t_on_branch("RING");
     t_on_failure("RING");
+    t_on_reply("RING");
     if (!t_relay()) sl_reply_error();
 }}
 
@@ -544,10 +584,17 @@ branch_route[RING] {{
     remove_hf("Alert-Info");
     remove_hf("Answer-Mode");
     remove_hf("Priv-Answer-Mode");
+    {media_branch}
+}}
+
+onreply_route[RING] {{
+    if (nat_uac_test("1")) set_contact_alias();
+    {media_reply}
 }}
 
 failure_route[RING] {{
     if (t_is_canceled()) exit;
+    {media_delete}
     if (t_check_status("408") || t_branch_timeout()) t_reply("480", "Temporarily Unavailable");
 }}
 
@@ -555,6 +602,8 @@ route[WITHINDLG] {{
     if (is_method("ACK") && !is_present_hf("Route")) {{ t_check_trans(); exit; }}
     # cloudpbx relays only inside dialogs it created, along the route it recorded.
     if (loose_route() && is_known_dlg()) {{
+        handle_ruri_alias();
+        if (is_method("BYE")) {{ {media_delete} }}
         remove_hf("P-Asserted-Identity");
         remove_hf("P-Preferred-Identity");
         remove_hf("Privacy");
@@ -581,11 +630,15 @@ class NativeServer:
         shm_mb: int,
         phones: list[Phone],
         extra_args: Iterable[str] = (),
+        relay: bool = True,
     ):
         import secrets
 
         from cloudpbx.sip import config as kamailio_config
 
+        if not relay:
+            self.name, self.short = "native Kamailio (htable), no media relay", "native-norelay"
+        self.relay = MediaRelay(run_dir / "rtpengine") if relay else None
         self.processes = processes
         self.run_dir = run_dir
         self.port = free_port()
@@ -620,6 +673,7 @@ class NativeServer:
                 htable_db=htable_db,
                 nonce_secret=secrets.token_hex(16),
                 decoy_ha1=secrets.token_hex(16),
+                **native_media(self.relay),
             )
         )
         # The same command line as cloudpbx's Kamailio (memory managers, buffers, -m, -M),
@@ -644,6 +698,9 @@ class NativeServer:
         self.command = prefix + self.command
 
     def start(self, timeout: float = 30) -> None:
+        if self.relay is not None:
+            self.relay.child.start()
+            self.relay.child.wait_ready(timeout)
         log = open(self.run_dir / "kamailio.log", "w")
         with log:
             self.process = subprocess.Popen(  # noqa: S603
@@ -661,6 +718,33 @@ class NativeServer:
     def stop(self) -> None:
         if self.process is not None:
             Processes.stop(self.process)
+        if self.relay is not None:
+            self.relay.child.stop()
+            self.relay.log.close()
+
+
+def native_media(relay: MediaRelay | None) -> dict[str, str]:
+    """The native config's media relay lines: what cloudpbx.sip.ksr does, in the same places
+    (offer per branch, answer on replies, delete on BYE, CANCEL and failure)."""
+    if relay is None:
+        # Kamailio's language has no empty blocks: a no-op where a relay call would be.
+        return dict(media_modules="", media_branch="", media_reply="", media_delete="$var(m) = 0;")
+    flags = "replace-origin replace-session-connection ICE=remove SIP-source-address"
+    return dict(
+        media_modules=(
+            'loadmodule "rtpengine.so"\n'
+            f'modparam("rtpengine", "rtpengine_sock", "udp:127.0.0.1:{relay.config.media_ng_port}")\n'
+            'modparam("rtpengine", "rtpengine_tout_ms", 500)\n'
+            'modparam("rtpengine", "rtpengine_retr", 1)\n'
+        ),
+        media_branch=f'if (has_body("application/sdp")) rtpengine_manage("{flags} via-branch=auto-next");',
+        media_reply=(
+            f'if (status =~ "^[12]" && has_body("application/sdp")) '
+            f'rtpengine_manage("{flags} via-branch=auto-next"); '
+            'else if (status =~ "^[3-6]") rtpengine_manage("via-branch=auto-next");'
+        ),
+        media_delete="rtpengine_manage();",
+    )
 
 
 Server = CloudpbxServer | NativeServer
@@ -837,6 +921,7 @@ class Step:
     expected: int
     udp_drops: int = 0  # receive-buffer overflows on the machine during the step
     server_drops: int = 0  # of which at the server's SIP socket
+    relay_cpu: float = 0.0  # CPU seconds of rtpengine during the step (0: no relay)
     problems: list[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -851,6 +936,10 @@ class Step:
     @property
     def cpu_us_per_call(self) -> float:
         return self.kamailio_cpu / self.stats.successful * 1e6 if self.stats.successful else 0.0
+
+    @property
+    def relay_us_per_call(self) -> float:
+        return self.relay_cpu / self.stats.successful * 1e6 if self.stats.successful else 0.0
 
 
 def judge(step: Step) -> None:
@@ -893,10 +982,10 @@ class Meter:
 def table(steps: list[Step], unit: str) -> str:
     head = (
         f"| server | target {unit}/s | ok | achieved/s | failed | retrans | other problems "
-        f"| Kamailio CPU (cores) | µs CPU per {unit} | sipp CPU (cores) | machine busy "
-        "| UDP drops (at Kamailio) |"
+        f"| Kamailio CPU (cores) | µs CPU per {unit} | rtpengine µs per {unit} "
+        "| sipp CPU (cores) | machine busy | UDP drops (at Kamailio) |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     for step in steps:
         s = step.stats
         others = [p for p in step.problems if "failed" not in p and "retrans" not in p]
@@ -905,7 +994,7 @@ def table(steps: list[Step], unit: str) -> str:
             f"| {step.achieved:,.0f} | {s.failed} | {s.retransmissions} "
             f"| {'; '.join(others) or '-'} "
             f"| {step.kamailio_cpu / step.wall:.2f} | {step.cpu_us_per_call:,.0f} "
-            f"| {step.sipp_cpu / step.wall:.2f} | {step.machine_busy * 100:.0f} % "
+            f"| {step.relay_us_per_call:,.0f} | {step.sipp_cpu / step.wall:.2f} | {step.machine_busy * 100:.0f} % "
             f"| {step.udp_drops} ({step.server_drops}) |"
         )
     return "\n".join(lines)
@@ -937,7 +1026,33 @@ def summary(steps: list[Step], servers: list[Server], unit: str) -> str:
             f"cloudpbx {sum(ours) / len(ours):,.0f} µs, native {sum(theirs) / len(theirs):,.0f} "
             f"µs, ratio {ratio:.2f}"
         )
+    lines += relay_cost(steps, unit)
     return "\n".join(lines)
+
+
+def relay_cost(steps: list[Step], unit: str) -> list[str]:
+    """What anchoring media adds per call: the native config with the relay (its Kamailio and
+    rtpengine) against the same config without, at the rates both ran clean."""
+    shared = sorted(
+        {s.rate for s in steps if s.server == "native" and s.clean}
+        & {s.rate for s in steps if s.server == "native-norelay" and s.clean}
+    )
+    if not shared:
+        return []
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
+
+    relayed = [s for s in steps if s.server == "native" and s.rate in shared]
+    plain = [s for s in steps if s.server == "native-norelay" and s.rate in shared]
+    kamailio = mean([s.cpu_us_per_call for s in relayed]) - mean([s.cpu_us_per_call for s in plain])
+    relay = mean([s.relay_us_per_call for s in relayed])
+    ours = [s.relay_us_per_call for s in steps if s.server == "cloudpbx" and s.rate in shared]
+    return [
+        f"cost of the media relay per {unit} ({len(shared)} rates, native with vs without): "
+        f"Kamailio +{kamailio:,.0f} µs, rtpengine {relay:,.0f} µs"
+        + (f" (with cloudpbx: rtpengine {mean(ours):,.0f} µs)" if ours else "")
+    ]
 
 
 def rates(start: int, step: int, maximum: int) -> list[int]:
@@ -962,6 +1077,8 @@ def measure(
     """Run the load generators of one step against ``server`` (the answering ``uas`` are
     already running) and judge the result."""
     meter = Meter(server.pgid)
+    relay = server.relay
+    relay_before = group_cpu_seconds(relay.pgid) if relay is not None else 0.0
     server_drops = socket_drops(server.port)
     started = time.monotonic()
     for sipp in uac:
@@ -975,6 +1092,8 @@ def measure(
     wall = time.monotonic() - started
     kamailio_cpu, sipp_cpu, busy = meter.read()
     step = Step(server.short, rate, seconds, wall, stats, kamailio_cpu, sipp_cpu, busy, expected)
+    if relay is not None:
+        step.relay_cpu = group_cpu_seconds(relay.pgid) - relay_before
     step.udp_drops = udp_receive_drops() - meter.drops
     step.server_drops = socket_drops(server.port) - server_drops
     judge(step)
@@ -1000,10 +1119,18 @@ def servers(
     """The servers ``--servers`` asks for, with the same children, shm and extra arguments."""
     chosen: list[Server] = []
     extra = args.kamailio_args.split()
-    if "cloudpbx" in args.servers:
+    if "cloudpbx" in args.servers.split(","):
         chosen.append(CloudpbxServer(processes, work / "data", args.children, args.shm_mb, extra))
-    if "native" in args.servers:
+    names = args.servers.split(",")
+    if "native" in names:
         chosen.append(
             NativeServer(processes, work / "native", args.children, args.shm_mb, phones, extra)
         )
+    if "native-norelay" in names:
+        chosen.append(
+            NativeServer(
+                processes, work / "native-norelay", args.children, args.shm_mb, phones, extra,
+                relay=False,
+            )
+        )  # fmt: skip
     return chosen

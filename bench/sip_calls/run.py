@@ -5,7 +5,9 @@
 Seeds a throw-away cloudpbx data dir (SQLite) through the service layer: ``--pairs`` desk phones,
 each the only terminal ringing for its own extension (200, 201, …), and ``--callers`` phones per
 pair that dial that extension. Starts cloudpbx's Kamailio (Python routing, ``-m --shm-mb``) and,
-in the same run, the native Kamailio config with the same directory in an htable (the ceiling).
+in the same run, the native Kamailio config with the same directory in an htable (the ceiling),
+each with its own rtpengine (offer per branch, answer, delete: every call's media is anchored);
+and the native config without the relay, to show what the relay costs per call.
 For each server the desk phones register (sipp, digest) from the port where a sipp UAS then
 answers. A call is INVITE → 407 → ACK → INVITE with the proxy-authorization answer → 100 →
 180 → 200 → ACK → ``--hold-ms`` → BYE → 200, record-routed through the proxy (dialog tracking,
@@ -226,7 +228,7 @@ def main() -> int:
     parser.add_argument(
         "--give-up", type=int, default=2, help="stop a server after N unclean steps in a row"
     )
-    parser.add_argument("--servers", default="cloudpbx,native")
+    parser.add_argument("--servers", default="cloudpbx,native,native-norelay")
     parser.add_argument(
         "--kamailio-args",
         default="",
