@@ -41,10 +41,15 @@ def goertzel_power(samples: list[float], rate: int, frequency: float) -> float:
     return previous * previous + before * before - coefficient * previous * before
 
 
-def tone_seconds(path: Path, frequency: float, others: tuple[float, ...]) -> float:
-    """How many seconds of the recording carry ``frequency`` well above every other tone
-    and above silence: 100 ms windows whose power at it is 10x each other frequency's."""
+def tone_seconds(
+    path: Path, frequency: float, others: tuple[float, ...], last_seconds: float | None = None
+) -> float:
+    """How many seconds of the recording (or of its last ``last_seconds``) carry ``frequency``
+    well above every other tone and above silence: 100 ms windows whose power at it is 10x
+    each other frequency's."""
     rate, samples = read_samples(path)
+    if last_seconds is not None:
+        samples = samples[-int(rate * last_seconds) :]
     window = rate // 10
     found = 0
     for start in range(0, len(samples) - window + 1, window):

@@ -6,6 +6,7 @@ other's (a Goertzel filter over what it recorded), never just "some bytes arrive
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import Path
 
@@ -249,6 +250,37 @@ def test_a_call_between_two_offices_behind_nat_has_two_way_audio(
     assert len(pbx.media_sessions()) == 1  # the call's media is anchored at the relay
     talk(alice_phone, bob_phone)
     assert_two_way(alice_phone, TONES[1], bob_phone, TONES[2])
+    assert pbx.media_sessions() == []
+
+
+def test_after_hold_and_resume_the_audio_still_flows_through_the_relay(lab, pbx, tenant, tmp_path):
+    """Hold and resume are re-INVITEs with new SDP: both must pass the relay (an SDP with the
+    phone's private address would cut the audio toward it after the resume). baresip restarts
+    its recorder on a re-INVITE, so the proof here is its own bit-rate counters, both ways."""
+    alice = terminal(tenant, "Alice")
+    bob = terminal(tenant, "Bob", rings=["11"])
+    pbx.start()
+    bob_phone = office_phone(lab, 2, bob, tmp_path)
+    alice_phone = office_phone(lab, 1, alice, tmp_path, answer=False)
+    alice_phone.dial("11")
+    bob_phone.process.wait_for(r"Call established", timeout=15)
+    alice_phone.process.wait_for(r"incoming rtp for 'audio' established", timeout=10)
+    for command in ("/hold", "/resume"):
+        mark = len(bob_phone.process.text)
+        alice_phone.process.send(command + "\n")
+        bob_phone.process.wait_for(r"got re-INVITE", timeout=10, after=mark)
+    resumed = {phone: len(phone.process.text) for phone in (alice_phone, bob_phone)}
+    alice_phone.process.wait_for(r"\[0:00:\d+\]", timeout=5, after=resumed[alice_phone])
+    started = int(re.findall(r"\[0:00:(\d+)\]", alice_phone.process.text)[-1])
+    # baresip's counters show a few seconds' average: the last second of six must be full.
+    alice_phone.process.wait_for(rf"\[0:00:{started + 6:02d}\]", timeout=12)
+    for phone, mark in resumed.items():
+        rates = re.findall(r"audio=(\d+)/(\d+)", phone.process.text[mark:])[-5:]
+        assert len(rates) == 5 and all(int(tx) > 60000 and int(rx) > 60000 for tx, rx in rates), (
+            phone.home.name, rates,
+        )  # fmt: skip
+    alice_phone.hangup()
+    bob_phone.process.wait_for(r"terminated", timeout=10)
     assert pbx.media_sessions() == []
 
 
