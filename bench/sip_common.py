@@ -730,17 +730,18 @@ def native_media(relay: MediaRelay | None) -> dict[str, str]:
         # Kamailio's language has no empty blocks: a no-op where a relay call would be.
         return dict(media_modules="", media_branch="", media_reply="", media_delete="$var(m) = 0;")
     flags = "replace-origin replace-session-connection ICE=remove SIP-source-address"
+    offer = f'rtpengine_manage("{flags} via-branch=auto-next");'
+    socket = f"udp:127.0.0.1:{relay.config.media_ng_port}"
     return dict(
         media_modules=(
             'loadmodule "rtpengine.so"\n'
-            f'modparam("rtpengine", "rtpengine_sock", "udp:127.0.0.1:{relay.config.media_ng_port}")\n'
+            f'modparam("rtpengine", "rtpengine_sock", "{socket}")\n'
             'modparam("rtpengine", "rtpengine_tout_ms", 500)\n'
             'modparam("rtpengine", "rtpengine_retr", 1)\n'
         ),
-        media_branch=f'if (has_body("application/sdp")) rtpengine_manage("{flags} via-branch=auto-next");',
+        media_branch=f'if (has_body("application/sdp")) {offer}',
         media_reply=(
-            f'if (status =~ "^[12]" && has_body("application/sdp")) '
-            f'rtpengine_manage("{flags} via-branch=auto-next"); '
+            f'if (status =~ "^[12]" && has_body("application/sdp")) {offer} '
             'else if (status =~ "^[3-6]") rtpengine_manage("via-branch=auto-next");'
         ),
         media_delete="rtpengine_manage();",
@@ -994,7 +995,8 @@ def table(steps: list[Step], unit: str) -> str:
             f"| {step.achieved:,.0f} | {s.failed} | {s.retransmissions} "
             f"| {'; '.join(others) or '-'} "
             f"| {step.kamailio_cpu / step.wall:.2f} | {step.cpu_us_per_call:,.0f} "
-            f"| {step.relay_us_per_call:,.0f} | {step.sipp_cpu / step.wall:.2f} | {step.machine_busy * 100:.0f} % "
+            f"| {step.relay_us_per_call:,.0f} | {step.sipp_cpu / step.wall:.2f} "
+            f"| {step.machine_busy * 100:.0f} % "
             f"| {step.udp_drops} ({step.server_drops}) |"
         )
     return "\n".join(lines)
