@@ -300,24 +300,41 @@ def wait_for_sip(port: int, process: subprocess.Popen[bytes] | None, timeout: fl
         time.sleep(0.1)
 
 
-# Relay ports for the benchmarks: four per call (RTP and RTCP on each leg), enough for the
-# concurrent calls of the highest rates (calls/s x call length).
-BENCH_MEDIA_PORTS = (20000, 59999)
+# Relay ports per benchmark relay, apart from each other and from the tests' (31000-31999):
+# rtpengine binds with SO_REUSEADDR, so two relays on 127.0.0.1 with overlapping ranges would
+# take each other's media and control packets (found by bench/media). Four ports per call.
+CLOUDPBX_RELAY_PORTS = ((20000, 25399), (25400, 25499))  # (media, ng)
+NATIVE_RELAY_PORTS = ((25500, 30899), (30900, 30999))
+
+
+def free_port_in(low: int, high: int) -> int:
+    """A free UDP port in [low, high] (outside the ephemeral range others pick from)."""
+    for port in range(low, high + 1):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free UDP port in {low}-{high}")
 
 
 class MediaRelay:
-    """rtpengine as ``cloudpbx run`` starts it (cloudpbx.sip.rtpengine), on its own ng port."""
+    """rtpengine as ``cloudpbx run`` starts it (cloudpbx.sip.rtpengine), on its own ports."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(
+        self, run_dir: Path, ports: tuple[tuple[int, int], tuple[int, int]] = CLOUDPBX_RELAY_PORTS
+    ) -> None:
         from cloudpbx import config as cloudpbx_config
         from cloudpbx.sip import rtpengine
 
+        (media_low, media_high), ng = ports
         self.config = dataclasses.replace(
             cloudpbx_config.load(),
             media_address="127.0.0.1",
-            media_ng_port=free_port(),
-            media_port_min=BENCH_MEDIA_PORTS[0],
-            media_port_max=BENCH_MEDIA_PORTS[1],
+            media_ng_port=free_port_in(*ng),
+            media_port_min=media_low,
+            media_port_max=media_high,
         )
         run_dir.mkdir(parents=True, exist_ok=True)
         self.log = open(run_dir / "rtpengine.log", "w")  # closed in stop()
@@ -364,12 +381,13 @@ class CloudpbxServer:
         self.run_dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         self.relay = MediaRelay(run_dir / "rtpengine")
+        relay = self.relay.config
         self.config = dataclasses.replace(
             self.config,
-            media_address="127.0.0.1",
-            media_ng_port=self.relay.config.media_ng_port,
-            media_port_min=BENCH_MEDIA_PORTS[0],
-            media_port_max=BENCH_MEDIA_PORTS[1],
+            media_address=relay.media_address,
+            media_ng_port=relay.media_ng_port,
+            media_port_min=relay.media_port_min,
+            media_port_max=relay.media_port_max,
         )
         self.log = open(run_dir / "kamailio.log", "w")  # closed in stop()
         self.child = kamailio.child(self.config, run_dir, output=self.log)
@@ -638,7 +656,7 @@ class NativeServer:
 
         if not relay:
             self.name, self.short = "native Kamailio (htable), no media relay", "native-norelay"
-        self.relay = MediaRelay(run_dir / "rtpengine") if relay else None
+        self.relay = MediaRelay(run_dir / "rtpengine", NATIVE_RELAY_PORTS) if relay else None
         self.processes = processes
         self.run_dir = run_dir
         self.port = free_port()

@@ -50,7 +50,7 @@ import struct
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -475,38 +475,14 @@ def judge(step: Step) -> None:
         step.problems.append(f"a tick {r.late_max * 1000:.0f} ms late")
 
 
-def ng_port() -> int:
-    """A free UDP port of this benchmark's own ng range."""
-    for port in range(NG_PORTS[0], NG_PORTS[1] + 1):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free UDP port in {NG_PORTS[0]}-{NG_PORTS[1]} for rtpengine's ng")
-
-
 class Relay:
     """rtpengine as ``cloudpbx run`` starts it (bench/sip_common.py), on its own port range."""
 
     def __init__(self, run_dir: Path) -> None:
-        from cloudpbx.sip import rtpengine
 
-        self.media = common.MediaRelay(run_dir)
-        # rtpengine binds its media and ng sockets with SO_REUSEADDR: another rtpengine on
-        # 127.0.0.1 whose range overlaps (bench/sip_calls: 20000-59999, the tests: 30000-31999)
-        # can bind a port this one holds and take what is sent to it. While bench/sip_calls ran
-        # that was up to a third of a call's packets lost, and an ng offer went unanswered,
-        # probably the same way (the ng port, from the ephemeral range, is inside its range).
-        self.config = replace(
-            self.media.config,
-            media_ng_port=ng_port(),
-            media_port_min=MEDIA_PORTS[0],
-            media_port_max=MEDIA_PORTS[1],
-        )
-        self.media.config = self.config
-        self.media.child = rtpengine.child(self.config, run_dir, output=self.media.log)
+        # Its own ports (bench/sip_common.py says why they must not overlap another relay's).
+        self.media = common.MediaRelay(run_dir, (MEDIA_PORTS, NG_PORTS))
+        self.config = self.media.config
 
     def start(self) -> None:
         self.media.child.start()
