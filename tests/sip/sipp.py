@@ -79,17 +79,25 @@ def call_scenario(
     hold_ms: int = 200,
     authenticate: bool = True,
     in_dialog: tuple[str, str, int] | None = None,
+    late_offer: bool = False,
 ) -> str:
     """An INVITE (answering the proxy challenge) expecting ``expect``; 200 → ACK, BYE.
 
     ``in_dialog``: (method, extra header lines, expected code) of a request sent inside the
-    call between the ACK and the BYE."""
+    call between the ACK and the BYE. ``late_offer``: the INVITE has no SDP, the ACK answers
+    the offer of the 200."""
     headers = HEADERS.format(from_=display, to=dialled)
+    offer = "" if late_offer else SDP
+    ack_body = (
+        f"Content-Type: application/sdp\nContent-Length: [len]\n\n{SDP}\n"
+        if late_offer
+        else "Content-Length: 0\n\n"
+    )
     first = f"INVITE sip:{dialled}@[field1] SIP/2.0"
     parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="call">\n']
     cseq = 1
     if authenticate:
-        parts.append(_send(_message(first, headers, "1 INVITE", extra_headers, SDP)))
+        parts.append(_send(_message(first, headers, "1 INVITE", extra_headers, offer)))
         parts.append('  <recv response="100" optional="true"/>\n')
         parts.append('  <recv response="407" auth="true"/>\n')
         parts.append(ACK_NON_2XX.format(to=dialled, cseq=1))
@@ -97,7 +105,7 @@ def call_scenario(
         extra = "[authentication]" + (f"\n{extra_headers}" if extra_headers else "")
     else:
         extra = extra_headers
-    parts.append(_send(_message(first, headers, f"{cseq} INVITE", extra, SDP)))
+    parts.append(_send(_message(first, headers, f"{cseq} INVITE", extra, offer)))
     parts.append('  <recv response="100" optional="true"/>\n')
     if expect == 200:
         parts.append('  <recv response="180" optional="true"/>\n')
@@ -107,7 +115,7 @@ def call_scenario(
             "  <send><![CDATA[\nACK [next_url] SIP/2.0\n"
             "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
             "[last_From:]\n[last_To:]\n[last_Call-ID:]\n[routes]\n"
-            f"CSeq: {cseq} ACK\nMax-Forwards: 70\nContent-Length: 0\n\n  ]]></send>\n"
+            f"CSeq: {cseq} ACK\nMax-Forwards: 70\n{ack_body}  ]]></send>\n"
         )
         parts.append(f'  <pause milliseconds="{hold_ms}"/>\n')
         if in_dialog is not None:
@@ -137,11 +145,14 @@ def call_scenario(
     return "".join(parts)
 
 
-def uas_scenario(answer: int | None = 200, ring_ms: int = 100, extra_headers: str = "") -> str:
+def uas_scenario(
+    answer: int | None = 200, ring_ms: int = 100, extra_headers: str = "", sdp: bool = False
+) -> str:
     """A phone (or the carrier): receives an INVITE, rings, then answers ``answer``.
 
     ``answer=200``: waits for ACK and BYE. ``answer=None``: rings until CANCELled.
     Other codes: rejects and waits for the ACK. ``extra_headers`` go into every reply.
+    ``sdp``: the 200 carries SDP (an answer, or the offer of a late-offer call).
     """
     extra = extra_headers.strip().replace("{", "{{").replace("}", "}}")
     reply = (
@@ -169,7 +180,13 @@ def uas_scenario(answer: int | None = 200, ring_ms: int = 100, extra_headers: st
         )
         parts.append('  <recv request="ACK"/>\n')
     elif answer == 200:
-        parts.append(reply.format(code=200, reason="OK"))
+        ok = reply.format(code=200, reason="OK")
+        if sdp:
+            ok = ok.replace(
+                "Content-Length: 0\n\n",
+                f"Content-Type: application/sdp\nContent-Length: [len]\n\n{SDP}\n",
+            )
+        parts.append(ok)
         parts.append('  <recv request="ACK" optional="false"/>\n')
         parts.append('  <recv request="BYE"/>\n')
         parts.append(reply.format(code=200, reason="OK"))

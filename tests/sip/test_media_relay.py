@@ -7,7 +7,8 @@ import re
 import threading
 import time
 
-from .sipp import Sipp, call_scenario
+from .conftest import free_port, register
+from .sipp import Sipp, call_scenario, uas_scenario
 from .test_calls import answering_phone, dial, phone
 
 
@@ -22,6 +23,12 @@ def sessions_gone(sip, timeout: float = 5.0) -> bool:
     return True
 
 
+def relay_port(message: str) -> int:
+    found = re.search(r"^m=audio (\d+) ", message, re.MULTILINE)
+    assert found, message
+    return int(found.group(1))
+
+
 def test_the_callee_sees_the_relay_in_sdp_and_the_session_ends_with_the_bye(sip, tenant):
     callee = phone(tenant, "Office", rings=["11"])
     uas = answering_phone(sip, callee)
@@ -29,9 +36,33 @@ def test_the_callee_sees_the_relay_in_sdp_and_the_session_ends_with_the_bye(sip,
     code, trace = uas.wait()
     assert code == 0
     invite = trace.requests("INVITE")[0]
-    port = int(re.search(r"^m=audio (\d+) ", invite, re.MULTILINE).group(1))
-    assert sip.config.media_port_min <= port <= sip.config.media_port_max
+    assert sip.config.media_port_min <= relay_port(invite) <= sip.config.media_port_max
     assert f"c=IN IP4 {sip.config.media_address}" in invite
+    assert sessions_gone(sip), sip.media_sessions()
+
+
+def test_a_late_offer_is_anchored_in_the_200_and_answered_in_the_ack(sip, tenant):
+    """An INVITE without SDP: the callee offers in its 200 and the caller answers in the ACK;
+    both SDPs reach the other side rewritten to the relay."""
+    callee = phone(tenant, "Office", rings=["11"])
+    port = free_port()
+    code, trace = register(sip, callee, port)
+    assert code == 0, trace.responses()
+    uas = Sipp(uas_scenario(answer=200, sdp=True), sip.address, local_port=port).start()
+    caller = phone(tenant, "Caller")
+    uac = Sipp(
+        call_scenario("11", expect=200, late_offer=True), sip.address,
+        users=[(caller.sip_username, sip.domain, caller.sip_password)],
+    )  # fmt: skip
+    code, caller_trace = uac.run()
+    assert code == 0, (caller_trace.responses(), uac.errors()[-2000:])
+    code, callee_trace = uas.wait()
+    assert code == 0
+    assert "m=audio" not in callee_trace.requests("INVITE")[0]
+    (ok,) = [m for m in caller_trace.received if m.startswith("SIP/2.0 200") and "m=audio" in m]
+    (ack,) = callee_trace.requests("ACK")
+    for sdp in (ok, ack):
+        assert sip.config.media_port_min <= relay_port(sdp) <= sip.config.media_port_max, sdp
     assert sessions_gone(sip), sip.media_sessions()
 
 
