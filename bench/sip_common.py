@@ -303,8 +303,10 @@ def wait_for_sip(port: int, process: subprocess.Popen[bytes] | None, timeout: fl
 # Relay ports per benchmark relay, apart from each other and from the tests' (31000-31999):
 # rtpengine binds with SO_REUSEADDR, so two relays on 127.0.0.1 with overlapping ranges would
 # take each other's media and control packets (found by bench/media). Four ports per call.
-CLOUDPBX_RELAY_PORTS = ((20000, 25399), (25400, 25499))  # (media, ng)
-NATIVE_RELAY_PORTS = ((25500, 30899), (30900, 30999))
+# 10,000 media ports each (2,500 calls: ~1 s per call at the highest rates); bench/media uses
+# the native relay's range: run benchmarks one at a time.
+CLOUDPBX_RELAY_PORTS = ((20000, 29899), (29900, 29999))  # (media, ng)
+NATIVE_RELAY_PORTS = ((10000, 19899), (19900, 19999))
 
 
 def free_port_in(low: int, high: int) -> int:

@@ -70,9 +70,8 @@ SLOTS = 10  # phases of the 20 ms period the streams are spread over
 DRAIN = 0.2  # seconds to wait for packets in flight after the last send
 WARM_UP = 2.0  # seconds, relayed, before the first measured step
 # rtpengine's media ports (four per call: RTP and RTCP on both sides) and its ng port: below
-# the ephemeral range and apart from the other benchmarks' and the tests' relays (see Relay).
-MEDIA_PORTS = (10000, 19899)
-NG_PORTS = (19900, 19999)
+# the ephemeral range and apart from the tests' relays (bench/sip_common.py says why).
+MEDIA_PORTS, NG_PORTS = common.NATIVE_RELAY_PORTS
 
 # RTP header (V=2, no padding/extension/CSRC, M=0, PT=0 PCMU) and the send time (monotonic
 # seconds) at the start of the payload; the rest of the payload is PCMU silence.

@@ -8,6 +8,7 @@ dialogs), then per method authentication and routing; nothing relays before its 
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import json
@@ -325,24 +326,26 @@ class Router:
         for the timeout — a phone that lost power must not hold a carrier channel for hours."""
         try:
             held = rtpengine.calls(self.media)
-            now = time.time()
-            for call_id in held:
-                dead = media.silent_party(
-                    rtpengine.query(self.media, call_id), now, self.media.media_timeout
-                )
-                if dead is None:
-                    continue
-                logger.info("cloudpbx-sip ending call without media call=%s", call_id)
-                command = {
-                    "jsonrpc": "2.0",
-                    "method": "dlg.terminate_dlg",
-                    "params": [call_id, *dead],
-                    "id": 1,
-                }
-                KSR.jsonrpcs.exec(json.dumps(command))
-                rtpengine.delete(self.media, call_id)
         except rtpengine.NgError as error:
             logger.warning("cloudpbx-sip media watch: %s", error)
+            return OK
+        now = time.time()
+        for call_id in held:
+            try:
+                call = rtpengine.query(self.media, call_id)
+            except rtpengine.NgError:
+                continue  # ended since the list: nothing to watch
+            dead = media.silent_party(call, now, self.media.media_timeout)
+            if dead is None:
+                continue
+            logger.info("cloudpbx-sip ending call without media call=%s", call_id)
+            command = {
+                "jsonrpc": "2.0", "method": "dlg.terminate_dlg",
+                "params": [call_id, *dead], "id": 1,
+            }  # fmt: skip
+            KSR.jsonrpcs.exec(json.dumps(command))
+            with contextlib.suppress(rtpengine.NgError):
+                rtpengine.delete(self.media, call_id)
         return OK
 
     def hosts(self) -> edge.Hosts:

@@ -29,6 +29,11 @@ def interface(config: Config) -> str:
     return config.media_address
 
 
+def max_calls(config: Config) -> int:
+    """Calls the media range carries: four ports each (RTP and RTCP on both legs)."""
+    return (config.media_port_max - config.media_port_min + 1) // 4
+
+
 def render(config: Config) -> str:
     settings = {
         "table": "-1",
@@ -36,6 +41,9 @@ def render(config: Config) -> str:
         "listen-ng": f"127.0.0.1:{config.media_ng_port}",
         "port-min": str(config.media_port_min),
         "port-max": str(config.media_port_max),
+        # A full range is refused at once (Kamailio answers 503) instead of rtpengine searching
+        # every port for each offer, slowly enough that Kamailio takes it for dead.
+        "max-sessions": str(max_calls(config)),
         # Calls are ended by Kamailio's media watch (BYE to both legs) after the media
         # timeout; rtpengine's own, later, only frees sessions whose signalling is gone.
         "timeout": str(config.media_timeout * 2),

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
+from cloudpbx.config import load as load_config
 from cloudpbx.sip import media, rtpengine
 
 SDP_PUBLIC = (
@@ -103,3 +105,14 @@ def test_bencode_round_trip() -> None:
 def test_bdecode_refuses_trailing_garbage() -> None:
     with pytest.raises(rtpengine.NgError):
         rtpengine.bdecode(b"i1ejunk")
+
+
+def test_rtpengine_refuses_calls_beyond_what_its_port_range_carries() -> None:
+    config = dataclasses.replace(
+        load_config(), media_address="198.51.100.1", media_port_min=30000, media_port_max=30999
+    )
+    settings = rtpengine.render(config)
+    assert "max-sessions = 250\n" in settings
+    assert "interface = 198.51.100.1\n" in settings and "table = -1\n" in settings
+    advertised = dataclasses.replace(config, media_advertise="203.0.113.5")
+    assert "interface = 198.51.100.1!203.0.113.5\n" in rtpengine.render(advertised)
