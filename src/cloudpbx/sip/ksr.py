@@ -99,6 +99,7 @@ class Router:
         self.rpc_port = config.sip_rpc_port
         self.rpc_token = rpc.token(config.secret_key)
         self.media = config  # where rtpengine listens, and the media timeout
+        self.media_watch = media.Watch(config.media_timeout)  # used in the rtimer process
         self.own = frozenset(
             (host.lower(), config.sip_port) for host in (config.sip_domain, config.sip_listen)
         )
@@ -330,7 +331,7 @@ class Router:
             logger.warning("cloudpbx-sip media watch: %s", error)
             return OK
         now = time.time()
-        for call_id in held:
+        for call_id in self.media_watch.due(held, now):
             try:
                 call = rtpengine.query(self.media, call_id)
             except rtpengine.NgError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 # The PBX's address replaces the SDP's everywhere; a phone's ICE candidates would point past
@@ -96,3 +96,23 @@ def _peer(party: Mapping[str, Any]) -> str | None:
             return str(subscription["tag"])
     peer = party.get("in dialogue with")
     return str(peer) if peer else None
+
+
+class Watch:
+    """Which of the relay's calls to look at on this round of the media watch.
+
+    A call younger than the timeout cannot have been silent for it: it is only remembered.
+    So the watch queries only long calls (one ng ``query`` each per round), not every call
+    the relay holds — at a thousand short calls a second that would double the relay's
+    control traffic."""
+
+    def __init__(self, timeout: int) -> None:
+        self.timeout = timeout
+        self.first_seen: dict[str, float] = {}
+
+    def due(self, held: Iterable[str], now: float) -> list[str]:
+        current = set(held)
+        self.first_seen = {c: t for c, t in self.first_seen.items() if c in current}
+        for call_id in current:
+            self.first_seen.setdefault(call_id, now)
+        return sorted(c for c, t in self.first_seen.items() if now - t >= self.timeout)

@@ -116,3 +116,12 @@ def test_rtpengine_refuses_calls_beyond_what_its_port_range_carries() -> None:
     assert "interface = 198.51.100.1\n" in settings and "table = -1\n" in settings
     advertised = dataclasses.replace(config, media_advertise="203.0.113.5")
     assert "interface = 198.51.100.1!203.0.113.5\n" in rtpengine.render(advertised)
+
+
+def test_the_watch_queries_only_calls_older_than_the_timeout() -> None:
+    watch = media.Watch(timeout=60)
+    assert watch.due(["a", "b"], now=1000) == []
+    assert watch.due(["a", "b", "c"], now=1059) == []
+    assert watch.due(["a", "b", "c"], now=1060) == ["a", "b"]
+    assert watch.due(["c"], now=1120) == ["c"]  # ended calls are forgotten
+    assert watch.first_seen == {"c": 1059}
