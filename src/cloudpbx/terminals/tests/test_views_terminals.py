@@ -641,14 +641,25 @@ def test_registration_status_is_rendered_from_the_one_helper(
     contact = Contact(
         uri="sip:x@203.0.113.5", user_agent="Linphone/5.1", source="203.0.113.5:5060", expires=300
     )
+    natted = create_terminal(tenant, name="At home", type="app", generate_credentials=True)
+    behind_nat = Contact(
+        uri="sip:y@192.168.1.2:5060", user_agent="", source="198.51.100.1:1024", expires=300,
+        received="sip:198.51.100.1:1024",
+    )  # fmt: skip
     monkeypatch.setattr(
         status,
         "registration_statuses",
-        lambda terminals: {online.pk: Registration(contacts=(contact,)), offline.pk: OFFLINE},
+        lambda terminals: {
+            online.pk: Registration(contacts=(contact,)),
+            offline.pk: OFFLINE,
+            natted.pk: Registration(contacts=(behind_nat,)),
+        },
     )
     html = client.get(LIST).content.decode()
     assert "Registered" in html and "203.0.113.5:5060 · Linphone/5.1" in html
     assert "Not registered" in html
+    assert "198.51.100.1:1024 · behind NAT (phone at 192.168.1.2:5060)" in html
+    assert "behind NAT" not in html.split("203.0.113.5:5060")[1].split("</span>")[0]
     assert "Registered" in client.get(edit_url(online)).content.decode()
 
 
