@@ -270,7 +270,6 @@ def test_journey_phone_sized_screen(page: Any, portal_user: Any) -> None:
 
 def test_journey_app_qr_code_holds_exactly_the_link(page: Any, portal_user: Any) -> None:
     """Issue 6: the app's page shows a QR code and the same link; a camera reads the link."""
-    import shutil
     import subprocess
 
     from cloudpbx.provisioning.models import AppLink
@@ -287,11 +286,10 @@ def test_journey_app_qr_code_holds_exactly_the_link(page: Any, portal_user: Any)
     assert "/app/" in link and AppLink.objects.filter(terminal=terminal).count() == 1
     page.locator("#app-setup").scroll_into_view_if_needed()
     picture = screenshot(page, "journey-8-app-qr-code", full_page=False)
-    if shutil.which("zbarimg"):
-        code = qr.screenshot(path=str(picture.with_name("journey-8-qr-only.png")))
-        assert code
-        decoded = subprocess.run(
-            ["zbarimg", "--raw", "-q", str(picture.with_name("journey-8-qr-only.png"))],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-        assert decoded == link
+    code = qr.screenshot(path=str(picture.with_name("journey-8-qr-only.png")))
+    assert code
+    decoded = subprocess.run(
+        ["zbarimg", "--raw", "-q", str(picture.with_name("journey-8-qr-only.png"))],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert decoded == link

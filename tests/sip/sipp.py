@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,6 +233,18 @@ def parse_trace(path: Path) -> Trace:
     return trace
 
 
+def udp_bound(port: int) -> bool:
+    """Whether a UDP socket is bound to ``port`` (read from /proc: probing with a bind of our
+    own could take the port from the process about to bind it)."""
+    wanted = f":{port:04X}"
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with open(table) as rows:
+            next(rows)
+            if any(row.split()[1].endswith(wanted) for row in rows):
+                return True
+    return False
+
+
 class Sipp:
     """One sipp process: ``run()`` waits for it, ``start()``/``wait()`` for UAS roles."""
 
@@ -259,6 +272,7 @@ class Sipp:
             "-timeout", str(timeout), "-timeout_error", "-nostdin",
             "-max_recv_loops", "1000", "-recv_timeout", "15000",
         ]  # fmt: skip
+        self.local_port = local_port
         if local_port:
             command += ["-p", str(local_port)]
         if users:
@@ -269,10 +283,20 @@ class Sipp:
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> Sipp:
+        """Start sipp; with a local port, return once it listens there (a UAS must be bound
+        before anything is sent to it)."""
         self.process = subprocess.Popen(
             self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, cwd=self.dir,
         )  # fmt: skip
+        if self.local_port:
+            deadline = time.monotonic() + 10
+            while not udp_bound(self.local_port):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.process.kill()
+                    output = self.process.communicate()[0]
+                    raise AssertionError(f"sipp did not listen on {self.local_port}: {output}")
+                time.sleep(0.01)
         return self
 
     def wait(self, timeout: float = 30) -> tuple[int, Trace]:

@@ -33,14 +33,12 @@ def answering_phone(sip, terminal, answer=200, ring_ms=100, extra_headers=""):
     scenario = uas_scenario(answer=answer, ring_ms=ring_ms, extra_headers=extra_headers)
     uas = Sipp(scenario, sip.address, local_port=port)
     uas.start()
-    time.sleep(0.3)
     return uas
 
 
 def carrier_uas(sip, carrier, answer=486):
     uas = Sipp(uas_scenario(answer=answer), sip.address, local_port=carrier.sipp_port)
     uas.start()
-    time.sleep(0.3)
     return uas
 
 
@@ -272,7 +270,6 @@ def test_a_challenging_carrier_gets_the_trunk_credentials(sip, tenant, carrier):
     carrier.auth_username = "trunkuser"
     save_trunk(carrier, password="Carrier-Secret-1")
     uas = Sipp(CHALLENGING_CARRIER, sip.address, local_port=carrier.sipp_port).start()
-    time.sleep(0.3)
     dial(sip, phone(tenant, "Caller"), "03012345678", 486)
     code, trace = uas.wait()
     assert code == 0, trace.received

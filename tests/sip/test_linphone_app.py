@@ -2,7 +2,6 @@
 (Debian's linphonec) configures itself from the link and registers; the link then dies."""
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -41,10 +40,6 @@ def decode_qr(svg: str, tmp_path) -> str:
     return decoded.stdout.strip()
 
 
-@pytest.mark.skipif(
-    not (shutil.which("linphonec") and shutil.which("zbarimg") and os.path.exists(CHROMIUM)),
-    reason="needs linphone-cli, zbar-tools and chromium",
-)
 def test_linphone_sets_itself_up_from_the_qr_link_and_registers(
     sip, tenant, live_server, settings, tmp_path
 ):

@@ -1,8 +1,6 @@
 """Re-sync end to end: a change made through the API reaches the phone as SIP NOTIFY check-sync,
 sent by Kamailio to the contact the phone registered (behind NAT: to the address it came from)."""
 
-import time
-
 import pytest
 
 from cloudpbx.core.testing import api_client
@@ -69,7 +67,6 @@ def automatic_phone(api, manufacturer="yealink", model="T54W", mac="80:5e:c0:11:
 def phone_waiting_for_notify(sip, port):
     uas = Sipp(NOTIFY_UAS, sip.address, local_port=port, timeout=15)
     uas.start()
-    time.sleep(0.3)
     return uas
 
 

@@ -78,14 +78,16 @@ class TenantIsolationCases:
     """Generic tenant-isolation tests for a REST resource.
 
     A test class inherits this (and is named ``Test…``), sets ``endpoint`` (collection URL) and
-    implements ``make_object(tenant)``; ``patch_data`` and ``actions`` (POST sub-paths of an
-    object, e.g. ``sip-password``) are optional. Every test proves that another tenant's object
-    is a 404 that changes nothing, exactly as a missing one.
+    implements ``make_object(tenant)``; ``patch_data``, ``actions`` (POST sub-paths of an
+    object, e.g. ``sip-password``) and ``reads`` (GET sub-paths, e.g. ``status``) are optional.
+    Every test proves that another tenant's object is a 404 that changes nothing, exactly as a
+    missing one.
     """
 
     endpoint: ClassVar[str]
     patch_data: ClassVar[dict[str, Any]] = {}
     actions: ClassVar[list[str]] = []
+    reads: ClassVar[list[str]] = []  # GET sub-paths of an object, e.g. ``status``
 
     def make_object(self, tenant: Tenant) -> Any:
         raise NotImplementedError
@@ -124,6 +126,14 @@ class TenantIsolationCases:
         client, foreign = self._setup()
         assert client.delete(self._url(foreign)).status_code == 404
         assert type(foreign).objects.filter(pk=foreign.pk).exists()
+
+    def test_reads_of_other_tenant_are_404_like_missing(self, db: Any) -> None:
+        client, foreign = self._setup()
+        for read in self.reads:
+            response = client.get(self._url(foreign, read))
+            missing = client.get(f"{self.endpoint}999999999/{read}")
+            assert response.status_code == missing.status_code == 404, read
+            assert response.content == missing.content, read
 
     def test_actions_on_other_tenant_are_404(self, db: Any) -> None:
         client, foreign = self._setup()

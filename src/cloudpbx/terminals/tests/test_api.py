@@ -276,6 +276,7 @@ class TestTerminalIsolation(TenantIsolationCases):
     endpoint = URL
     patch_data = {"name": "Stolen", "outbound": {"external_calls_enabled": False}}
     actions = ["sip-password", "acs-password"]
+    reads = ["status"]
 
     def make_object(self, tenant):
         return services.create_terminal(
