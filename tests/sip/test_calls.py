@@ -7,7 +7,7 @@ import pytest
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.numbering.services import update_number
-from cloudpbx.terminals.services import create_terminal
+from cloudpbx.terminals.services import create_terminal, update_terminal
 from cloudpbx.trunks.services import save_trunk
 
 from .conftest import CARRIER_IP, RING_TIMEOUT, free_port, register
@@ -120,6 +120,22 @@ def test_external_call_refused_when_external_calls_are_off(sip, tenant, carrier)
     caller = phone(tenant, "Internal only", external_calls_enabled=False)
     trace = dial(sip, caller, "0301234567", 403)
     assert "External Calls Disabled" in trace.received[-1].splitlines()[0]
+
+
+def test_a_portal_change_reaches_kamailio_at_once(sip, tenant, carrier):
+    """Kamailio caches the directory per worker; a saved change flushes every worker's cache
+    on commit, so the very next call follows it (no cache window to wait out)."""
+    caller = phone(tenant, "Caller")
+    uas = carrier_uas(sip, carrier, answer=486)
+    dial(sip, caller, "0301234567", 486)  # cached: may call out
+    assert uas.wait()[0] == 0
+    update_terminal(caller, external_calls_enabled=False)
+    trace = dial(sip, caller, "0301234567", 403)
+    assert "External Calls Disabled" in trace.received[-1].splitlines()[0]
+    update_terminal(caller, external_calls_enabled=True)
+    uas = carrier_uas(sip, carrier, answer=486)
+    dial(sip, caller, "0301234567", 486)
+    assert uas.wait()[0] == 0
 
 
 def test_premium_rate_destination_is_barred(sip, tenant, carrier):
