@@ -6,6 +6,7 @@ Kamailio exactly as production does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -56,6 +57,13 @@ class Child:
                 raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s")
             time.sleep(0.1)
 
+    def kill_leftovers(self) -> None:
+        """After the main process died: kill what is left of its process group (Kamailio's
+        workers survive their main process and would keep the SIP port from the restart)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -96,6 +104,7 @@ class Supervisor:
                 if process is None or process.poll() is None or self.stopping:
                     continue
                 if child.restart_at == 0.0:
+                    child.kill_leftovers()
                     lived = now - child.started_at
                     child.failures = 0 if lived > STABLE_AFTER_SECONDS else child.failures + 1
                     delay = RESTART_BACKOFF_SECONDS[
