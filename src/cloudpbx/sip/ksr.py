@@ -72,13 +72,19 @@ def pv_or_none(name: str) -> str | None:
         return None
 
 
-def alias_nated_contact() -> None:
-    """A phone behind NAT is reached where its request came from: its Contact gets an alias
+# nathelper's NAT tests: a private Contact (1), a Via not naming the source address (2) or port
+# (16). A reply's Via is the PBX's own, so only its Contact tells.
+NAT_TEST_REQUEST = 1 | 2 | 16
+NAT_TEST_REPLY = 1
+
+
+def alias_nated_contact(nat_test: int) -> None:
+    """A phone behind NAT is reached where its message came from: its Contact gets an alias
     (``;alias=ip~port~proto``) that in-dialog requests toward it turn back into the
     destination (``handle_ruri_alias``). Over TCP always: a phone's listening port is not the
     connection's."""
     if KSR.hdr.is_present("Contact") > 0 and (
-        KSR.nathelper.nat_uac_test(19) > 0 or pv("$pr") != "udp"
+        KSR.nathelper.nat_uac_test(nat_test) > 0 or pv("$pr") != "udp"
     ):
         KSR.nathelper.set_contact_alias()
 
@@ -98,7 +104,7 @@ class Router:
         self.domain = config.sip_domain
         self.rpc_port = config.sip_rpc_port
         self.rpc_token = rpc.token(config.secret_key)
-        self.media = config  # where rtpengine listens, and the media timeout
+        self.config = config  # rtpengine's control port and the media timeout, for the watch
         self.media_watch = media.Watch(config.media_timeout)  # used in the rtimer process
         self.own = frozenset(
             (host.lower(), config.sip_port) for host in (config.sip_domain, config.sip_listen)
@@ -234,23 +240,23 @@ class Router:
         """A reply on its way back: the answering phone is reached through its NAT binding,
         its SDP is anchored at the relay, and toward the carrier only allow-listed headers
         go upstream."""
-        self.sync_directory()
-        source = pv("$si")
-        from_trunk = self.directory.trunk_for_source(source)
-        if (
-            from_trunk is None
-            and KSR.hdr.is_present("Contact") > 0
-            and (KSR.nathelper.nat_uac_test(1) > 0 or pv("$pr") != "udp")
-        ):
-            KSR.nathelper.set_contact_alias()
         method = pv("$rm")  # of the request this reply answers (CSeq)
         initial = not KSR.isflagset(IN_DIALOG_FLAG)
-        if method in media.MEDIA_METHODS and int(pv("$rs") or 0) < 300:
-            body = pv("$rb")
-            if body:
-                flags = self.media_flags(from_trunk, body, per_branch=initial)
-                KSR.rtpengine.rtpengine_manage(flags)
-        elif method == "INVITE" and initial:
+        code = int(pv("$rs") or 0)
+        body = pv("$rb") if method in media.MEDIA_METHODS and code < 300 else ""
+        # Whether it comes from a carrier matters only for a reply that names a contact or
+        # carries SDP (not for a 100 Trying or a 180 without either).
+        from_trunk: Trunk | None = None
+        if body or KSR.hdr.is_present("Contact") > 0:
+            # Replies are handled by whichever worker receives them: it may not have seen a
+            # request since the portal's last change.
+            self.sync_directory()
+            from_trunk = self.directory.trunk_for_source(pv("$si"))
+            if from_trunk is None:
+                alias_nated_contact(NAT_TEST_REPLY)
+        if body:
+            KSR.rtpengine.rtpengine_manage(self.media_flags(from_trunk, body, per_branch=initial))
+        elif method == "INVITE" and initial and code >= 300:
             # A branch that failed or was cancelled: its own session goes (the others stay).
             KSR.rtpengine.rtpengine_manage(media.PER_BRANCH)
         if KSR.isflagset(FROM_TRUNK_FLAG):
@@ -326,17 +332,17 @@ class Router:
         """Every few seconds (rtimer): end relayed calls one side of which has sent no media
         for the timeout — a phone that lost power must not hold a carrier channel for hours."""
         try:
-            held = rtpengine.calls(self.media)
+            held = rtpengine.calls(self.config)
         except rtpengine.NgError as error:
             logger.warning("cloudpbx-sip media watch: %s", error)
             return OK
         now = time.time()
         for call_id in self.media_watch.due(held, now):
             try:
-                call = rtpengine.query(self.media, call_id)
+                call = rtpengine.query(self.config, call_id)
             except rtpengine.NgError:
                 continue  # ended since the list: nothing to watch
-            dead = media.silent_party(call, now, self.media.media_timeout)
+            dead = media.silent_party(call, now, self.config.media_timeout)
             if dead is None:
                 continue
             logger.info("cloudpbx-sip ending call without media call=%s", call_id)
@@ -346,7 +352,7 @@ class Router:
             }  # fmt: skip
             KSR.jsonrpcs.exec(json.dumps(command))
             with contextlib.suppress(rtpengine.NgError):
-                rtpengine.delete(self.media, call_id)
+                rtpengine.delete(self.config, call_id)
         return OK
 
     def hosts(self) -> edge.Hosts:
@@ -372,7 +378,7 @@ class Router:
             return OK
         # The contact is reached where this REGISTER came from, never at the host it names.
         KSR.nathelper.fix_nated_register()
-        if KSR.nathelper.nat_uac_test(19) > 0:
+        if KSR.nathelper.nat_uac_test(NAT_TEST_REQUEST) > 0:
             KSR.setbflag(NAT_FLAG)
         if KSR.registrar.save("location", 0) < 0:
             KSR.sl.sl_reply_error()
@@ -407,7 +413,7 @@ class Router:
         for header in edge.IDENTITY_HEADERS:
             KSR.hdr.remove(header)
         if caller is not None:
-            alias_nated_contact()
+            alias_nated_contact(NAT_TEST_REQUEST)
         KSR.dialog.dlg_manage()
         KSR.rr.record_route()
         if isinstance(decision, routing.ToTrunk):
@@ -538,7 +544,7 @@ class Router:
         if request.toward_trunk:
             keep_only(edge.TRUNK_HEADERS)
         if trunk is None:
-            alias_nated_contact()
+            alias_nated_contact(NAT_TEST_REQUEST)
         if method == "BYE":
             KSR.rtpengine.rtpengine_manage("")  # the call's media sessions end
         elif method in media.MEDIA_METHODS and (body := pv("$rb")):
