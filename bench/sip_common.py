@@ -347,6 +347,17 @@ class MediaRelay:
         assert self.child.process is not None
         return self.child.process.pid
 
+    def start(self, timeout: float = 30) -> None:
+        self.child.start()
+        self.child.wait_ready(timeout)
+
+    def alive(self) -> bool:
+        return self.child.process is not None and self.child.process.poll() is None
+
+    def stop(self) -> None:
+        self.child.stop()
+        self.log.close()
+
 
 class CloudpbxServer:
     """cloudpbx's Kamailio, started by ``cloudpbx.sip.kamailio.child`` as ``cloudpbx run`` does."""
@@ -719,8 +730,7 @@ class NativeServer:
 
     def start(self, timeout: float = 30) -> None:
         if self.relay is not None:
-            self.relay.child.start()
-            self.relay.child.wait_ready(timeout)
+            self.relay.start(timeout)
         log = open(self.run_dir / "kamailio.log", "w")
         with log:
             self.process = subprocess.Popen(  # noqa: S603
@@ -739,8 +749,7 @@ class NativeServer:
         if self.process is not None:
             Processes.stop(self.process)
         if self.relay is not None:
-            self.relay.child.stop()
-            self.relay.log.close()
+            self.relay.stop()
 
 
 def native_media(relay: MediaRelay | None) -> dict[str, str]:

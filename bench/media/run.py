@@ -3,7 +3,7 @@
     .venv/bin/python bench/media/run.py [--calls 50,100,200,400] [--seconds 10] [--workers 2]
 
 Starts rtpengine exactly as ``cloudpbx run`` does (``cloudpbx.sip.rtpengine.child``, userspace,
-``table = -1``; on ports 10000-19999, apart from the other relays: see :class:`Relay`) and, for
+``table = -1``; on ports 10000-19999, apart from the other relays: see ``MEDIA_PORTS``) and, for
 each step of ``--calls``, sets up that many calls over the ng protocol alone (no SIP): an
 ``offer`` naming the caller's RTP socket and an ``answer`` naming the callee's, with the flags
 cloudpbx's Kamailio uses (replace origin and session connection, ICE removed). Every call then
@@ -474,31 +474,6 @@ def judge(step: Step) -> None:
         step.problems.append(f"a tick {r.late_max * 1000:.0f} ms late")
 
 
-class Relay:
-    """rtpengine as ``cloudpbx run`` starts it (bench/sip_common.py), on its own port range."""
-
-    def __init__(self, run_dir: Path) -> None:
-
-        # Its own ports (bench/sip_common.py says why they must not overlap another relay's).
-        self.media = common.MediaRelay(run_dir, (MEDIA_PORTS, NG_PORTS))
-        self.config = self.media.config
-
-    def start(self) -> None:
-        self.media.child.start()
-        self.media.child.wait_ready(30)
-
-    def alive(self) -> bool:
-        process = self.media.child.process
-        return process is not None and process.poll() is None
-
-    def cpu(self) -> float:
-        return float(common.group_cpu_seconds(self.media.pgid))
-
-    def stop(self) -> None:
-        self.media.child.stop()
-        self.media.log.close()
-
-
 def split(calls: list[Call], workers: int) -> list[list[Stream]]:
     """Both directions of a call go to the same worker, which owns both its sockets."""
     slices: list[list[Stream]] = [[] for _ in range(min(workers, len(calls)))]
@@ -537,7 +512,9 @@ def run_generators(calls: list[Call], seconds: float, workers: int) -> Result:
             pipe.close()
 
 
-def phase(relay: Relay, count: int, mode: str, seconds: float, workers: int, label: str) -> Step:
+def phase(
+    relay: common.MediaRelay, count: int, mode: str, seconds: float, workers: int, label: str
+) -> Step:
     """Set up ``count`` calls, carry media for ``seconds``, tear down: one measured step."""
     calls = open_calls(count)
     try:
@@ -545,10 +522,10 @@ def phase(relay: Relay, count: int, mode: str, seconds: float, workers: int, lab
             anchor(relay.config, calls, label)
         else:
             connect_directly(calls)
-        started, relay_before = time.monotonic(), relay.cpu()
+        started, relay_before = time.monotonic(), common.group_cpu_seconds(relay.pgid)
         idle_before = common.machine_idle_seconds()
         result = run_generators(calls, seconds, workers)
-        relay_cpu = relay.cpu() - relay_before
+        relay_cpu = common.group_cpu_seconds(relay.pgid) - relay_before
         idle = common.machine_idle_seconds() - idle_before
         capacity = (os.cpu_count() or 1) * (time.monotonic() - started)
         busy = min(1.0, max(0.0, 1 - idle / capacity)) if capacity else 0.0
@@ -687,9 +664,10 @@ def main() -> int:
     # cloudpbx's configuration keeps its embedded key in the data dir: a throw-away one.
     os.environ["CLOUDPBX_DATA_DIR"] = str(work / "data")
     os.environ.pop("CLOUDPBX_MODE", None)
-    relay: Relay | None = None
+    relay: common.MediaRelay | None = None
     try:
-        relay = Relay(work / "rtpengine")
+        # Its own ports (bench/sip_common.py says why they must not overlap another relay's).
+        relay = common.MediaRelay(work / "rtpengine", (MEDIA_PORTS, NG_PORTS))
         relay.start()
         warm = phase(relay, counts[0], "relayed", WARM_UP, args.workers, "warm-up")
         outcome = "clean" if warm.clean else "; ".join(warm.problems)

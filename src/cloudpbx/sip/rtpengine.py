@@ -16,6 +16,7 @@ from cloudpbx.config import Config
 from cloudpbx.core.supervisor import Child
 
 BINARY = "/usr/bin/rtpengine"
+CONFIG_FILE = "rtpengine.conf"  # in the run dir, generated before every start
 
 
 class NgError(RuntimeError):
@@ -57,16 +58,12 @@ def render(config: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(config: Config, run_dir: Path) -> Path:
+def write(config: Config, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "rtpengine.conf"
-    path.write_text(render(config))
-    return path
+    (run_dir / CONFIG_FILE).write_text(render(config))
 
 
 def child(config: Config, run_dir: Path, output: IO[str] | None = None) -> Child:
-    path = run_dir / "rtpengine.conf"
-
     def prepare() -> None:
         write(config, run_dir)
 
@@ -78,7 +75,7 @@ def child(config: Config, run_dir: Path, output: IO[str] | None = None) -> Child
 
     return Child(
         name="rtpengine",
-        command=[BINARY, f"--config-file={path}"],
+        command=[BINARY, f"--config-file={run_dir / CONFIG_FILE}"],
         prepare=prepare,
         ready=ready,
         output=output,
