@@ -217,6 +217,20 @@ def closing_connections(function, *args):
         connections.close_all()
 
 
+def alice_calls_bob(lab, pbx, tenant, tmp_path):
+    """Alice (office 1) calls Bob (office 2, answering at once): both phones, once Alice hears
+    Bob's media."""
+    alice = terminal(tenant, "Alice")
+    bob = terminal(tenant, "Bob", rings=["11"])
+    pbx.start()
+    bob_phone = office_phone(lab, 2, bob, tmp_path)
+    alice_phone = office_phone(lab, 1, alice, tmp_path, answer=False)
+    alice_phone.dial("11")
+    bob_phone.process.wait_for(r"Call established", timeout=15)
+    alice_phone.process.wait_for(r"incoming rtp for 'audio' established", timeout=10)
+    return alice_phone, bob_phone
+
+
 def parties_with_ports(call) -> list[str]:
     return [
         tag
@@ -268,14 +282,7 @@ def test_after_hold_and_resume_the_audio_still_flows_through_the_relay(lab, pbx,
     """Hold and resume are re-INVITEs with new SDP: both must pass the relay (an SDP with the
     phone's private address would cut the audio toward it after the resume). baresip restarts
     its recorder on a re-INVITE, so the proof here is its own bit-rate counters, both ways."""
-    alice = terminal(tenant, "Alice")
-    bob = terminal(tenant, "Bob", rings=["11"])
-    pbx.start()
-    bob_phone = office_phone(lab, 2, bob, tmp_path)
-    alice_phone = office_phone(lab, 1, alice, tmp_path, answer=False)
-    alice_phone.dial("11")
-    bob_phone.process.wait_for(r"Call established", timeout=15)
-    alice_phone.process.wait_for(r"incoming rtp for 'audio' established", timeout=10)
+    alice_phone, bob_phone = alice_calls_bob(lab, pbx, tenant, tmp_path)
     for command in ("/hold", "/resume"):
         mark = len(bob_phone.process.text)
         alice_phone.process.send(command + "\n")
@@ -356,14 +363,7 @@ def test_in_a_call_group_the_answering_phone_gets_the_audio_and_other_branches_g
 
 
 def test_a_call_whose_callee_died_is_ended_after_the_media_timeout(lab, pbx, tenant, tmp_path):
-    alice = terminal(tenant, "Alice")
-    bob = terminal(tenant, "Bob", rings=["11"])
-    pbx.start()
-    bob_phone = office_phone(lab, 2, bob, tmp_path)
-    alice_phone = office_phone(lab, 1, alice, tmp_path, answer=False)
-    alice_phone.dial("11")
-    bob_phone.process.wait_for(r"Call established", timeout=15)
-    alice_phone.process.wait_for(r"incoming rtp for 'audio' established", timeout=10)
+    alice_phone, bob_phone = alice_calls_bob(lab, pbx, tenant, tmp_path)
     bob_phone.process.popen.kill()  # the phone loses power: no BYE, no more media
     # Within the timeout plus the watch interval (5 s) and 10 s of grace, the PBX hangs up.
     alice_phone.process.wait_for(r"terminated", timeout=MEDIA_TIMEOUT + 15)
