@@ -58,11 +58,17 @@ class Config:
     http_host: str
     http_port: int
     http_workers: int
+    https_port: int
     public_web_url: str
+    # TLS for the web server and Kamailio: a PEM chain and its key; "" = the embedded CA's.
+    tls_certificate: str
+    tls_key: str
     sip_domain: str
     sip_realm: str
     sip_port: int
     sip_transport: str
+    sip_tls_port: int
+    sip_plain_phones: bool
     sip_listen: str
     sip_rpc_port: int
     sip_children: int
@@ -93,6 +99,7 @@ class Config:
     prov_lockout_seconds: int
     prov_ntp_servers: list[str]
     prov_resync_seconds: int
+    prov_plain_http: bool
     app_link_hours: int
 
 
@@ -106,11 +113,16 @@ ENVIRONMENT_NAMES = {
     "http_host": "CLOUDPBX_HTTP_HOST",
     "http_port": "CLOUDPBX_HTTP_PORT",
     "http_workers": "CLOUDPBX_HTTP_WORKERS",
+    "https_port": "CLOUDPBX_HTTPS_PORT",
     "public_web_url": "CLOUDPBX_PUBLIC_URL",
+    "tls_certificate": "CLOUDPBX_TLS_CERTIFICATE",
+    "tls_key": "CLOUDPBX_TLS_KEY",
     "sip_domain": "CLOUDPBX_SIP_DOMAIN",
     "sip_realm": "CLOUDPBX_SIP_REALM",
     "sip_port": "CLOUDPBX_SIP_PORT",
     "sip_transport": "CLOUDPBX_SIP_TRANSPORT",
+    "sip_tls_port": "CLOUDPBX_SIP_TLS_PORT",
+    "sip_plain_phones": "CLOUDPBX_SIP_PLAIN_PHONES",
     "sip_listen": "CLOUDPBX_SIP_LISTEN",
     "sip_rpc_port": "CLOUDPBX_SIP_RPC_PORT",
     "sip_children": "CLOUDPBX_SIP_CHILDREN",
@@ -139,6 +151,7 @@ ENVIRONMENT_NAMES = {
     "prov_lockout_seconds": "CLOUDPBX_PROV_LOCKOUT_SECONDS",
     "prov_ntp_servers": "CLOUDPBX_PROV_NTP_SERVERS",
     "prov_resync_seconds": "CLOUDPBX_PROV_RESYNC_SECONDS",
+    "prov_plain_http": "CLOUDPBX_PROV_PLAIN_HTTP",
     "app_link_hours": "CLOUDPBX_APP_LINK_HOURS",
 }
 
@@ -188,16 +201,43 @@ def load() -> Config:
     if production and (not allowed_hosts or "*" in allowed_hosts):
         raise ConfigError("CLOUDPBX_ALLOWED_HOSTS must list the public host names in production")
 
-    public_web_url = os.environ.get(
-        "CLOUDPBX_PUBLIC_URL", f"http://{http_host}:{http_port}"
-    ).rstrip("/")
+    # 0: the web server speaks plain HTTP only, TLS ends at a reverse proxy.
+    https_port = _int("CLOUDPBX_HTTPS_PORT", 8443)
+    trusted_proxies = _list("CLOUDPBX_TRUSTED_PROXIES", [])
+    if production and not https_port and not trusted_proxies:
+        raise ConfigError(
+            "CLOUDPBX_HTTPS_PORT=0 serves the portal and provisioning over plain HTTP only: "
+            "in production, name the TLS reverse proxy in CLOUDPBX_TRUSTED_PROXIES"
+        )
+    default_url = (
+        f"https://{http_host}:{https_port}" if https_port else f"http://{http_host}:{http_port}"
+    )
+    public_web_url = os.environ.get("CLOUDPBX_PUBLIC_URL", "" if production else default_url)
+    public_web_url = public_web_url.rstrip("/")
     if production and not public_web_url.startswith("https://"):
         raise ConfigError("CLOUDPBX_PUBLIC_URL must be an https:// URL in production")
+    tls_certificate = os.environ.get("CLOUDPBX_TLS_CERTIFICATE", "")
+    tls_key = os.environ.get("CLOUDPBX_TLS_KEY", "")
+    if bool(tls_certificate) != bool(tls_key):
+        raise ConfigError("CLOUDPBX_TLS_CERTIFICATE and CLOUDPBX_TLS_KEY go together")
+    if production and not tls_certificate:
+        raise ConfigError(
+            "CLOUDPBX_TLS_CERTIFICATE and CLOUDPBX_TLS_KEY are required in production "
+            "(a certificate chain and its key, e.g. from certbot)"
+        )
 
     sip_domain = os.environ.get("CLOUDPBX_SIP_DOMAIN", "127.0.0.1")
-    transport = os.environ.get("CLOUDPBX_SIP_TRANSPORT", "udp").lower()
+    # What phones and apps are told to register over.
+    transport = os.environ.get("CLOUDPBX_SIP_TRANSPORT", "tls" if production else "udp").lower()
     if transport not in {"udp", "tcp", "tls"}:
         raise ConfigError("CLOUDPBX_SIP_TRANSPORT must be udp, tcp or tls")
+    # Phones over UDP/TCP (the carrier always may): off in production unless opted in.
+    sip_plain_phones = _bool("CLOUDPBX_SIP_PLAIN_PHONES", not production)
+    if transport != "tls" and not sip_plain_phones:
+        raise ConfigError(
+            f"CLOUDPBX_SIP_TRANSPORT={transport} tells phones to use plain SIP, which "
+            "CLOUDPBX_SIP_PLAIN_PHONES refuses: use tls, or opt in to plain SIP for phones"
+        )
 
     sip_listen = os.environ.get("CLOUDPBX_SIP_LISTEN", "127.0.0.1")
     media_address = os.environ.get("CLOUDPBX_MEDIA_ADDRESS", "") or sip_listen
@@ -223,11 +263,16 @@ def load() -> Config:
         http_host=http_host,
         http_port=http_port,
         http_workers=_int("CLOUDPBX_HTTP_WORKERS", max(2, os.cpu_count() or 1)),
+        https_port=https_port,
         public_web_url=public_web_url,
+        tls_certificate=tls_certificate,
+        tls_key=tls_key,
         sip_domain=sip_domain,
         sip_realm=os.environ.get("CLOUDPBX_SIP_REALM", sip_domain),
         sip_port=_int("CLOUDPBX_SIP_PORT", 5060),
         sip_transport=transport,
+        sip_tls_port=_int("CLOUDPBX_SIP_TLS_PORT", 5061),
+        sip_plain_phones=sip_plain_phones,
         sip_listen=sip_listen,
         sip_rpc_port=_int("CLOUDPBX_SIP_RPC_PORT", 5071),
         sip_children=_int("CLOUDPBX_SIP_CHILDREN", max(2, (os.cpu_count() or 1) * 2)),
@@ -254,7 +299,7 @@ def load() -> Config:
             "CLOUDPBX_KAMAILIO_RPC_URLS",
             [f"http://127.0.0.1:{_int('CLOUDPBX_SIP_RPC_PORT', 5071)}/RPC"],
         ),
-        trusted_proxies=_list("CLOUDPBX_TRUSTED_PROXIES", []),
+        trusted_proxies=trusted_proxies,
         prov_realm=os.environ.get("CLOUDPBX_PROV_REALM", "cloudpbx provisioning"),
         prov_nonce_seconds=_int("CLOUDPBX_PROV_NONCE_SECONDS", 300),
         # Per MAC: a phone never fails by itself, 10 failures are someone guessing. Per
@@ -265,5 +310,7 @@ def load() -> Config:
         prov_lockout_seconds=_int("CLOUDPBX_PROV_LOCKOUT_SECONDS", 900),
         prov_ntp_servers=_list("CLOUDPBX_PROV_NTP_SERVERS", ["pool.ntp.org"]) or ["pool.ntp.org"],
         prov_resync_seconds=_int("CLOUDPBX_PROV_RESYNC_SECONDS", 86400),
+        # /prov/ over plain HTTP, for phones that cannot do HTTPS yet: off in production.
+        prov_plain_http=_bool("CLOUDPBX_PROV_PLAIN_HTTP", not production),
         app_link_hours=_int("CLOUDPBX_APP_LINK_HOURS", 24),
     )

@@ -29,6 +29,9 @@ class SipAccount:
     display_name: str  # shown to the called party on internal calls
     extension: str  # the internal extension shown, "" if none
     label: str  # shown on the phone's display next to the line key
+    # SRTP (SDES, RTP/SAVP): "off" plain RTP, "optional" SRTP when the other side can,
+    # "required" SRTP only. Meaningful over TLS (SDES keys travel in the SDP).
+    media_encryption: str = "off"
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ class PhoneConfig:
     country: str  # ISO 3166 alpha-2, drives tone schemes
     timezone: str  # IANA name, e.g. "Europe/Berlin"
     ntp_servers: tuple[str, ...] = field(default=("pool.ntp.org",))
+    # The PEM of the private CA that signed the server certificate, for phones to add to
+    # their trusted list; None when the certificate chains to a public CA.
+    trusted_ca_url: str | None = None
 
 
 @dataclass(frozen=True)

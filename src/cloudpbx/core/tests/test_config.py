@@ -20,6 +20,15 @@ def test_embedded_mode_generates_the_server_key_once_owner_only(tmp_path, monkey
     assert first.database_url == f"sqlite:///{tmp_path / 'cloudpbx.sqlite3'}"
 
 
+SAFE = {
+    "CLOUDPBX_SECRET_KEY": "k" * 50,
+    "CLOUDPBX_ALLOWED_HOSTS": "pbx.example.com",
+    "CLOUDPBX_PUBLIC_URL": "https://pbx.example.com",
+    "CLOUDPBX_TLS_CERTIFICATE": "/etc/letsencrypt/live/pbx.example.com/fullchain.pem",
+    "CLOUDPBX_TLS_KEY": "/etc/letsencrypt/live/pbx.example.com/privkey.pem",
+}
+
+
 @pytest.mark.parametrize(
     ("environment", "complaint"),
     [
@@ -34,10 +43,17 @@ def test_embedded_mode_generates_the_server_key_once_owner_only(tmp_path, monkey
             {"CLOUDPBX_SECRET_KEY": "k" * 50, "CLOUDPBX_ALLOWED_HOSTS": "pbx.example.com"},
             "https://",
         ),
+        (
+            {**SAFE, "CLOUDPBX_HTTPS_PORT": "0"},
+            "plain HTTP only: in production, name the TLS reverse proxy",
+        ),
+        ({**SAFE, "CLOUDPBX_TLS_CERTIFICATE": ""}, "CLOUDPBX_TLS_CERTIFICATE and CLOUDPBX_TLS_KEY"),
+        ({**SAFE, "CLOUDPBX_TLS_KEY": ""}, "go together"),
+        ({**SAFE, "CLOUDPBX_SIP_TRANSPORT": "udp"}, "CLOUDPBX_SIP_PLAIN_PHONES refuses"),
     ],
 )
 def test_production_mode_refuses_unsafe_settings(monkeypatch, tmp_path, environment, complaint):
-    for name in ("CLOUDPBX_SECRET_KEY", "CLOUDPBX_ALLOWED_HOSTS", "CLOUDPBX_PUBLIC_URL"):
+    for name in SAFE:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLOUDPBX_MODE", "production")
     monkeypatch.setenv("CLOUDPBX_DATA_DIR", str(tmp_path))
@@ -50,14 +66,41 @@ def test_production_mode_refuses_unsafe_settings(monkeypatch, tmp_path, environm
 
 def test_production_mode_with_safe_settings(monkeypatch):
     monkeypatch.setenv("CLOUDPBX_MODE", "production")
-    monkeypatch.setenv("CLOUDPBX_SECRET_KEY", "k" * 50)
-    monkeypatch.setenv("CLOUDPBX_ALLOWED_HOSTS", "pbx.example.com")
-    monkeypatch.setenv("CLOUDPBX_PUBLIC_URL", "https://pbx.example.com")
+    for name, value in SAFE.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("CLOUDPBX_DATABASE_URL", "postgres://u@db/pbx")
     loaded = config.load()
     assert loaded.production
     assert loaded.allowed_hosts == ["pbx.example.com"]
     assert loaded.database_url == "postgres://u@db/pbx"
+    # Encrypted by default: phones told TLS, no plain SIP for phones, no plain-HTTP /prov/.
+    assert loaded.sip_transport == "tls"
+    assert not loaded.sip_plain_phones
+    assert not loaded.prov_plain_http
+
+
+def test_production_mode_behind_a_tls_proxy_or_with_opt_ins(monkeypatch):
+    monkeypatch.setenv("CLOUDPBX_MODE", "production")
+    for name, value in SAFE.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CLOUDPBX_HTTPS_PORT", "0")
+    monkeypatch.setenv("CLOUDPBX_TRUSTED_PROXIES", "10.0.0.1")
+    monkeypatch.setenv("CLOUDPBX_SIP_TRANSPORT", "udp")
+    monkeypatch.setenv("CLOUDPBX_SIP_PLAIN_PHONES", "on")
+    monkeypatch.setenv("CLOUDPBX_PROV_PLAIN_HTTP", "on")
+    loaded = config.load()
+    assert (loaded.https_port, loaded.sip_transport) == (0, "udp")
+    assert loaded.sip_plain_phones and loaded.prov_plain_http
+
+
+def test_embedded_mode_serves_https_beside_plain_http(monkeypatch, tmp_path):
+    for name in SAFE:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLOUDPBX_DATA_DIR", str(tmp_path))
+    loaded = config.load()
+    assert loaded.public_web_url == "https://127.0.0.1:8443"
+    assert (loaded.tls_certificate, loaded.tls_key) == ("", "")  # the embedded CA's
+    assert loaded.sip_plain_phones and loaded.prov_plain_http
 
 
 def test_bad_integer_is_reported_by_name(monkeypatch):
