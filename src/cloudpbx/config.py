@@ -102,6 +102,11 @@ class Config:
     prov_plain_http: bool
     app_link_hours: int
 
+    @property
+    def phone_port(self) -> int:
+        """The SIP port phones and apps are told: the TLS port over TLS."""
+        return self.sip_tls_port if self.sip_transport == "tls" else self.sip_port
+
 
 # Config field → environment variable, for handing the same settings to a child process.
 ENVIRONMENT_NAMES = {

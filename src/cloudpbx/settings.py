@@ -160,7 +160,7 @@ CONTENT_SECURITY_POLICY = {
 # Domain settings used by services (realm for HA1, what phones and apps are told).
 CLOUDPBX_SIP_DOMAIN = CONFIG.sip_domain
 CLOUDPBX_SIP_REALM = CONFIG.sip_realm
-CLOUDPBX_SIP_PORT = CONFIG.sip_port
+CLOUDPBX_SIP_PORT = CONFIG.phone_port  # what phones are told (the TLS port over TLS)
 CLOUDPBX_SIP_TRANSPORT = CONFIG.sip_transport
 CLOUDPBX_PUBLIC_URL = CONFIG.public_web_url
 CLOUDPBX_KAMAILIO_RPC_URLS = CONFIG.kamailio_rpc_urls

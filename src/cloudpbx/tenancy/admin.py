@@ -60,6 +60,7 @@ class TenantAdmin(admin.ModelAdmin):
             language=obj.language,
             timezone=obj.timezone,
             max_outbound_calls=obj.max_outbound_calls,
+            media_encryption=obj.media_encryption,
         )
         # The admin saves the member inlines against ``obj``: make it the created row.
         vars(obj).update(vars(created))

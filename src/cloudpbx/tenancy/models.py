@@ -16,6 +16,14 @@ from cloudpbx.numbering import rules
 _OUTBOUND_CALLS_RANGE = _("Allow between 1 and 1000 concurrent external calls.")
 
 
+class MediaEncryption(models.TextChoices):
+    """SRTP (SDES keys in the SDP, so meant with SIP over TLS) between a phone and the relay."""
+
+    OFF = "off", _("Off: plain RTP")
+    OPTIONAL = "optional", _("Optional: SRTP with phones that offer or accept it")
+    REQUIRED = "required", _("Required: SRTP only, other calls are refused")
+
+
 class Tenant(BaseModel):
     """A customer's PBX."""
 
@@ -62,6 +70,13 @@ class Tenant(BaseModel):
             MaxValueValidator(1000, message=_OUTBOUND_CALLS_RANGE),
         ],
         help_text=_("How many external calls of this customer the trunk carries at once."),
+    )
+    media_encryption = models.CharField(
+        verbose_name=_("media encryption"),
+        max_length=8,
+        choices=MediaEncryption.choices,
+        default=MediaEncryption.OPTIONAL,
+        help_text=_("For every phone and app of this customer; a terminal may set its own."),
     )
     created = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
 

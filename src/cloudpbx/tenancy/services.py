@@ -9,7 +9,7 @@ from django.db import transaction
 from cloudpbx.accounts.models import User
 from cloudpbx.core import events
 from cloudpbx.numbering import rules
-from cloudpbx.tenancy.models import Membership, Tenant
+from cloudpbx.tenancy.models import MediaEncryption, Membership, Tenant
 
 COUNTRY_DEFAULTS = {"DE": ("de", "Europe/Berlin"), "FR": ("fr", "Europe/Paris")}
 
@@ -21,6 +21,7 @@ TENANT_SETTINGS = (
     "timezone",
     "allowed_destination_countries",
     "max_outbound_calls",
+    "media_encryption",
 )
 
 
@@ -32,6 +33,7 @@ def create_tenant(
     timezone: str = "",
     allowed_destination_countries: list[str] | None = None,
     max_outbound_calls: int | None = None,
+    media_encryption: str = MediaEncryption.OPTIONAL,
 ) -> Tenant:
     """A new customer; its destinations default to its country and the EU/EEA."""
     default_language, default_timezone = COUNTRY_DEFAULTS.get(country, ("en", "UTC"))
@@ -45,6 +47,7 @@ def create_tenant(
             if allowed_destination_countries is None
             else allowed_destination_countries
         ),
+        media_encryption=media_encryption,
     )
     if max_outbound_calls is not None:
         tenant.max_outbound_calls = max_outbound_calls

@@ -40,6 +40,7 @@ LOCATIONS: dict[str, tuple[str, ...]] = {
     "caller_id_mode": ("outbound", "caller_id_mode"),
     "caller_id_custom": ("outbound", "custom_number"),
     "caller_id_number": ("outbound", "pbx_number"),
+    "media_encryption": ("media", "encryption"),
     "external_number": ("external", "number"),
     "ringing_extensions": ("inbound", "extensions"),
     "config_mode": ("provisioning", "mode"),
@@ -57,6 +58,7 @@ def terminals_of(request: HttpRequest) -> QuerySet[Terminal]:
     return (
         Terminal.objects.for_tenant(tenant_of(request))
         .select_related(
+            "tenant",
             "identification_number",
             "internal_extension",
             "caller_id_number",
@@ -118,6 +120,9 @@ def _service_arguments(request: HttpRequest, payload: TerminalIn | TerminalPatch
     for field in ("external_calls_enabled", "internal_display_name", "caller_id_mode"):
         if outbound.get(field) is not None:
             values[field] = outbound[field]
+    media = sent.get("media")
+    if media is not None:
+        values["media_encryption"] = "" if media["encryption"] == "pbx" else media["encryption"]
     if "custom_number" in outbound:
         values["caller_id_custom"] = outbound["custom_number"] or ""
     if "identification_number" in outbound:

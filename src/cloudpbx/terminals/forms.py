@@ -129,6 +129,12 @@ class TerminalForm(forms.Form):
         widget=forms.RadioSelect,
         initial=Terminal.CallerIdMode.PBX_NUMBER,
     )
+    media_encryption = forms.ChoiceField(
+        label=_label("media_encryption"),
+        choices=Terminal._meta.get_field("media_encryption").choices,
+        required=False,
+        help_text=_("SRTP between the phone and the PBX. Set the phone to SIP over TLS."),
+    )
     caller_id_custom = forms.CharField(
         label=_label("caller_id_custom"),
         required=False,
@@ -228,6 +234,7 @@ class TerminalForm(forms.Form):
             "caller_id_mode": terminal.caller_id_mode,
             "caller_id_custom": terminal.caller_id_custom,
             "caller_id_number": terminal.caller_id_number_id,
+            "media_encryption": terminal.media_encryption,
             "external_number": terminal.external_number,
             "ringing_extensions": [e.pk for e in terminal.ringing_extensions.all()],
             "config_mode": terminal.config_mode,
@@ -265,6 +272,7 @@ class TerminalForm(forms.Form):
                 "caller_id_mode",
                 "caller_id_custom",
                 "caller_id_number",
+                "media_encryption",
                 "external_number",
                 "config_mode",
             )

@@ -12,6 +12,7 @@ from cloudpbx.core import crypto
 from cloudpbx.core.models import TenantScopedModel
 from cloudpbx.core.validators import no_control_characters
 from cloudpbx.numbering import rules
+from cloudpbx.tenancy.models import MediaEncryption
 
 if TYPE_CHECKING:
     from cloudpbx.provisioning.models import ProvisioningDevice
@@ -93,6 +94,14 @@ class Terminal(TenantScopedModel):
         null=True,
         blank=True,
         related_name="shown_by_terminals",
+    )
+
+    media_encryption = models.CharField(
+        verbose_name=_("media encryption"),
+        max_length=8,
+        choices=[("", _("As set for the PBX")), *MediaEncryption.choices],
+        blank=True,
+        default="",
     )
 
     # External phone
@@ -177,6 +186,11 @@ class Terminal(TenantScopedModel):
     @property
     def has_sip_account(self) -> bool:
         return self.type in (self.Type.IP_PHONE, self.Type.APP)
+
+    @property
+    def effective_media_encryption(self) -> str:
+        """The terminal's own setting, or its PBX's."""
+        return self.media_encryption or self.tenant.media_encryption
 
     @property
     def sip_password(self) -> str:

@@ -15,6 +15,8 @@ CallerIdMode = Literal["anonymous", "custom", "pbx_number"]
 ConfigMode = Literal["manual", "automatic"]
 AuthMode = Literal["credentials", "trusted_ip"]
 Manufacturer = Literal["gigaset", "htek", "snom", "yealink"]
+# "pbx": as set for the PBX (the customer's policy).
+MediaEncryptionSetting = Literal["pbx", "off", "optional", "required"]
 
 
 class OutboundIn(Schema):
@@ -25,6 +27,10 @@ class OutboundIn(Schema):
     caller_id_mode: CallerIdMode | None = None
     custom_number: str | None = None
     pbx_number: str | None = None
+
+
+class MediaIn(Schema):
+    encryption: MediaEncryptionSetting
 
 
 class ExternalIn(Schema):
@@ -49,6 +55,7 @@ class TerminalIn(Schema):
     name: str
     type: TerminalType
     outbound: OutboundIn | None = None
+    media: MediaIn | None = None
     external: ExternalIn | None = None
     inbound: InboundIn | None = None
     provisioning: ProvisioningIn | None = None
@@ -59,6 +66,7 @@ class TerminalPatch(Schema):
     name: str | None = None
     type: TerminalType | None = None
     outbound: OutboundIn | None = None
+    media: MediaIn | None = None
     external: ExternalIn | None = None
     inbound: InboundIn | None = None
     provisioning: ProvisioningIn | None = None
@@ -73,6 +81,13 @@ class OutboundOut(Schema):
     caller_id_mode: CallerIdMode
     custom_number: str | None
     pbx_number: str | None
+
+
+class MediaOut(Schema):
+    encryption: MediaEncryptionSetting
+    effective: Literal["off", "optional", "required"] = Field(
+        description="What applies: the terminal's own setting, or the PBX's."
+    )
 
 
 class ExternalOut(Schema):
@@ -137,6 +152,7 @@ class TerminalOut(Schema):
     name: str
     type: TerminalType
     outbound: OutboundOut | None
+    media: MediaOut | None
     external: ExternalOut | None
     inbound: InboundOut
     sip: SipOut | None
@@ -158,6 +174,15 @@ class TerminalOut(Schema):
             "caller_id_mode": terminal.caller_id_mode,
             "custom_number": terminal.caller_id_custom or None,
             "pbx_number": _e164(terminal.caller_id_number),
+        }
+
+    @staticmethod
+    def resolve_media(terminal: Terminal) -> dict[str, Any] | None:
+        if not terminal.has_sip_account:
+            return None
+        return {
+            "encryption": terminal.media_encryption or "pbx",
+            "effective": terminal.effective_media_encryption,
         }
 
     @staticmethod

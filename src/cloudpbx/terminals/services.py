@@ -40,6 +40,7 @@ EDITABLE_FIELDS = frozenset(
         "caller_id_mode",
         "caller_id_custom",
         "caller_id_number",
+        "media_encryption",
         "external_number",
         "config_mode",
     }

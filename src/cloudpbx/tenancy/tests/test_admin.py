@@ -51,6 +51,7 @@ def form_data(tenant, **changes):
         "timezone": tenant.timezone,
         "allowed_destination_countries": ", ".join(tenant.allowed_destination_countries),
         "max_outbound_calls": str(tenant.max_outbound_calls),
+        "media_encryption": tenant.media_encryption,
         **INLINE,
     }
     return {**data, **changes}
@@ -63,11 +64,14 @@ def test_added_customer_gets_the_default_destinations(
     assert 'name="allowed_destination_countries"' not in page  # the country decides
     data = {"name": "Exemple", "country": "FR", "language": "fr", "timezone": "Europe/Paris"}
     with django_capture_on_commit_callbacks(execute=True):
-        response = operator.post(ADD, {**data, "max_outbound_calls": "4", **INLINE})
+        response = operator.post(
+            ADD, {**data, "max_outbound_calls": "4", "media_encryption": "required", **INLINE}
+        )
     assert response.status_code == 302, response.content.decode()
     tenant = Tenant.objects.get()
     assert tenant.allowed_destination_countries == rules.default_destination_countries("FR")
     assert tenant.max_outbound_calls == 4
+    assert tenant.media_encryption == "required"
     assert published == [{"tenant_id": tenant.pk}]
 
 
