@@ -385,6 +385,7 @@ class CloudpbxServer:
             sip_realm=DOMAIN,
             sip_port=free_port(),
             sip_rpc_port=free_port(),
+            sip_tls_port=free_port(),
             sip_children=children,
             sip_shm_mb=shm_mb,
             # The load generator sends thousands of requests per second from one address.

@@ -99,6 +99,7 @@ def sip_server(django_db_setup, django_db_blocker):
         sip_realm=settings.CLOUDPBX_SIP_REALM,
         sip_port=free_port(),
         sip_rpc_port=free_port(socket.SOCK_STREAM),
+        sip_tls_port=free_port(socket.SOCK_STREAM),
         sip_children=2,
         sip_ring_timeout=RING_TIMEOUT,
         sip_shm_mb=128,

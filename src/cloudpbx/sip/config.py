@@ -16,8 +16,10 @@ from urllib.parse import unquote, urlsplit
 import jinja2
 
 from cloudpbx.config import Config, to_environment
+from cloudpbx.core import certificates
 
 TEMPLATE = Path(__file__).with_name("kamailio.cfg.j2")
+SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"  # Debian's ca-certificates
 KEMI_SCRIPT = Path(__file__).with_name("kemi.py")
 SCHEMA_DIRS = {
     "sqlite": "/usr/share/kamailio/db_sqlite",
@@ -72,9 +74,34 @@ def mask_ip(config: Config) -> str:
     return "127.0.0.8"  # topoh's default: an address no client uses
 
 
-def render(config: Config) -> str:
+def tls_config_path(run_dir: Path) -> Path:
+    return run_dir / "tls.cfg"
+
+
+def render_tls(server: certificates.ServerCertificate) -> str:
+    """The tls module's profiles: phones present no client certificate; outgoing TLS (a
+    carrier on ``transport=tls``) verifies the far end against the system's CAs."""
+    return (
+        "[server:default]\n"
+        "method = TLSv1.2+\n"
+        "verify_certificate = no\n"
+        "require_certificate = no\n"
+        f"certificate = {server.certificate}\n"
+        f"private_key = {server.key}\n"
+        "\n"
+        "[client:default]\n"
+        "method = TLSv1.2+\n"
+        "verify_certificate = yes\n"
+        "require_certificate = yes\n"
+        f"ca_list = {SYSTEM_CAS}\n"
+    )
+
+
+def render(config: Config, run_dir: Path) -> str:
     postgres = usrloc_db_url(config).startswith("postgres")
     listen = [f"{proto}:{config.sip_listen}:{config.sip_port}" for proto in ("udp", "tcp")]
+    if config.sip_tls_port:
+        listen.append(f"tls:{config.sip_listen}:{config.sip_tls_port}")
     environment = jinja2.Environment(autoescape=False, keep_trailing_newline=True)  # noqa: S701
     template = environment.from_string(TEMPLATE.read_text())
     return template.render(
@@ -100,6 +127,7 @@ def render(config: Config) -> str:
         failure_window_seconds=config.sip_ban_seconds,
         kemi_script=KEMI_SCRIPT,
         media_ng_port=config.media_ng_port,
+        tls_config=tls_config_path(run_dir) if config.sip_tls_port else "",
     )
 
 
@@ -135,7 +163,10 @@ def write(config: Config, run_dir: Path) -> KamailioFiles:
     path = run_dir / "kamailio.cfg"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds the nonce secret
     with os.fdopen(fd, "w") as handle:
-        handle.write(render(config))
+        handle.write(render(config, run_dir))
+    if config.sip_tls_port:
+        # Checked (or issued by the embedded CA) on every start: a bad certificate is named.
+        tls_config_path(run_dir).write_text(render_tls(certificates.ensure(config)))
     ensure_usrloc_schema(config)
     return KamailioFiles(run_dir=run_dir, config=path, pid_file=run_dir / "kamailio.pid")
 

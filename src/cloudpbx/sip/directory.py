@@ -31,7 +31,8 @@ SELECT t.id, t.tenant_id, ten.country, t.sip_username, t.sip_ha1, t.external_cal
        COALESCE(idn.e164, (SELECT m.e164 FROM numbering_phonenumber m
                            WHERE m.tenant_id = t.tenant_id AND m.is_main)),
        t.internal_display_name, ext.number, t.caller_id_mode, t.caller_id_custom, cid.e164,
-       ten.allowed_destination_countries, ten.max_outbound_calls
+       ten.allowed_destination_countries, ten.max_outbound_calls,
+       COALESCE(NULLIF(t.media_encryption, ''), ten.media_encryption)
 FROM terminals_terminal t
 JOIN tenancy_tenant ten ON ten.id = t.tenant_id
 LEFT JOIN numbering_phonenumber idn ON idn.id = t.identification_number_id
@@ -41,8 +42,10 @@ WHERE t.sip_username = %s AND t.type IN ('ip_phone', 'app')
 """
 
 _EXTENSION_SQL = """
-SELECT e.tenant_id, e.number, t.id, t.type, t.sip_username, t.external_number
+SELECT e.tenant_id, e.number, t.id, t.type, t.sip_username, t.external_number,
+       COALESCE(NULLIF(t.media_encryption, ''), ten.media_encryption)
 FROM extensions_extension e
+JOIN tenancy_tenant ten ON ten.id = e.tenant_id
 LEFT JOIN terminals_terminal_ringing_extensions r ON r.extension_id = e.id
 LEFT JOIN terminals_terminal t ON t.id = r.terminal_id
 WHERE e.tenant_id = %s AND e.number = %s
@@ -206,8 +209,8 @@ class Directory:
         rows = self.database.rows(_CALLER_SQL, (username,))
         if not rows:
             return None
-        (terminal_id, tenant_id, country, sip_username, ha1, external, identification,
-         display, extension, mode, custom, shown, countries, max_calls) = rows[0]  # fmt: skip
+        (terminal_id, tenant_id, country, sip_username, ha1, external, identification, display,
+         extension, mode, custom, shown, countries, max_calls, encryption) = rows[0]  # fmt: skip
         caller = Caller(
             terminal_id=terminal_id,
             tenant_id=tenant_id,
@@ -222,6 +225,7 @@ class Directory:
             caller_id_number=shown,
             allowed_countries=tuple(_json_list(countries)),
             max_outbound_calls=int(max_calls or 0),
+            media_encryption=encryption or "off",
         )
         return Account(ha1=ha1, caller=caller)
 
@@ -230,13 +234,13 @@ class Directory:
         if not rows:
             return None
         targets = []
-        for _tenant, _number, terminal_id, kind, username, external in rows:
+        for _tenant, _number, terminal_id, kind, username, external, encryption in rows:
             if terminal_id is None:
                 continue
             if kind == "external" and external:
                 targets.append(RingTarget(terminal_id, "external", external))
             elif kind in ("ip_phone", "app") and username:
-                targets.append(RingTarget(terminal_id, "sip", username))
+                targets.append(RingTarget(terminal_id, "sip", username, encryption or "off"))
         return ExtensionEntry(tenant_id=tenant_id, number=number, targets=tuple(targets))
 
     def _load_did(self, e164: str) -> tuple[int, str | None] | None:

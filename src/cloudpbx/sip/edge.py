@@ -18,6 +18,11 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+# --- transports --------------------------------------------------------------------------------
+
+# Kamailio's $pr of the transports whose signalling (with SRTP keys, digests) is encrypted.
+ENCRYPTED_TRANSPORTS = frozenset({"tls", "wss"})
+
 # --- authentication ----------------------------------------------------------------------------
 
 MAX_USERNAME_BYTES = 64

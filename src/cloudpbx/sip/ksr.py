@@ -124,6 +124,9 @@ class Router:
         # Unknown users are checked against a random HA1: the same work and the same answer
         # as a wrong password, so usernames cannot be enumerated.
         self.decoy_ha1 = secrets.token_hex(16)
+        self.plain_phones = config.sip_plain_phones
+        # Of the call group being forked: each registered contact's SRTP setting.
+        self._branch_policies: dict[str, str] = {}
 
     # --- entry points called by Kamailio -------------------------------------------------------
 
@@ -161,6 +164,11 @@ class Router:
             KSR.sl.sl_send_reply(483, "Too Many Hops")
             return OK
         if KSR.sanity.sanity_check(1511, 7) < 0:
+            return OK
+        if trunk is None and not self.plain_phones and pv("$pr") not in edge.ENCRYPTED_TRANSPORTS:
+            # The same answer for every request and user: nothing to learn from it.
+            if method != "ACK":
+                KSR.sl.sl_send_reply(403, "TLS Required")
             return OK
 
         if method == "CANCEL":
@@ -263,9 +271,19 @@ class Router:
             keep_only(edge.TRUNK_REPLY_HEADERS)
         return OK
 
-    def media_flags(self, trunk: Trunk | None, sdp: str, *, per_branch: bool) -> str:
+    def media_flags(
+        self, trunk: Trunk | None, sdp: str, *, per_branch: bool, toward: str | None = None
+    ) -> str:
         trusted = trunk is not None and trunk.trust_media_address
-        return media.relay_flags(trusted_source=trusted, sdp=sdp, per_branch=per_branch)
+        return media.relay_flags(
+            trusted_source=trusted, sdp=sdp, per_branch=per_branch, toward=toward
+        )
+
+    def branch_media(self) -> str:
+        """The protocol toward this branch: its phone's SRTP setting, plain to the trunk."""
+        if self._ring is None:
+            return media.TOWARD_TRUNK  # a call to the carrier (its only branch)
+        return media.toward(self._branch_policies.get(pv("$ru")))
 
     def arm_branches(self, *, trunk_call: bool) -> None:
         """Every branch of an INVITE gets its media offer (and a call group's identity), and
@@ -284,7 +302,8 @@ class Router:
         body = pv("$rb")
         if body:
             trunk = self.directory.trunk_for_source(pv("$si"))
-            if KSR.rtpengine.rtpengine_manage(self.media_flags(trunk, body, per_branch=True)) < 0:
+            flags = self.media_flags(trunk, body, per_branch=True, toward=self.branch_media())
+            if KSR.rtpengine.rtpengine_manage(flags) < 0:
                 logger.warning("cloudpbx-sip media relay unavailable call=%s", pv("$ci"))
                 self._media_failed = True
                 KSR.tm.t_set_disable_internal_reply(1)  # the 503 below, not tm's own 500
@@ -398,6 +417,11 @@ class Router:
         if account is None:
             return OK
         caller = account.caller
+        srtp = media.srtp_refusal(caller.media_encryption, pv("$rb"))
+        if srtp is not None:
+            logger.info("cloudpbx-sip refused call user=%s reason=srtp", caller.sip_username)
+            KSR.sl.sl_send_reply(*srtp)
+            return OK
         decision = routing.route_call(caller, pv("$rU"), self.directory, self.plan)
         return self.apply(decision, caller)
 
@@ -470,6 +494,7 @@ class Router:
             for target in ring.targets
             if trunk is not None and target.kind == "external"
         )
+        self._branch_policies = {}
         first = True
         for uri in sorted(self._trunk_uris):
             if first:
@@ -481,12 +506,17 @@ class Router:
             if target.kind != "sip":
                 continue
             aor = f"sip:{target.address}@{self.domain}"
+            known = int(pv("$branch(count)") or 0)
             if first:
                 KSR.pv.sets("$ru", aor)
                 if KSR.registrar.lookup("location") > 0:
                     first = False
+                    self._branch_policies[pv("$ru")] = target.media_encryption
             else:
                 KSR.registrar.lookup_to_dset("location", aor)
+            # The contacts this account added: each branch's SRTP setting, for its branch route.
+            for index in range(known, int(pv("$branch(count)") or 0)):
+                self._branch_policies[pv(f"$(branch(uri)[{index}])")] = target.media_encryption
         return not first
 
     def set_identity(self, identity: routing.Identity, trunk: Trunk | None) -> None:

@@ -43,18 +43,70 @@ def private_media(sdp: str) -> bool:
     return False
 
 
-def relay_flags(*, trusted_source: bool, sdp: str, per_branch: bool) -> str:
+def relay_flags(
+    *, trusted_source: bool, sdp: str, per_branch: bool, toward: str | None = None
+) -> str:
     """rtpengine flags for an offer or answer.
 
     Media is expected where the signalling came from (``SIP-source-address``; rtpengine then
     learns the real port from the first packet), except from a trunk that is trusted to put
     its media address in SDP (``trust-address``) — and never an address that is not public.
+    ``toward``: for an initial offer, the flags of :func:`toward` for the leg it goes to.
     """
     trust = trusted_source and not private_media(sdp)
     flags = [_ALWAYS, "trust-address" if trust else "SIP-source-address"]
     if per_branch:
         flags.append(PER_BRANCH)
+    if toward is not None:
+        flags.append(toward)
     return " ".join(flags)
+
+
+# --- SRTP (SDES) -------------------------------------------------------------------------------
+# rtpengine terminates SRTP on each leg and bridges: every leg gets the protocol its end is
+# set to, whatever the other end speaks. Re-offers in a dialog keep each side's protocol
+# (rtpengine remembers it, checked with 10.5), so only the initial offer says it.
+
+# The suites offered: not NULL_* (authentication without encryption), not the rare F8 and
+# 192-bit ones. rtpengine 10.5 has no "only" list, so the others are excluded by name.
+_SDES_SUITES = " ".join(
+    f"SDES-no-{suite}"
+    for suite in (
+        "NULL_HMAC_SHA1_80", "NULL_HMAC_SHA1_32", "F8_128_HMAC_SHA1_80", "F8_128_HMAC_SHA1_32",
+        "AES_192_CM_HMAC_SHA1_80", "AES_192_CM_HMAC_SHA1_32",
+    )
+)  # fmt: skip
+# An SRTP offer from a phone is accepted as SRTP, also "opportunistic" (RTP/AVP with keys).
+_ACCEPT = "OSRTP-accept"
+# DTLS is for browsers (WebRTC): SDES phones get no fingerprint attributes.
+_PROTOCOLS = {
+    "off": f"{_ACCEPT} RTP/AVP",
+    # Opportunistic SRTP (RFC 8643): RTP/AVP with keys, so a phone without SRTP still answers.
+    "optional": f"{_ACCEPT} RTP/AVP OSRTP-offer DTLS=off {_SDES_SUITES}",
+    "required": f"{_ACCEPT} RTP/SAVP DTLS=off {_SDES_SUITES}",
+}
+# The carrier gets plain RTP: trunks here do not do SRTP.
+TOWARD_TRUNK = _PROTOCOLS["off"]
+
+_SRTP_OFFER = re.compile(r"^(?:m=\S+ \d+(?:/\d+)? RTP/SAVPF? |a=crypto:)", re.MULTILINE)
+
+
+def toward(policy: str | None) -> str:
+    """The protocol flags for a leg toward a phone set to ``policy`` (None: the trunk)."""
+    return _PROTOCOLS.get(policy or "off", TOWARD_TRUNK)
+
+
+def offers_srtp(sdp: str) -> bool:
+    """Whether an SDP offers SRTP keys (RTP/SAVP, or RTP/AVP with ``a=crypto``: RFC 8643)."""
+    return _SRTP_OFFER.search(sdp) is not None
+
+
+def srtp_refusal(policy: str, sdp: str) -> tuple[int, str] | None:
+    """A phone that must use SRTP and offers no keys is refused (also a call without an
+    offer: its answer could not be made to require keys)."""
+    if policy == "required" and not offers_srtp(sdp):
+        return 488, "SRTP Required"
+    return None
 
 
 MEDIA_METHODS = frozenset({"INVITE", "UPDATE", "PRACK", "ACK"})

@@ -13,6 +13,9 @@ from typing import Literal, Protocol
 
 from cloudpbx.sip.edge import uri_user
 
+# A terminal's SRTP setting (its own, or its customer's).
+MediaPolicy = Literal["off", "optional", "required"]
+
 ANONYMOUS_DISPLAY = "Anonymous"
 ANONYMOUS_URI_USER = "anonymous"
 
@@ -36,6 +39,7 @@ class Caller:
     # reach, and how many may run at once.
     allowed_countries: tuple[str, ...] = ()
     max_outbound_calls: int = 0
+    media_encryption: MediaPolicy = "off"  # SRTP toward and from this phone
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class RingTarget:
     terminal_id: int
     kind: Literal["sip", "external"]
     address: str  # SIP username, or E.164 for external phones
+    media_encryption: MediaPolicy = "off"  # toward a SIP account's phones
 
 
 @dataclass(frozen=True)
