@@ -88,8 +88,8 @@ class UserAgentRule:
 class UnsupportedSetting(ValueError):
     """The configuration asks for something this vendor's file cannot say (verified keys only).
 
-    Raised by ``Vendor.context`` while rendering; the message names the vendor, the model
-    family and the setting, for the operator."""
+    Raised by ``Vendor.context`` while rendering (so also by ``render.render_device``); the
+    message names the vendor, the setting and why, for the operator."""
 
     def __init__(self, vendor: str, setting: str, value: str, reason: str) -> None:
         self.vendor, self.setting, self.value = vendor, setting, value
