@@ -116,6 +116,38 @@ def test_names_are_escaped_in_the_xml():
     assert body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<config')
 
 
+def linphone_account(**changes):
+    values = dict(
+        display_name="Empfang", username="t1", ha1="0" * 32, realm="pbx.example",
+        domain="pbx.example", proxy_host="pbx.example", proxy_port=5061, transport="tls",
+    )  # fmt: skip
+    return LinphoneAccount(**{**values, **changes})
+
+
+@pytest.mark.parametrize(
+    ("mode", "encryption", "mandatory"),
+    [("off", None, None), ("optional", "srtp", "0"), ("required", "srtp", "1")],
+)
+def test_tls_and_the_srtp_mode_are_in_the_linphone_file(mode, encryption, mandatory):
+    values = entries(render(linphone_account(media_encryption=mode)))
+    assert values[("proxy_0", "reg_proxy")] == "<sip:pbx.example:5061;transport=tls>"
+    assert values.get(("sip", "media_encryption")) == encryption
+    assert values.get(("sip", "media_encryption_mandatory")) == mandatory
+    assert values[("sip", "default_proxy")] == "0"
+
+
+def test_srtp_off_adds_nothing_to_the_linphone_file():
+    default = render(linphone_account())
+    assert default == render(linphone_account(media_encryption="off"))
+    assert b"media_encryption" not in default
+
+
+@pytest.mark.parametrize("changes", [{"media_encryption": "mandatory"}, {"transport": "TLS"}])
+def test_unknown_linphone_settings_are_refused(changes):
+    with pytest.raises(ValueError):
+        render(linphone_account(**changes))
+
+
 def test_api_issues_a_link_with_its_qr_code(tenant, settings):
     terminal = app(tenant)
     response = api_client(tenant).post(f"/api/v1/terminals/{terminal.pk}/app-link")

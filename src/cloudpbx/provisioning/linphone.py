@@ -2,6 +2,15 @@
 
 The app gets the HA1 with its realm, never the clear password (Linphone registers with an
 ``ha1`` when ``realm`` is next to it; see ../shared/reference/real-clients-notes.md).
+
+SRTP (SDES) is a core setting in liblinphone, not an account one: ``[sip] media_encryption``
+("none" | "srtp" | "zrtp" | "dtls") and ``[sip] media_encryption_mandatory`` (0/1), read by
+``linphone_core_get_media_encryption`` and ``linphone_core_is_media_encryption_mandatory``
+(BelledonneCommunications/liblinphone coreapi/linphonecore.c, alike at tag 5.1.73 and at 9896e6c).
+A private CA cannot be handed over: ``[sip] root_ca`` is the path of a local file
+(``certificates_config_read`` in the same file), and CA data is set through the API only
+(``linphone_core_set_root_ca_data``), never from lpconfig. With a private CA the app cannot
+verify the server until the CA is installed on the device (or ships in the app).
 """
 
 from __future__ import annotations
@@ -10,6 +19,13 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 NAMESPACE = "http://www.linphone.org/xsds/lpconfig.xsd"
+TRANSPORTS = ("udp", "tcp", "tls")
+# [sip] entries per SRTP mode; "off" writes none (the app's default is no media encryption).
+MEDIA_ENCRYPTION = {
+    "off": {},
+    "optional": {"media_encryption": "srtp", "media_encryption_mandatory": "0"},
+    "required": {"media_encryption": "srtp", "media_encryption_mandatory": "1"},
+}
 
 
 @dataclass(frozen=True)
@@ -21,12 +37,20 @@ class LinphoneAccount:
     domain: str
     proxy_host: str
     proxy_port: int
-    transport: str
+    transport: str  # "udp" | "tcp" | "tls": reg_proxy is <sip:HOST:PORT;transport=…>
     expires: int = 3600
+    media_encryption: str = "off"  # "off" | "optional" | "required" (SDES-SRTP)
 
 
 def render(account: LinphoneAccount) -> bytes:
-    """The lpconfig document; ElementTree escapes every value (names with <, &, quotes)."""
+    """The lpconfig document; ElementTree escapes every value (names with <, &, quotes).
+
+    Raises ValueError for a transport or SRTP mode it does not know (never written as plain).
+    """
+    if account.transport not in TRANSPORTS:
+        raise ValueError(f"transport must be one of {TRANSPORTS}, not {account.transport!r}")
+    if account.media_encryption not in MEDIA_ENCRYPTION:
+        raise ValueError(f"unknown media_encryption {account.media_encryption!r}")
     ET.register_namespace("", NAMESPACE)
     root = ET.Element(f"{{{NAMESPACE}}}config")
 
@@ -38,7 +62,7 @@ def render(account: LinphoneAccount) -> bytes:
 
     display = account.display_name.replace("\\", "").replace('"', "")
     identity = f'"{display}" <sip:{account.username}@{account.domain}>'
-    section("sip", {"default_proxy": "0"})
+    section("sip", {"default_proxy": "0", **MEDIA_ENCRYPTION[account.media_encryption]})
     section(
         "auth_info_0",
         {

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
+MEDIA_ENCRYPTIONS = ("off", "optional", "required")
+
 
 def printable(text: str) -> str:
     """One line of text as it may appear in any vendor format (no newline injection)."""
@@ -70,3 +72,4 @@ class SipCredentials:
     registrar: str
     port: int
     transport: str
+    media_encryption: str = "off"  # as in SipAccount: "off" | "optional" | "required"

@@ -15,6 +15,7 @@ import pytest
 from cloudpbx.provisioning import clients, digest, identify, render
 from cloudpbx.provisioning.phoneconfig import PhoneConfig, ProvisioningAccess, SipAccount
 from cloudpbx.provisioning.vendors import VENDORS, xmlread
+from cloudpbx.provisioning.vendors.base import UnsupportedSetting
 from cloudpbx.provisioning.vendors.yealink import parse_settings
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -70,13 +71,32 @@ CASES = {
     "gigaset-nx70.xml": ("gigaset", "N870", "7c2f80e0d605", {}),
     "gigaset-maxwell.xml": ("gigaset", "Maxwell 3", "7c2f80e0d606", {}),
     "htek-uc9xx.xml": ("htek", "UC926", "001fc110d3a9", {}),
+    # TLS on 5061, SRTP required, a private CA (Htek: SRTP off, it refuses SRTP).
+    "yealink-t5x-tls-srtp-private-ca.cfg": ("yealink", "T54W", "805ec0123458", "secure"),
+    "snom-d7xx-tls-srtp-private-ca.xml": ("snom", "D785", "000413922d26", "secure"),
+    "gigaset-nx70-tls-srtp-private-ca.xml": ("gigaset", "N870", "7c2f80e0d607", "secure"),
+    "gigaset-maxwell-tls-srtp-private-ca.xml": ("gigaset", "Maxwell 3", "7c2f80e0d608", "secure"),
+    "htek-uc9xx-tls-private-ca.xml": ("htek", "UC926", "001fc110d3aa", "secure-rtp"),
 }
+
+CA_URL = "https://pbx.example.net/ca/cloudpbx-ca.pem"
+
+
+def secure(base: PhoneConfig, media_encryption: str) -> dict[str, object]:
+    account = dataclasses.replace(
+        base.account, transport="tls", port=5061, media_encryption=media_encryption
+    )
+    return {"account": account, "trusted_ca_url": CA_URL}
 
 
 def _changes(kind: object) -> dict[str, object]:
+    base = config("yealink", "T54W", "805ec0123456")
+    if kind == "secure":
+        return secure(base, "required")
+    if kind == "secure-rtp":
+        return secure(base, "off")
     if kind != "french":
         return {}
-    base = config("yealink", "T54W", "805ec0123456")
     return {
         **FRENCH_TLS_TRUSTED,
         "account": dataclasses.replace(base.account, transport="tls", port=5061),
@@ -125,8 +145,103 @@ def test_device_files_parse_and_give_back_the_sip_account(name: str) -> None:
     assert account.password == SIP_PASSWORD
     assert account.registrar == "sip.example.net"
     assert account.port == phone.account.port
-    if not name.startswith("gigaset-maxwell"):
+    if not name.startswith("gigaset-maxwell") or phone.account.transport != "tcp":
         assert account.transport == phone.account.transport
+    assert account.media_encryption == phone.account.media_encryption
+
+
+# --- TLS, SRTP, private CA ------------------------------------------------------------------
+
+FAMILIES = [
+    ("yealink", "T54W", "805ec0123456"),
+    ("snom", "D785", "000413922d24"),
+    ("gigaset", "N870", "7c2f80e0d605"),
+    ("gigaset", "Maxwell 3", "7c2f80e0d606"),
+    ("htek", "UC926", "001fc110d3a9"),
+]
+SRTP_REFUSED = {("htek", "optional"), ("htek", "required")}
+
+
+def render_phone(phone: PhoneConfig) -> bytes:
+    vendor = VENDORS[phone.vendor]
+    model = vendor.model(phone.model)
+    assert model is not None
+    template = next(rule.template for rule in vendor.files if rule.kind == "device")
+    return render.render_device(vendor, model, template, phone)
+
+
+def trusted_ca_in(vendor: str, body: bytes) -> str | None:
+    """Where each vendor's file names the CA to trust, read with the vendor's own format."""
+    if vendor == "yealink":
+        settings = parse_settings(body)
+        if "static.trusted_certificates.url" not in settings:
+            return None
+        assert settings["static.security.trust_certificates"] == "1"  # only trusted ones
+        assert settings["static.security.ca_cert"] == "2"  # built-in + custom list
+        return settings["static.trusted_certificates.url"]
+    if vendor == "snom":
+        certificate = xmlread.parse(body).find("certificates/certificate")
+        return None if certificate is None else certificate.attrib["url"]
+    return None  # no verified key: the file says nothing about the CA
+
+
+@pytest.mark.parametrize("mode", ["off", "optional", "required"])
+@pytest.mark.parametrize(("vendor", "model", "mac"), FAMILIES)
+def test_tls_srtp_and_private_ca_are_in_the_file_and_read_back(
+    vendor: str, model: str, mac: str, mode: str
+) -> None:
+    base = config(vendor, model, mac)
+    phone = dataclasses.replace(base, **secure(base, mode))  # type: ignore[arg-type]
+    if (vendor, mode) in SRTP_REFUSED:
+        with pytest.raises(UnsupportedSetting, match=r"Htek: media_encryption='\w+' is not"):
+            render_phone(phone)
+        return
+    body = render_phone(phone)
+    account = VENDORS[vendor].read_account(body)
+    assert (account.transport, account.port) == ("tls", 5061)
+    assert account.media_encryption == mode
+    if mode == "off":
+        assert b"srtp" not in body.lower() and b"savp" not in body.lower()
+    expected_ca = CA_URL if VENDORS[vendor].installs_private_ca else None
+    assert trusted_ca_in(vendor, body) == expected_ca
+    if expected_ca is None:
+        assert CA_URL.encode() not in body
+
+
+@pytest.mark.parametrize(("vendor", "model", "mac"), FAMILIES)
+def test_tls_without_srtp_or_private_ca_adds_no_key(vendor: str, model: str, mac: str) -> None:
+    """SRTP off and a publicly trusted certificate write nothing new: the files stay as the
+    goldens above, which predate both settings."""
+    base = config(vendor, model, mac)
+    tls = dataclasses.replace(base.account, transport="tls", port=5061, media_encryption="off")
+    body = render_phone(dataclasses.replace(base, account=tls, trusted_ca_url=None))
+    for word in (b"srtp", b"savp", b"certificate"):
+        assert word not in body.lower()
+    assert VENDORS[vendor].read_account(body).media_encryption == "off"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://pbx.example.net/ca.pem\naccount.2.enable = 1",  # a second Yealink line
+        'https://pbx.example.net/ca.pem" x="1',
+        "https://pbx.example.net/my ca.pem",
+        "ftp://pbx.example.net/ca.pem",
+    ],
+)
+def test_a_ca_url_that_could_break_out_of_its_value_is_refused(url: str) -> None:
+    for vendor, model, mac in FAMILIES[:2]:
+        phone = dataclasses.replace(config(vendor, model, mac), trusted_ca_url=url)
+        with pytest.raises(ValueError, match="trusted_ca_url"):
+            render_phone(phone)
+
+
+def test_an_unknown_srtp_mode_is_refused_not_read_as_off() -> None:
+    for vendor, model, mac in FAMILIES:
+        base = config(vendor, model, mac)
+        phone = dataclasses.replace(base, **secure(base, "mandatory"))  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="media_encryption"):
+            render_phone(phone)
 
 
 def test_xml_values_are_escaped_and_yealink_values_stay_on_one_line() -> None:

@@ -9,6 +9,10 @@ A plugin is plain data plus two functions:
   language names, time-zone notation…) handed to its Jinja2 templates;
 - ``read_account(body)``: the SIP credentials a rendered file gives the phone (tests and the
   end-to-end registration check read files back with it).
+
+A setting a vendor's file cannot express is refused, never dropped: ``context`` raises
+:class:`UnsupportedSetting` (e.g. SRTP on a phone whose SRTP key is not verified), so a phone
+never registers with less protection than the configuration asks for.
 """
 
 from __future__ import annotations
@@ -18,7 +22,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cloudpbx.provisioning.phoneconfig import PhoneConfig, SipCredentials
+from cloudpbx.provisioning.phoneconfig import (
+    MEDIA_ENCRYPTIONS,
+    PhoneConfig,
+    SipCredentials,
+    printable,
+)
 
 FileKind = Literal["device", "common", "absent"]
 MacCase = Literal["lower", "upper"]
@@ -76,6 +85,40 @@ class UserAgentRule:
         object.__setattr__(self, "regex", re.compile(self.pattern))
 
 
+class UnsupportedSetting(ValueError):
+    """The configuration asks for something this vendor's file cannot say (verified keys only).
+
+    Raised by ``Vendor.context`` while rendering (so also by ``render.render_device``); the
+    message names the vendor, the setting and why, for the operator."""
+
+    def __init__(self, vendor: str, setting: str, value: str, reason: str) -> None:
+        self.vendor, self.setting, self.value = vendor, setting, value
+        super().__init__(f"{vendor}: {setting}={value!r} is not supported: {reason}")
+
+
+def media_encryption(config: PhoneConfig) -> str:
+    """The account's SRTP mode, checked (a typo must not read as "off")."""
+    mode = config.account.media_encryption
+    if mode not in MEDIA_ENCRYPTIONS:
+        raise ValueError(f"media_encryption must be one of {MEDIA_ENCRYPTIONS}, not {mode!r}")
+    return mode
+
+
+def trusted_ca_url(config: PhoneConfig) -> str | None:
+    """The private CA's URL, checked: one http(s) token, nothing a line- or attribute-based
+    format could be broken out of (Yealink's ``key = value`` lines above all)."""
+    url = config.trusted_ca_url
+    if url is None:
+        return None
+    if (
+        printable(url) != url
+        or any(ch in url for ch in ' "<>')
+        or not url.startswith(("https://", "http://"))
+    ):
+        raise ValueError(f"trusted_ca_url is not a plain http(s) URL: {url!r}")
+    return url
+
+
 def _no_context(config: PhoneConfig) -> Mapping[str, object]:
     return {}
 
@@ -100,6 +143,10 @@ class Vendor:
     # Yealink and Snom (Wazo's plugins, FusionPBX), Gigaset Nx70 (Gigaset wiki "SIP:
     # Check-sync message") document this one; Htek is assumed to follow Yealink (unverified).
     check_sync_event: str = "check-sync;reboot=false"
+    # Whether the file can make the phone download and trust ``PhoneConfig.trusted_ca_url``.
+    # False: no verified key exists, the file says nothing about it, and the operator installs
+    # the private CA on the device by hand (its web UI) before it can verify our certificate.
+    installs_private_ca: bool = False
     context: Callable[[PhoneConfig], Mapping[str, object]] = _no_context
     read_account: Callable[[bytes], SipCredentials] = _no_reader
 

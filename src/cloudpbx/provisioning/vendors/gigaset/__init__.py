@@ -5,6 +5,12 @@ The Nx70 multicell systems and the Maxwell desk phones use two different paramet
 only; after a 401 the device first tries its built-in credentials (username = its MAC), then
 the ones typed in its web UI ("Server Authentication"): no known parameter sets them from the
 file, so the ACS credentials are typed once on the device.
+
+A private CA cannot be handed over in the file either: Gigaset's wiki shows the certificate
+lists (Server / CA certificates, "Accept all certificates") in the Nx70 web UI only
+(https://teamwork.gigaset.com/gigawiki/pages/diffpages.action?pageId=1049428259&originalId=1011187883)
+and no provisioning parameter for them was found for either family, so ``installs_private_ca``
+is False and the operator uploads the CA in the web UI.
 """
 
 from __future__ import annotations
@@ -13,13 +19,31 @@ from collections.abc import Mapping
 
 from cloudpbx.provisioning.phoneconfig import PhoneConfig, SipCredentials
 from cloudpbx.provisioning.vendors import xmlread
-from cloudpbx.provisioning.vendors.base import FileRule, PhoneModel, UserAgentRule, Vendor
+from cloudpbx.provisioning.vendors.base import (
+    FileRule,
+    PhoneModel,
+    UserAgentRule,
+    Vendor,
+    media_encryption,
+)
 
 XML = "application/xml; charset=utf-8"
+# SipProvider.0.TransportProtocol 1 UDP, 2 TCP, 3 TLS (wazo-platform/wazo-provd-plugins
+# plugins/wazo_gigaset/Nx70_83_v2_65_0/common.py _SIP_TRANSPORT).
 NX70_TRANSPORTS = {"udp": "1", "tcp": "2", "tls": "3"}
 NX70_TONE_SCHEMES = {"DE": "Germany", "FR": "France"}
-# Maxwell: 2 = TLS, 1 otherwise (as in working Maxwell configurations).
+# Maxwell SIP.TransportProtocol: 2 = TLS, 1 otherwise (nethesis/tancredi
+# data/templates/gigaset-Maxwell.tmpl). No value for TCP is known: TCP registers over UDP.
 MAXWELL_TRANSPORTS = {"udp": "1", "tcp": "1", "tls": "2"}
+# SRTP, as (SRTP on, accept calls without SRTP); "off" writes nothing (the default, off).
+# Nx70: SipProvider.0.SRTP_Enabled and SipProvider.0.AcceptNonSRTPCalls, 0/1
+# (wazo-platform/wazo-provd-plugins plugins/wazo_gigaset/Nx70_83_v2_65_0/templates/base.tpl:
+# SRTP_Enabled 1 over TLS, AcceptNonSRTPCalls 0).
+# Maxwell: SIP.Security.SRTP and SIP.Security.AcceptNonSRTPCalls, 0/1 (nethesis/tancredi
+# data/templates/gigaset-Maxwell.tmpl: 1 and 0 with encryption, 0 and 1 without).
+# "optional" is SRTP with non-SRTP calls accepted, "required" refuses them.
+SRTP = {"optional": ("1", "1"), "required": ("1", "0")}
+SRTP_NAMES = {value: name for name, value in SRTP.items()}
 MAXWELL_LANGUAGES = {"de": "de-de", "fr": "fr-fr", "en": "en-us"}
 # Maxwell names a zone by its rules; every zone on Central European Time shares Amsterdam's.
 _CET = ("Amsterdam", "Berlin", "Brussels", "Luxembourg", "Paris", "Rome", "Vienna", "Zurich")
@@ -82,7 +106,14 @@ def context(config: PhoneConfig) -> Mapping[str, object]:
         "maxwell_transport": MAXWELL_TRANSPORTS[account.transport],
         "maxwell_language": MAXWELL_LANGUAGES.get(config.language, "en-us"),
         "maxwell_zone": MAXWELL_ZONES.get(config.timezone, ""),
+        "srtp": SRTP.get(media_encryption(config), ()),
     }
+
+
+def _srtp(values: dict[str, str], enabled: str, accept_plain: str) -> str:
+    if values.get(enabled, "0") == "0":
+        return "off"
+    return SRTP_NAMES[(values[enabled], values[accept_plain])]
 
 
 def read_account(body: bytes) -> SipCredentials:
@@ -96,6 +127,9 @@ def read_account(body: bytes) -> SipCredentials:
             registrar=values["SipProvider.0.RegServerAddress"],
             port=int(values["SipProvider.0.RegServerPort"]),
             transport=transports[values["SipProvider.0.TransportProtocol"]],
+            media_encryption=_srtp(
+                values, "SipProvider.0.SRTP_Enabled", "SipProvider.0.AcceptNonSRTPCalls"
+            ),
         )
     return SipCredentials(  # Maxwell
         username=values["SIP.Account.0.Username"],
@@ -104,6 +138,7 @@ def read_account(body: bytes) -> SipCredentials:
         registrar=values["SIP.Account.0.RegistrationServer.Address"],
         port=int(values["SIP.Account.0.RegistrationServer.Port"]),
         transport="tls" if values["SIP.TransportProtocol"] == "2" else "udp",
+        media_encryption=_srtp(values, "SIP.Security.SRTP", "SIP.Security.AcceptNonSRTPCalls"),
     )
 
 

@@ -4,6 +4,13 @@ The phone asks for ``cfg<DeviceCode>.xml``, then ``cfg<mac>`` (an encrypted back
 then ``cfg<mac>.xml``. Some firmware stops at the first file it gets, so the model file and
 the encrypted one answer 404: everything, secrets included, is in ``cfg<mac>.xml`` only.
 MACs are lowercase in Htek file names (the phone requires it); input in any case is accepted.
+
+SRTP is refused (:class:`UnsupportedSetting`): the key is known, ``<P183
+para="Profile1_SRtpMode">`` (wazo-platform/wazo-provd-plugins plugins/wazo_htek/v2_0_4_6_41/
+templates/base.tpl; fusionpbx/fusionpbx resources/templates/provision/htek/uc926/{$mac}.cfg),
+but only its value 0 (off) appears in public sources; what 1 and 2 mean on an Htek was not
+found, so no value is guessed. A private CA cannot be handed over either: no trusted-certificate
+parameter was found (``installs_private_ca`` is False; the operator uploads it in the web UI).
 """
 
 from __future__ import annotations
@@ -13,9 +20,18 @@ from collections.abc import Mapping
 from cloudpbx.provisioning import timezones
 from cloudpbx.provisioning.phoneconfig import PhoneConfig, SipCredentials
 from cloudpbx.provisioning.vendors import xmlread
-from cloudpbx.provisioning.vendors.base import FileRule, PhoneModel, UserAgentRule, Vendor
+from cloudpbx.provisioning.vendors.base import (
+    FileRule,
+    PhoneModel,
+    UnsupportedSetting,
+    UserAgentRule,
+    Vendor,
+    media_encryption,
+)
 
 XML = "application/xml; charset=utf-8"
+# P130 "0-UDP (default), 1-TCP, 2-TLS, 3-DNS SRV" (fusionpbx/fusionpbx
+# resources/templates/provision/htek/uc926/{$mac}.cfg; wazo_htek/common/common.py alike).
 TRANSPORTS = {"udp": "0", "tcp": "1", "tls": "2"}
 LANGUAGES = {"de": "German", "fr": "French", "en": "English"}
 # P64 time-zone codes by standard UTC offset in minutes.
@@ -68,6 +84,11 @@ USER_AGENTS = (
 
 
 def context(config: PhoneConfig) -> Mapping[str, object]:
+    mode = media_encryption(config)
+    if mode != "off":
+        raise UnsupportedSetting(
+            "Htek", "media_encryption", mode, "the values of P183 (SRTP mode) are not verified"
+        )
     offset = timezones.standard_offset_minutes(config.timezone)
     base_url = config.provisioning.base_url
     return {
@@ -93,6 +114,7 @@ def read_account(body: bytes) -> SipCredentials:
         registrar=host,
         port=int(port),
         transport=transports[values["P130"]],
+        media_encryption="off" if values.get("P183", "0") == "0" else "unknown",
     )
 
 

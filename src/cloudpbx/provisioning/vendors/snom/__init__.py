@@ -12,12 +12,27 @@ from collections.abc import Mapping
 
 from cloudpbx.provisioning.phoneconfig import PhoneConfig, SipCredentials
 from cloudpbx.provisioning.vendors import xmlread
-from cloudpbx.provisioning.vendors.base import FileRule, UserAgentRule, Vendor, models_of
+from cloudpbx.provisioning.vendors.base import (
+    FileRule,
+    UserAgentRule,
+    Vendor,
+    media_encryption,
+    models_of,
+    trusted_ca_url,
+)
 from cloudpbx.provisioning.vendors.tables import ZONES
 
 XML = "application/xml; charset=utf-8"
 LANGUAGES = {"de": "Deutsch", "fr": "Francais", "en": "English"}
 TONE_SCHEMES = {"DE": "GER", "FR": "FRA", "AT": "AUT", "CH": "SWI", "GB": "GBR"}
+# Per identity: <user_srtp idx="1"> on/off turns SRTP on, <user_savp idx="1"> says how it is
+# offered: "mandatory" RTP/SAVP only, "optional" (also plain RTP/AVP). Wazo writes on +
+# mandatory over TLS (wazo-platform/wazo-provd-plugins plugins/wazo_snom/common/templates/
+# base.tpl); on + optional in circls/apps provisioner/DEVELOP/snom_template_xml.php; the same
+# off/optional/mandatory list is used by other public Snom templates. Snom's own page for
+# user_savp was not found in the stored copies. "off" writes nothing (the phone's default).
+SAVP = {"optional": "optional", "required": "mandatory"}
+SAVP_NAMES = {value: name for name, value in SAVP.items()}
 
 FILES = (
     FileRule(
@@ -74,6 +89,16 @@ def context(config: PhoneConfig) -> Mapping[str, object]:
         "tone_scheme": TONE_SCHEMES.get(config.country, "GER"),
         "timezone": zone.snom if zone else "",
         "outbound": f"{account.registrar}:{account.port};transport={account.transport}",
+        "savp": SAVP.get(media_encryption(config), ""),
+        # <certificates><certificate url="…"/></certificates> inside <settings>, after
+        # <phone-settings>: the phone downloads it into its trusted list once all files are
+        # processed (Snom, "Can I use self-signed certificates for secure provisioning",
+        # https://service.snom.com/display/wiki/Can+I+use+self-signed+certificates+for+secure+provisioning;
+        # Gigaset's wiki for the Snom-based P-series, https://teamwork.gigaset.com/gigawiki/
+        # plugins/viewsource/viewpagesrc.action?pageId=1517322424). Their URL examples are DER
+        # files (.DER, ca-root.der in circls/apps' template): that a PEM URL is taken is not
+        # confirmed.
+        "trusted_ca_url": trusted_ca_url(config) or "",
     }
 
 
@@ -82,11 +107,13 @@ def read_account(body: bytes) -> SipCredentials:
     if settings is None:
         raise ValueError("no <phone-settings>")
 
-    def line_1(tag: str) -> str:
+    def line_1(tag: str, default: str | None = None) -> str:
         for element in settings.iter(tag):
             if element.attrib.get("idx") == "1":
                 return element.text or ""
-        raise KeyError(tag)
+        if default is None:
+            raise KeyError(tag)
+        return default
 
     host_port, _, parameters = line_1("user_outbound").partition(";")
     _host, _, port = host_port.rpartition(":")
@@ -97,6 +124,9 @@ def read_account(body: bytes) -> SipCredentials:
         registrar=line_1("user_host"),
         port=int(port),
         transport=parameters.removeprefix("transport="),
+        media_encryption=(
+            SAVP_NAMES[line_1("user_savp")] if line_1("user_srtp", "off") == "on" else "off"
+        ),
     )
 
 
@@ -108,6 +138,7 @@ VENDOR = Vendor(
     files=FILES,
     user_agents=USER_AGENTS,
     mac_case="upper",
+    installs_private_ca=True,
     context=context,
     read_account=read_account,
 )

@@ -12,11 +12,28 @@ from collections.abc import Mapping
 
 from cloudpbx.provisioning import timezones
 from cloudpbx.provisioning.phoneconfig import PhoneConfig, SipCredentials
-from cloudpbx.provisioning.vendors.base import FileRule, PhoneModel, UserAgentRule, Vendor
+from cloudpbx.provisioning.vendors.base import (
+    FileRule,
+    PhoneModel,
+    UserAgentRule,
+    Vendor,
+    media_encryption,
+    trusted_ca_url,
+)
 from cloudpbx.provisioning.vendors.tables import ZONES
 
+# account.1.sip_server.1.transport_type: 0 UDP, 1 TCP, 2 TLS (wazo-platform/wazo-provd-plugins
+# plugins/wazo_yealink/v87/common.py _SIP_TRANSPORT; nethesis/tancredi
+# data/templates/yealink.tmpl writes 2 with the TLS port).
 TRANSPORTS = {"udp": "0", "tcp": "1", "tls": "2"}
 TRANSPORT_NAMES = {code: name for name, code in TRANSPORTS.items()}
+# account.1.srtp_encryption: "0=Disabled, 1=Optional, 2=Mandatory" (fusionpbx/fusionpbx
+# app/yealink/app_config.php, setting yealink_srtp_encryption; the key per line in the Yealink
+# Administrator's Guide T2/T4, "SRTP", https://www.easymanua.ls/yealink/sip-t2-series/manual?p=910;
+# Wazo's v86 base.tpl and Tancredi's yealink.tmpl write 2 over TLS). "off" writes nothing: the
+# phone's default is 0 and files without SRTP stay as they were.
+SRTP_ENCRYPTION = {"optional": "1", "required": "2"}
+SRTP_NAMES = {code: name for name, code in SRTP_ENCRYPTION.items()} | {"0": "off"}
 LANGUAGES = {"de": "German", "fr": "French", "en": "English"}
 
 
@@ -95,6 +112,19 @@ def context(config: PhoneConfig) -> Mapping[str, object]:
         # 2 = automatic (by the zone's rules), 0 = off.
         "summer_time": 2 if timezones.observes_dst(config.timezone) else 0,
         "resync_minutes": max(1, config.provisioning.resync_seconds // 60),
+        "srtp_encryption": SRTP_ENCRYPTION.get(media_encryption(config), ""),
+        # With a private CA (see the template): static.trusted_certificates.url, the phone's
+        # download of up to 10 custom trusted certificates (PEM/CER/CRT/DER); then
+        # static.security.trust_certificates = 1, accept only certificates from the trusted
+        # list, and static.security.ca_cert = 2, that list being the built-in and the custom
+        # ones ("0-Default certificates, 1-Custom certificates, 2-All certificates"). Keys and
+        # values from Yealink's own template comments in fusionpbx/fusionpbx
+        # resources/templates/provision/yealink/vp59/y000000000091.cfg and .../w80/
+        # y000000000175.cfg; nethesis/tancredi data/templates/yealink.tmpl sets the same two
+        # (1 and 2); the 10 custom certificates: Yealink SIP-T48G Administrator's Guide,
+        # "Configuring Security Features", https://manualarchiveguide.com/manuals/
+        # Yealink-SIP-T48G-Administrator-s-Manual-4782213?page=229.
+        "trusted_ca_url": trusted_ca_url(config) or "",
     }
 
 
@@ -127,6 +157,7 @@ def read_account(body: bytes) -> SipCredentials:
         registrar=settings["account.1.sip_server.1.address"],
         port=int(settings["account.1.sip_server.1.port"]),
         transport=TRANSPORT_NAMES[settings["account.1.sip_server.1.transport_type"]],
+        media_encryption=SRTP_NAMES[settings.get("account.1.srtp_encryption", "0")],
     )
 
 
@@ -138,6 +169,7 @@ VENDOR = Vendor(
     files=FILES,
     user_agents=USER_AGENTS,
     mac_case="lower",
+    installs_private_ca=True,
     context=context,
     read_account=read_account,
 )
