@@ -23,6 +23,7 @@ from cloudpbx.provisioning.models import ProvisioningDevice, ProvisioningLockout
 from cloudpbx.tenancy.models import Tenant
 from cloudpbx.terminals.models import Terminal
 
+# In each model's field order: Model.from_db maps a partial row by that order.
 DEVICE_FIELDS = (
     "id",
     "terminal_id",
@@ -40,10 +41,11 @@ TERMINAL_FIELDS = (
     "name",
     "internal_display_name",
     "internal_extension_id",
+    "media_encryption",
     "sip_username",
     "sip_password_encrypted",
 )
-TENANT_FIELDS = ("id", "language", "country", "timezone")
+TENANT_FIELDS = ("id", "country", "language", "timezone", "media_encryption")
 EXTENSION_FIELDS = ("id", "number")
 
 

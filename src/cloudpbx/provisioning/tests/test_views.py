@@ -13,7 +13,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from cloudpbx.provisioning import digest, testing, views
+from cloudpbx.core import certificates
+from cloudpbx.provisioning import build, digest, testing, views
 from cloudpbx.provisioning.models import ProvisioningDevice, ProvisioningLockout
 from cloudpbx.provisioning.tests.conftest import Phone
 from cloudpbx.provisioning.vendors import VENDORS
@@ -73,6 +74,29 @@ def test_each_vendor_fetches_its_file_with_digest_and_gets_its_sip_account(
     assert account.registrar == django_settings.CLOUDPBX_SIP_DOMAIN
     assert account.port == django_settings.CLOUDPBX_SIP_PORT
     assert account.transport == django_settings.CLOUDPBX_SIP_TRANSPORT
+
+
+def test_the_served_file_speaks_the_customers_language_and_srtp_setting(make_phone: Any) -> None:
+    """The hot path builds rows itself (queries.py): a field read into the wrong attribute
+    once gave German customers English phones."""
+    terminal = make_phone("yealink", "T54W")
+    assert (terminal.tenant.language, terminal.tenant.country) == ("de", "DE")
+    terminal.media_encryption = "required"
+    terminal.save()
+    body = Phone(terminal).fetch().content.decode()
+    assert "lang.gui = German" in body
+    assert "account.1.srtp_encryption = 2" in body
+    assert f"static.trusted_certificates.url = {build.trusted_ca_url()}" in body
+
+
+def test_the_embedded_ca_is_served_to_anyone_and_only_it(client: Any, settings: Any) -> None:
+    server = certificates.ensure(settings.CONFIG)
+    assert server.ca is not None
+    response = client.get("/prov/ca.pem")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/x-pem-file"
+    assert response.content == server.ca.read_bytes()
+    assert b"PRIVATE KEY" not in response.content
 
 
 def test_the_fetch_helper_does_what_a_phone_does(make_phone: Any) -> None:
