@@ -97,6 +97,11 @@ def _operator(config: Config, now: datetime) -> ServerCertificate:
     )
 
 
+def embedded_ca_path(config: Config) -> Path | None:
+    """The embedded CA's certificate (public: phones download it), None with the operator's."""
+    return None if config.tls_certificate else config.data_dir / "tls" / "ca.pem"
+
+
 def _embedded(config: Config, now: datetime) -> ServerCertificate:
     directory = config.data_dir / "tls"
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -63,7 +63,7 @@ def spend(token: str, address: str | None, user_agent: str, now: datetime) -> by
     ).update(used_at=now, used_ip=address, used_user_agent=user_agent[:255])
     if claimed != 1:
         return None
-    link = AppLink.objects.select_related("terminal").get(token_hash=token_hash(token))
+    link = AppLink.objects.select_related("terminal__tenant").get(token_hash=token_hash(token))
     terminal = link.terminal
     if terminal.type != Terminal.Type.APP or not terminal.sip_username:
         return None
@@ -77,5 +77,6 @@ def spend(token: str, address: str | None, user_agent: str, now: datetime) -> by
             proxy_host=settings.CLOUDPBX_SIP_DOMAIN,
             proxy_port=settings.CLOUDPBX_SIP_PORT,
             transport=settings.CLOUDPBX_SIP_TRANSPORT,
+            media_encryption=terminal.effective_media_encryption,
         )
     )

@@ -6,6 +6,8 @@ Callers pass a device loaded with ``terminal``, ``terminal__tenant`` and
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 
 from cloudpbx.provisioning.models import ProvisioningDevice
@@ -17,11 +19,28 @@ from cloudpbx.provisioning.phoneconfig import (
 )
 
 RELATED = ("terminal__tenant", "terminal__internal_extension")
+CA_FILE = "ca.pem"  # the embedded CA, public: served to anyone under /prov/
+CA_PATH = f"/prov/{CA_FILE}"
 
 
 def base_url() -> str:
     """Where phones fetch their files: ``<public URL>/prov`` (no trailing slash)."""
     return f"{settings.CLOUDPBX_PUBLIC_URL}/prov"
+
+
+def trusted_ca_url() -> str | None:
+    """Where phones download the embedded CA to trust it (None: the operator's certificate
+    chains to a public CA phones already trust). Over plain HTTP when the operator allows
+    it: a phone that trusts only its built-in CAs cannot fetch it over HTTPS."""
+    config = settings.CONFIG
+    if config.tls_certificate:
+        return None
+    if config.https_port and config.prov_plain_http:
+        host = urlsplit(config.public_web_url).hostname or config.http_host
+        host = f"[{host}]" if ":" in host else host
+        port = "" if config.http_port == 80 else f":{config.http_port}"
+        return f"http://{host}{port}{CA_PATH}"
+    return f"{base_url()}/{CA_FILE}"
 
 
 def phone_config(device: ProvisioningDevice, acs_password: str | None = None) -> PhoneConfig:
@@ -48,6 +67,7 @@ def phone_config(device: ProvisioningDevice, acs_password: str | None = None) ->
             display_name=display_name,
             extension=extension,
             label=f"{extension} {display_name}".strip(),
+            media_encryption=terminal.effective_media_encryption,
         ),
         provisioning=ProvisioningAccess(
             base_url=base_url(),
@@ -59,4 +79,5 @@ def phone_config(device: ProvisioningDevice, acs_password: str | None = None) ->
         country=tenant.country,
         timezone=tenant.timezone,
         ntp_servers=tuple(config.prov_ntp_servers),
+        trusted_ca_url=trusted_ca_url(),
     )

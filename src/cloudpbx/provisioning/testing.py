@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -114,14 +115,16 @@ def phone_request_for(terminal: Any) -> PhoneRequest:
 Getter = Callable[[str, dict[str, str]], tuple[int, Mapping[str, str], bytes]]
 
 
-def urllib_getter(base_url: str) -> Getter:
-    """A :data:`Getter` for a live server, e.g. ``http://127.0.0.1:8000``."""
+def urllib_getter(base_url: str, cafile: str | None = None) -> Getter:
+    """A :data:`Getter` for a live server, e.g. ``https://127.0.0.1:8443`` whose certificate
+    ``cafile`` (the embedded CA) signed."""
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
 
     def get(path: str, headers: dict[str, str]) -> tuple[int, Mapping[str, str], bytes]:
-        # Test helper for our own server (http:// on loopback), never a user-given URL.
+        # Test helper for our own server on loopback, never a user-given URL.
         request = urllib.request.Request(base_url.rstrip("/") + path, headers=headers)  # noqa: S310
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=10, context=context) as response:  # noqa: S310
                 return response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read()

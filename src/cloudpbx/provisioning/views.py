@@ -17,7 +17,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.utils import timezone
 
-from cloudpbx.core import crypto
+from cloudpbx.core import certificates, crypto
 from cloudpbx.provisioning import (
     access,
     applinks,
@@ -54,6 +54,18 @@ def _dummy_secret(secret_key: str) -> str:
 def index(request: HttpRequest) -> HttpResponse:
     """``/prov/`` itself lists nothing."""
     return _for_phones(_not_found())
+
+
+def ca_certificate(request: HttpRequest) -> HttpResponse:
+    """The embedded CA's certificate (public), for phones to add to their trusted list; 404
+    when the operator's certificate is in use (it chains to a CA phones know)."""
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    path = certificates.embedded_ca_path(settings.CONFIG)
+    if path is None or not path.exists():
+        return _not_found()
+    body = path.read_bytes()
+    return _for_phones(_file(request, body, "application/x-pem-file", cache_control="no-cache"))
 
 
 def serve(request: HttpRequest, filename: str) -> HttpResponse:

@@ -85,7 +85,9 @@ USER_AGENTS = (
 
 def context(config: PhoneConfig) -> Mapping[str, object]:
     mode = media_encryption(config)
-    if mode != "off":
+    # "optional" holds without a key: the relay offers SRTP opportunistically and accepts the
+    # phone's plain answer. Only "required" needs the phone set, which cannot be said here.
+    if mode == "required":
         raise UnsupportedSetting(
             "Htek", "media_encryption", mode, "the values of P183 (SRTP mode) are not verified"
         )
