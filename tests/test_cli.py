@@ -1,10 +1,12 @@
 """The ``cloudpbx`` command: demo data, operator commands, and ``run`` serving the API."""
 
+import http.client
 import io
 import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -15,6 +17,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from cloudpbx.accounts.models import ApiToken
+from cloudpbx.core import certificates
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.provisioning.testing import (
     fetch_config,
@@ -78,26 +81,58 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def _get(url, token=None):
+def _get(url, token=None, cafile=None):
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=5) as response:
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
+    with urllib.request.urlopen(request, timeout=5, context=context) as response:
         return response.status, json.loads(response.read() or b"null")
 
 
+def _plain(port, path, method="GET"):
+    """A plain-HTTP request, redirects not followed: (status, Location)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request(method, path)
+        response = connection.getresponse()
+        return response.status, response.getheader("Location")
+    finally:
+        connection.close()
+
+
+def test_run_refuses_a_certificate_it_cannot_read_and_says_which(tmp_path):
+    env = dict(
+        os.environ,
+        CLOUDPBX_DATA_DIR=str(tmp_path),
+        CLOUDPBX_TLS_CERTIFICATE=str(tmp_path / "missing.pem"),
+        CLOUDPBX_TLS_KEY=str(tmp_path / "missing.key"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "cloudpbx", "run"], env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert str(tmp_path / "missing.pem") in done.stderr, done.stderr
+
+
 def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
-    """``cloudpbx run`` on a new database: migrates, creates the demo, serves, stops on SIGTERM."""
-    port, sip_port, rpc_port = _free_port(), _free_port(), _free_port()
+    """``cloudpbx run`` on a new database: migrates, creates the demo, serves HTTPS with the
+    embedded CA and plain HTTP beside it, stops on SIGTERM."""
+    port, https_port, sip_port, rpc_port = _free_port(), _free_port(), _free_port(), _free_port()
     env = dict(
         os.environ,
         CLOUDPBX_DATA_DIR=str(tmp_path),
         CLOUDPBX_HTTP_PORT=str(port),
+        CLOUDPBX_HTTPS_PORT=str(https_port),
         CLOUDPBX_HTTP_WORKERS="2",
         CLOUDPBX_SIP_PORT=str(sip_port),
+        CLOUDPBX_SIP_TLS_PORT=str(_free_port()),
         CLOUDPBX_SIP_RPC_PORT=str(rpc_port),
         CLOUDPBX_SIP_CHILDREN="2",
     )
+    portal = f"https://127.0.0.1:{https_port}"
+    ca = str(tmp_path / "tls" / "ca.pem")
     if "CLOUDPBX_DATABASE_URL" in env:
         # On the PostgreSQL run: a database of its own on the same server.
         import psycopg
@@ -117,6 +152,7 @@ def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
         deadline = time.monotonic() + 60
         while True:
             try:
+                assert _get(f"{portal}/healthz", cafile=ca) == (200, {"status": "ok"})
                 assert _get(f"http://127.0.0.1:{port}/healthz") == (200, {"status": "ok"})
                 break
             except OSError:
@@ -124,7 +160,7 @@ def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
                 assert time.monotonic() < deadline, "web server did not come up"
                 time.sleep(0.3)
         demo = json.loads((Path(tmp_path) / "demo.json").read_text())
-        status, body = _get(f"http://127.0.0.1:{port}/api/v1/terminals/", demo["api_token"])
+        status, body = _get(f"{portal}/api/v1/terminals/", demo["api_token"], cafile=ca)
         assert status == 200
         assert {t["name"] for t in body["items"]} == {
             "Empfang Telefon",
@@ -134,23 +170,46 @@ def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
         }
         # The demo Yealink fetches its configuration as the phone would (Digest).
         yealink = next(t for t in body["items"] if t["name"] == "Büro Yealink")
-        config_file = fetch_config(
-            urllib_getter(f"http://127.0.0.1:{port}"),
-            phone_request("yealink", "T54W", yealink["provisioning"]["mac"]),
-            yealink["provisioning"]["acs_username"],
-            yealink["provisioning"]["acs_password"],
-        )
-        assert read_account("yealink", config_file).username == yealink["sip"]["username"]
+        # Over HTTPS (the certificate verified against the embedded CA), and over plain HTTP,
+        # which embedded mode allows for /prov/ only.
+        for getter in (urllib_getter(portal, cafile=ca), urllib_getter(f"http://127.0.0.1:{port}")):
+            config_file = fetch_config(
+                getter,
+                phone_request("yealink", "T54W", yealink["provisioning"]["mac"]),
+                yealink["provisioning"]["acs_username"],
+                yealink["provisioning"]["acs_password"],
+            )
+            assert read_account("yealink", config_file).username == yealink["sip"]["username"]
         with pytest.raises(urllib.error.HTTPError) as refused:
-            _get(f"http://127.0.0.1:{port}/api/v1/terminals/", "cpbx_wrong_token")
+            _get(f"{portal}/api/v1/terminals/", "cpbx_wrong_token", cafile=ca)
         assert refused.value.code == 401
+        # Everything else on the plain port is sent to the HTTPS URL, methods kept.
+        assert _plain(port, "/api/v1/terminals/?limit=1") == (
+            301,
+            f"{portal}/api/v1/terminals/?limit=1",
+        )
+        assert _plain(port, "/login/", "POST") == (308, f"{portal}/login/")
+        assert _plain(port, "/prov/ca.pem")[0] == 200
+        # TLS 1.2 is the oldest the web server speaks.
+        old = ssl.create_default_context(cafile=ca)
+        old.maximum_version = ssl.TLSVersion.TLSv1_2
+        with socket.create_connection(("127.0.0.1", https_port)) as raw:
+            with old.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                assert tls.version() == "TLSv1.2"
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
     assert server.returncode == 0, output
-    assert f"http://127.0.0.1:{port}/" in output
+    assert f"{portal}/" in output
+    fingerprint = certificates.fingerprint((tmp_path / "tls" / "ca.pem").read_bytes())
+    assert f"embedded CA {ca}" in output and fingerprint in output
     assert "Login:" in output and demo["password"] in output
-    assert f"SIP registrar:  127.0.0.1:{sip_port}" in output
+    assert (
+        f"SIP registrar:  127.0.0.1 (udp/tcp {sip_port}, tls {env['CLOUDPBX_SIP_TLS_PORT']}"
+        in output
+    )
     assert "stopped" in output
     with pytest.raises(OSError):
         _get(f"http://127.0.0.1:{port}/healthz")
+    with pytest.raises(OSError):
+        _get(f"{portal}/healthz", cafile=ca)

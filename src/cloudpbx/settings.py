@@ -135,13 +135,17 @@ STORAGES = {
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = CONFIG.production
-CSRF_COOKIE_SECURE = CONFIG.production
+# Cookies only over HTTPS whenever the portal is served over it (direct TLS or a proxy).
+SESSION_COOKIE_SECURE = CONFIG.public_web_url.startswith("https://")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Whether a request is secure is decided in cloudpbx.wsgi (X-Forwarded-Proto only from a
+# trusted proxy), not with SECURE_PROXY_SSL_HEADER, which would believe any client.
+# HSTS only with the operator's certificate: browsers do not trust the embedded CA's, and
+# HSTS would take away the click-through.
 if CONFIG.production:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = 31536000
 
 CONTENT_SECURITY_POLICY = {

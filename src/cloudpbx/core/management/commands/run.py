@@ -1,20 +1,25 @@
 """``cloudpbx run``: migrate, create demo data on a new database, then run the whole PBX.
 
-The web server (granian, several workers), the job worker, rtpengine and Kamailio run as supervised
-children: restarted if they die, stopped cleanly on SIGINT/SIGTERM.
+The web server (granian: HTTPS, and plain HTTP that redirects to it), the job worker, rtpengine
+and Kamailio run as supervised children: restarted if they die, stopped cleanly on SIGINT/SIGTERM.
+The TLS certificate is checked first (or issued by the embedded CA): a bad one stops the start
+with a message naming the problem.
 """
 
 from __future__ import annotations
 
 import signal
+import ssl
 import sys
 import urllib.request
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from cloudpbx.config import Config, ConfigError
+from cloudpbx.core import certificates
 from cloudpbx.core.supervisor import Child, Supervisor
 from cloudpbx.sip import kamailio, rtpengine
 from cloudpbx.tenancy.models import Tenant
@@ -31,6 +36,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         config = settings.CONFIG
+        try:
+            server_certificate = certificates.ensure(config)
+        except ConfigError as error:
+            raise CommandError(str(error)) from error
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         summary = None
@@ -40,7 +49,7 @@ class Command(BaseCommand):
             summary = ensure_demo()
             self.stdout.write("Demo data created.")
 
-        children = [self.web_server(config), self.job_worker()]
+        children = [*web_servers(config, server_certificate), self.job_worker()]
         if not options["no_sip"]:
             # The relay first: Kamailio checks it is there when it starts.
             children.append(rtpengine.child(config, config.data_dir / "rtpengine"))
@@ -56,10 +65,19 @@ class Command(BaseCommand):
 
         self.stdout.write(f"Portal and API: {config.public_web_url}/")
         self.stdout.write(f"API docs:       {config.public_web_url}/api/v1/docs")
-        if not options["no_sip"]:
+        if config.https_port:
+            plain = "/prov/ for phones without HTTPS, else " if config.prov_plain_http else ""
             self.stdout.write(
-                f"SIP registrar:  {config.sip_domain}:{config.sip_port} "
-                f"(udp/tcp, listening on {config.sip_listen})"
+                f"Plain HTTP:     http://{config.http_host}:{config.http_port}/ "
+                f"({plain}redirects to HTTPS)"
+            )
+        self.stdout.write(self.certificate_line(server_certificate))
+        if not options["no_sip"]:
+            tls = f", tls {config.sip_tls_port}" if config.sip_tls_port else ""
+            plain = "" if config.sip_plain_phones else "; phones over TLS only"
+            self.stdout.write(
+                f"SIP registrar:  {config.sip_domain} (udp/tcp {config.sip_port}{tls}{plain}; "
+                f"listening on {config.sip_listen})"
             )
             advertised = config.media_advertise or config.media_address
             self.stdout.write(
@@ -78,29 +96,65 @@ class Command(BaseCommand):
             supervisor.stop()
         self.stdout.write("stopped")
 
+    def certificate_line(self, server: certificates.ServerCertificate) -> str:
+        expires = f"valid until {server.not_after:%Y-%m-%d}"
+        if server.ca is None:
+            return f"TLS:            {server.certificate} ({expires})"
+        return (
+            f"TLS:            embedded CA {server.ca} ({expires}); have phones and browsers "
+            f"trust it, SHA-256 fingerprint {server.fingerprint}"
+        )
+
     def job_worker(self) -> Child:
         """Background jobs (redirect services, phone re-sync): ``cloudpbx jobs``."""
         return Child(name="jobs", command=[sys.executable, "-m", "cloudpbx", "jobs"])
 
-    def web_server(self, config: Any) -> Child:
-        url = f"http://{config.http_host}:{config.http_port}/healthz"
 
-        def ready() -> bool:
-            try:
-                with urllib.request.urlopen(url, timeout=1) as response:
-                    return bool(response.status == 200)
-            except OSError:
-                return False
+def web_servers(config: Config, server: certificates.ServerCertificate) -> list[Child]:
+    """HTTPS with the server certificate and plain HTTP that redirects to it; or, behind a TLS
+    reverse proxy (``CLOUDPBX_HTTPS_PORT=0``), plain HTTP serving everything."""
+    if not config.https_port:
+        return [_granian("web", config, config.http_port, "application")]
+    tls = [
+        "--ssl-certificate", str(server.certificate), "--ssl-keyfile", str(server.key),
+        "--ssl-protocol-min", "tls1.2",
+    ]  # fmt: skip
+    return [
+        _granian("web", config, config.https_port, "application", tls),
+        _granian("web-http", config, config.http_port, "plain_http", workers=1),
+    ]
 
-        # granian over gunicorn: measured faster on the provisioning benchmark (bench/README.md).
-        # fmt: off
-        command = [
-            sys.executable, "-m", "granian", "--interface", "wsgi",
-            "--host", config.http_host, "--port", str(config.http_port),
-            "--workers", str(config.http_workers),
-            # No access log: app links carry one-time tokens in their path.
-            "--respawn-failed-workers", "--no-access-log",
-            "cloudpbx.wsgi:application",
-        ]
-        # fmt: on
-        return Child(name="web", command=command, ready=ready)
+
+def _granian(
+    name: str,
+    config: Config,
+    port: int,
+    application: str,
+    tls: list[str] | None = None,
+    workers: int | None = None,
+) -> Child:
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://{config.http_host}:{port}/healthz"
+    # Asked on loopback by the supervisor: whether it serves, not who it is.
+    context = ssl._create_unverified_context() if tls else None  # noqa: S323
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1, context=context) as response:  # noqa: S310
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    # granian over gunicorn: measured faster on the provisioning benchmark (bench/README.md).
+    # fmt: off
+    command = [
+        sys.executable, "-m", "granian", "--interface", "wsgi",
+        "--host", config.http_host, "--port", str(port),
+        "--workers", str(workers or config.http_workers),
+        # No access log: app links carry one-time tokens in their path.
+        "--respawn-failed-workers", "--no-access-log",
+        *(tls or []),
+        f"cloudpbx.wsgi:{application}",
+    ]
+    # fmt: on
+    return Child(name=name, command=command, ready=ready)

@@ -1,0 +1,90 @@
+"""The WSGI layer granian runs: the scheme decided once, the plain-HTTP port redirecting."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from django.test.client import RequestFactory
+
+from cloudpbx import wsgi
+
+
+def call(
+    app: Any, path: str, method: str = "GET", path_info: str | None = None, **environ: str
+) -> tuple[str, dict[str, str]]:
+    request = RequestFactory().generic(method, path, **environ)
+    if path_info is not None:
+        request.environ["PATH_INFO"] = path_info
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], *exc: Any) -> None:
+        seen.update(status=status, headers=dict(headers))
+
+    b"".join(app(request.environ, start_response))
+    return seen["status"], seen["headers"]
+
+
+@pytest.fixture
+def config(settings: Any) -> Any:
+    def use(**changes: Any) -> None:
+        settings.CONFIG = dataclasses.replace(settings.CONFIG, **changes)
+
+    return use
+
+
+@pytest.fixture
+def portal(monkeypatch: Any) -> dict[str, Any]:
+    """Django behind the WSGI layer, replaced by a recorder of what reaches it."""
+    seen: dict[str, Any] = {}
+
+    def inner(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    monkeypatch.setattr(wsgi, "_django", inner)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("proxies", "remote", "secure"),
+    [
+        ([], "198.51.100.7", False),  # nobody is trusted: the header is a client's claim
+        (["10.0.0.1"], "198.51.100.7", False),  # not from the proxy
+        (["10.0.0.1"], "10.0.0.1", True),  # the proxy terminated TLS
+    ],
+)
+def test_x_forwarded_proto_counts_only_from_a_trusted_proxy(
+    config, portal, proxies, remote, secure
+):
+    config(trusted_proxies=proxies)
+    call(wsgi.application, "/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_PROTO="https")
+    assert (portal["wsgi.url_scheme"] == "https") is secure
+    assert "HTTP_X_FORWARDED_PROTO" not in portal  # nobody downstream reads it again
+
+
+def test_the_plain_port_redirects_to_the_public_https_url_never_the_host_header(config, portal):
+    config(public_web_url="https://pbx.example.com")
+    status, headers = call(
+        wsgi.plain_http, "/terminals/?x=1", HTTP_HOST="evil.example", SERVER_NAME="evil",
+        path_info="/terminals/\xc3\xa9",  # PEP 3333: the path's bytes (UTF-8 é) as latin-1
+    )  # fmt: skip
+    assert status == "301 Moved Permanently"
+    assert headers["Location"] == "https://pbx.example.com/terminals/%C3%A9?x=1"
+    status, headers = call(wsgi.plain_http, "/login/", method="POST")
+    assert status.startswith("308") and headers["Location"] == "https://pbx.example.com/login/"
+    assert not portal  # nothing reached the portal over plain HTTP
+
+
+def test_the_plain_port_serves_prov_only_where_the_operator_allows(config, portal):
+    config(prov_plain_http=True)
+    assert call(wsgi.plain_http, "/prov/805ec0123456.cfg")[0] == "200 OK"
+    assert portal["PATH_INFO"] == "/prov/805ec0123456.cfg"
+    assert call(wsgi.plain_http, "/healthz")[0] == "200 OK"
+    config(prov_plain_http=False)
+    status, headers = call(wsgi.plain_http, "/prov/805ec0123456.cfg")
+    assert status == "301 Moved Permanently"
+    assert headers["Location"].endswith("/prov/805ec0123456.cfg")
+    assert call(wsgi.plain_http, "/healthz")[0] == "200 OK"  # monitors may ask either port
