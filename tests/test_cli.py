@@ -1,5 +1,6 @@
 """The ``cloudpbx`` command: demo data, operator commands, and ``run`` serving the API."""
 
+import dataclasses
 import http.client
 import io
 import json
@@ -14,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from django.core.management import CommandError, call_command
 
 from cloudpbx.accounts.models import ApiToken
@@ -116,9 +118,23 @@ def test_run_refuses_a_certificate_it_cannot_read_and_says_which(tmp_path):
     assert str(tmp_path / "missing.pem") in done.stderr, done.stderr
 
 
-def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
-    """``cloudpbx run`` on a new database: migrates, creates the demo, serves HTTPS with the
-    embedded CA and plain HTTP beside it, stops on SIGTERM."""
+@dataclasses.dataclass
+class Running:
+    """A ``cloudpbx run`` of a test, its ports and the embedded CA that signed its certificate."""
+
+    process: subprocess.Popen
+    env: dict[str, str]
+    port: int
+    https_port: int
+    ca: str
+
+    @property
+    def portal(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+
+def start_run(tmp_path) -> Running:
+    """``cloudpbx run`` on a new database, once both web ports answer."""
     port, https_port, sip_port, rpc_port = _free_port(), _free_port(), _free_port(), _free_port()
     env = dict(
         os.environ,
@@ -131,8 +147,6 @@ def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
         CLOUDPBX_SIP_RPC_PORT=str(rpc_port),
         CLOUDPBX_SIP_CHILDREN="2",
     )
-    portal = f"https://127.0.0.1:{https_port}"
-    ca = str(tmp_path / "tls" / "ca.pem")
     if "CLOUDPBX_DATABASE_URL" in env:
         # On the PostgreSQL run: a database of its own on the same server.
         import psycopg
@@ -141,24 +155,43 @@ def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
         with psycopg.connect(env["CLOUDPBX_DATABASE_URL"], autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         env["CLOUDPBX_DATABASE_URL"] = env["CLOUDPBX_DATABASE_URL"].rsplit("/", 1)[0] + "/" + name
-    server = subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "cloudpbx", "run"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    running = Running(process, env, port, https_port, str(tmp_path / "tls" / "ca.pem"))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            assert _get(f"{running.portal}/healthz", cafile=running.ca) == (200, {"status": "ok"})
+            assert _get(f"http://127.0.0.1:{port}/healthz") == (200, {"status": "ok"})
+            return running
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("cloudpbx run did not come up:\n" + process.communicate()[0][-3000:])
+            time.sleep(0.3)
+
+
+def stop_run(running: Running) -> str:
+    running.process.send_signal(signal.SIGTERM)
+    output, _ = running.process.communicate(timeout=30)
+    assert running.process.returncode == 0, output
+    return output
+
+
+def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
+    """``cloudpbx run`` on a new database: migrates, creates the demo, serves HTTPS with the
+    embedded CA and plain HTTP beside it, stops on SIGTERM."""
+    running = start_run(tmp_path)
+    env, port, https_port, portal, ca = (
+        running.env, running.port, running.https_port, running.portal, running.ca
+    )  # fmt: skip
+    sip_port = env["CLOUDPBX_SIP_PORT"]
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                assert _get(f"{portal}/healthz", cafile=ca) == (200, {"status": "ok"})
-                assert _get(f"http://127.0.0.1:{port}/healthz") == (200, {"status": "ok"})
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read()
-                assert time.monotonic() < deadline, "web server did not come up"
-                time.sleep(0.3)
         demo = json.loads((Path(tmp_path) / "demo.json").read_text())
         status, body = _get(f"{portal}/api/v1/terminals/", demo["api_token"], cafile=ca)
         assert status == 200
@@ -197,9 +230,7 @@ def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
             with old.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
                 assert tls.version() == "TLSv1.2"
     finally:
-        server.send_signal(signal.SIGTERM)
-        output, _ = server.communicate(timeout=30)
-    assert server.returncode == 0, output
+        output = stop_run(running)
     assert f"{portal}/" in output
     fingerprint = certificates.fingerprint((tmp_path / "tls" / "ca.pem").read_bytes())
     assert f"embedded CA {ca}" in output and fingerprint in output
@@ -213,3 +244,48 @@ def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
         _get(f"http://127.0.0.1:{port}/healthz")
     with pytest.raises(OSError):
         _get(f"{portal}/healthz", cafile=ca)
+
+
+def served_serial(port: int, ca: str) -> int:
+    """The serial number of the certificate a TLS port serves, verified against the CA."""
+    context = ssl.create_default_context(cafile=ca)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
+
+
+def test_a_new_certificate_is_picked_up_without_restarting_kamailio(tmp_path):
+    running = start_run(tmp_path)
+    sip_tls = int(running.env["CLOUDPBX_SIP_TLS_PORT"])
+    try:
+        before = served_serial(running.https_port, running.ca)
+        deadline = time.monotonic() + 30
+        while True:  # Kamailio starts after the web servers
+            try:
+                assert served_serial(sip_tls, running.ca) == before
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "Kamailio's TLS port did not open"
+                time.sleep(0.2)
+        kamailio_pid = int((tmp_path / "kamailio" / "kamailio.pid").read_text())
+        # As if the operator replaced it: the embedded CA issues a new one from the same CA.
+        for name in ("server.pem", "server.key"):
+            (tmp_path / "tls" / name).unlink()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                web, sip = (
+                    served_serial(running.https_port, running.ca),
+                    served_serial(sip_tls, running.ca),
+                )
+            except OSError:
+                web = sip = before  # the web server restarting
+            if web != before and sip == web:
+                break
+            assert time.monotonic() < deadline, "the new certificate was not picked up"
+            time.sleep(0.3)
+        # Kamailio reloaded its TLS profile in place: registrations and calls stayed.
+        assert int((tmp_path / "kamailio" / "kamailio.pid").read_text()) == kamailio_pid
+    finally:
+        output = stop_run(running)
+    assert "TLS certificate changed: reloading" in output

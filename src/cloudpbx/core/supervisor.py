@@ -77,9 +77,10 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, children: list[Child]) -> None:
+    def __init__(self, children: list[Child], tick: Callable[[], None] | None = None) -> None:
         self.children = children
         self.stopping = False
+        self.tick = tick  # called from the watch loop (several times a second)
 
     def start(self, ready_timeout: float = 30.0) -> None:
         try:
@@ -120,4 +121,9 @@ class Supervisor:
                         child.start()
                     except OSError:
                         logger.exception("could not restart %s", child.name)
+            if self.tick is not None and not self.stopping:
+                try:
+                    self.tick()
+                except Exception:
+                    logger.exception("supervisor tick failed")
             time.sleep(0.2)

@@ -8,9 +8,11 @@ with a message naming the problem.
 
 from __future__ import annotations
 
+import logging
 import signal
 import ssl
 import sys
+import time
 import urllib.request
 from typing import Any
 
@@ -21,8 +23,10 @@ from django.core.management.base import BaseCommand, CommandError
 from cloudpbx.config import Config, ConfigError
 from cloudpbx.core import certificates
 from cloudpbx.core.supervisor import Child, Supervisor
-from cloudpbx.sip import kamailio, rtpengine
+from cloudpbx.sip import kamailio, rpc, rtpengine
 from cloudpbx.tenancy.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -49,18 +53,24 @@ class Command(BaseCommand):
             summary = ensure_demo()
             self.stdout.write("Demo data created.")
 
-        children = [*web_servers(config, server_certificate), self.job_worker()]
+        web = web_servers(config, server_certificate)
+        children = [*web, self.job_worker()]
         if not options["no_sip"]:
             # The relay first: Kamailio checks it is there when it starts.
             children.append(rtpengine.child(config, config.data_dir / "rtpengine"))
             children.append(kamailio.child(config, config.data_dir / "kamailio"))
-        supervisor = Supervisor(children)
+        watch = CertificateWatch(config, server_certificate, web, sip=not options["no_sip"])
+        supervisor = Supervisor(children, tick=watch.tick)
 
         def stop(signum: int, frame: Any) -> None:
             supervisor.stopping = True
 
+        def reload(signum: int, frame: Any) -> None:
+            watch.requested = True
+
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGHUP, reload)
         supervisor.start()
 
         self.stdout.write(f"Portal and API: {config.public_web_url}/")
@@ -108,6 +118,64 @@ class Command(BaseCommand):
     def job_worker(self) -> Child:
         """Background jobs (redirect services, phone re-sync): ``cloudpbx jobs``."""
         return Child(name="jobs", command=[sys.executable, "-m", "cloudpbx", "jobs"])
+
+
+class CertificateWatch:
+    """Picks up a new certificate (certbot's renewal, an operator's copy, the embedded CA's
+    renewal) when its files change or on SIGHUP: checked first, then Kamailio reloads its
+    TLS profiles (``tls.reload``: registrations, connections and calls stay) and the web
+    servers restart (a second without the portal; their TLS is read at start)."""
+
+    CHECK_SECONDS = 5.0
+
+    def __init__(
+        self, config: Config, server: certificates.ServerCertificate, web: list[Child], sip: bool
+    ) -> None:
+        self.config, self.web, self.sip = config, web, sip
+        self.state = self.files_state(server)
+        self.checked_at = time.monotonic()
+        self.requested = False
+
+    @staticmethod
+    def files_state(server: certificates.ServerCertificate) -> tuple[tuple[int, int, int], ...]:
+        """What changes when a file is rewritten or a symlink (certbot's live/) is moved."""
+        state = []
+        for path in (server.certificate, server.key):
+            try:
+                found = path.stat()
+            except OSError:
+                state.append((0, 0, 0))
+            else:
+                state.append((found.st_ino, found.st_mtime_ns, found.st_size))
+        return tuple(state)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if not self.requested and now - self.checked_at < self.CHECK_SECONDS:
+            return
+        self.checked_at = now
+        asked, self.requested = self.requested, False
+        current = self.state
+        try:
+            server = certificates.ensure(self.config)  # may renew the embedded certificate
+        except ConfigError as error:
+            logger.error("TLS certificate not reloaded: %s", error)  # the old one stays
+            return
+        self.state = self.files_state(server)
+        if self.state == current and not asked:
+            return
+        logger.info("TLS certificate changed: reloading (valid until %s)", server.not_after)
+        if self.sip and self.config.sip_tls_port:
+            try:
+                rpc.call(
+                    kamailio.rpc_url(self.config), "tls.reload",
+                    token=rpc.token(self.config.secret_key),
+                )  # fmt: skip
+            except rpc.RpcError as error:  # it reads the new files when it next starts
+                logger.warning("Kamailio did not reload its TLS certificate: %s", error)
+        for child in self.web:
+            child.stop()
+            child.start()
 
 
 def web_servers(config: Config, server: certificates.ServerCertificate) -> list[Child]:
