@@ -7,6 +7,11 @@ import re
 import threading
 import time
 
+from django.urls import reverse
+
+from cloudpbx.core.testing import api_client
+from cloudpbx.web.testing import portal_client
+
 from .conftest import free_port, register
 from .sipp import Sipp, call_scenario, uas_scenario
 from .test_calls import answering_phone, dial, phone
@@ -119,3 +124,26 @@ def test_while_rtpengine_is_down_calls_get_a_clear_503_and_it_is_restarted(sip, 
             break
         assert time.monotonic() < deadline, "calls did not recover after rtpengine came back"
     assert uas.wait()[0] == 0
+
+
+def test_the_portal_shows_each_phones_transport_and_last_call(sip, tenant):
+    """Both ends of a plain call: registered over UDP, last call over UDP without SRTP (sipp
+    offers plain RTP), in the API and on the terminal page."""
+    callee = phone(tenant, "Office", rings=["11"])
+    caller = phone(tenant, "Caller")
+    port = free_port()
+    assert register(sip, callee, port)[0] == 0
+    uas = Sipp(uas_scenario(answer=200, sdp=True), sip.address, local_port=port).start()
+    assert register(sip, caller, free_port())[0] == 0
+    dial(sip, caller, "11", 200)
+    assert uas.wait()[0] == 0
+    api = api_client(tenant)
+    for terminal in (caller, callee):
+        body = api.get(f"/api/v1/terminals/{terminal.pk}/status").json()
+        assert [c["transport"] for c in body["contacts"]] == ["udp"]
+        assert body["last_call"] is not None, (terminal.name, body)
+        assert body["last_call"]["transport"] == "udp", body
+        assert body["last_call"]["encrypted"] is False
+    page = portal_client(tenant).get(reverse("terminals:edit", args=[callee.pk])).content.decode()
+    head = page[page.index("head-status") : page.index("terminal-form")]
+    assert "Last call" in head and "Unencrypted media" in head and "UDP · " in head, head

@@ -125,8 +125,8 @@ class Router:
         # as a wrong password, so usernames cannot be enumerated.
         self.decoy_ha1 = secrets.token_hex(16)
         self.plain_phones = config.sip_plain_phones
-        # Of the call group being forked: each registered contact's SRTP setting.
-        self._branch_policies: dict[str, str] = {}
+        # Of the call group being forked: each registered contact's account.
+        self._branch_targets: dict[str, routing.RingTarget] = {}
 
     # --- entry points called by Kamailio -------------------------------------------------------
 
@@ -264,6 +264,8 @@ class Router:
                 alias_nated_contact(NAT_TEST_REPLY)
         if body:
             KSR.rtpengine.rtpengine_manage(self.media_flags(from_trunk, body, per_branch=initial))
+            if initial and code >= 200 and from_trunk is None:
+                self.record_answer(body)
         elif method == "INVITE" and initial and code >= 300:
             # A branch that failed or was cancelled: its own session goes (the others stay).
             KSR.rtpengine.rtpengine_manage(media.PER_BRANCH)
@@ -280,10 +282,28 @@ class Router:
         )
 
     def branch_media(self) -> str:
-        """The protocol toward this branch: its phone's SRTP setting, plain to the trunk."""
-        if self._ring is None:
-            return media.TOWARD_TRUNK  # a call to the carrier (its only branch)
-        return media.toward(self._branch_policies.get(pv("$ru")))
+        """The protocol toward this branch: its phone's SRTP setting, plain to the trunk.
+        A phone's branch is remembered for its answer (:meth:`record_answer`)."""
+        target = self._branch_targets.get(pv("$ru")) if self._ring is not None else None
+        if target is None:
+            return media.TOWARD_TRUNK  # the carrier, or an external phone through it
+        KSR.htable.sht_sets("callbranch", f"{pv('$ci')}:{pv('$T_branch_idx')}", target.address)
+        return media.toward(target.media_encryption)
+
+    def record_call(self, username: str, sdp: str) -> None:
+        """What the portal shows as the terminal's last call: when, over which transport, and
+        whether its media was encrypted (the relay speaks to each phone as it offered or
+        answered)."""
+        encrypted = "srtp" if media.offers_srtp(sdp) else "rtp"
+        KSR.htable.sht_sets("lastcall", username, f"{int(time.time())} {pv('$pr')} {encrypted}")
+
+    def record_answer(self, body: str) -> None:
+        """The phone of a call group branch answered: its last call is this one."""
+        key = f"{pv('$ci')}:{pv('$T_branch_idx')}"
+        username = KSR.htable.sht_get("callbranch", key)
+        if username is not None:
+            KSR.htable.sht_rm("callbranch", key)
+            self.record_call(str(username), body)
 
     def arm_branches(self, *, trunk_call: bool) -> None:
         """Every branch of an INVITE gets its media offer (and a call group's identity), and
@@ -417,11 +437,13 @@ class Router:
         if account is None:
             return OK
         caller = account.caller
-        srtp = media.srtp_refusal(caller.media_encryption, pv("$rb"))
+        offer = pv("$rb")
+        srtp = media.srtp_refusal(caller.media_encryption, offer)
         if srtp is not None:
             logger.info("cloudpbx-sip refused call user=%s reason=srtp", caller.sip_username)
             KSR.sl.sl_send_reply(*srtp)
             return OK
+        self.record_call(caller.sip_username, offer)
         decision = routing.route_call(caller, pv("$rU"), self.directory, self.plan)
         return self.apply(decision, caller)
 
@@ -494,7 +516,7 @@ class Router:
             for target in ring.targets
             if trunk is not None and target.kind == "external"
         )
-        self._branch_policies = {}
+        self._branch_targets = {}
         first = True
         for uri in sorted(self._trunk_uris):
             if first:
@@ -511,12 +533,12 @@ class Router:
                 KSR.pv.sets("$ru", aor)
                 if KSR.registrar.lookup("location") > 0:
                     first = False
-                    self._branch_policies[pv("$ru")] = target.media_encryption
+                    self._branch_targets[pv("$ru")] = target
             else:
                 KSR.registrar.lookup_to_dset("location", aor)
             # The contacts this account added: each branch's SRTP setting, for its branch route.
             for index in range(known, int(pv("$branch(count)") or 0)):
-                self._branch_policies[pv(f"$(branch(uri)[{index}])")] = target.media_encryption
+                self._branch_targets[pv(f"$(branch(uri)[{index}])")] = target
         return not first
 
     def set_identity(self, identity: routing.Identity, trunk: Trunk | None) -> None:

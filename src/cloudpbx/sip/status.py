@@ -1,10 +1,12 @@
-"""Registration status of terminals, read from Kamailio's location table over RPC."""
+"""Registration status and last call of terminals, read from Kamailio over RPC (and, with
+PostgreSQL, registrations from the shared location table)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +39,20 @@ class Contact:
     @property
     def behind_nat(self) -> bool:
         return bool(self.private_address)
+
+    @property
+    def transport(self) -> str:
+        """How the phone registered: ``udp``, ``tcp`` or ``tls`` (its socket's protocol)."""
+        return self.socket.split(":", 1)[0] if ":" in self.socket else ""
+
+
+@dataclass(frozen=True)
+class LastCall:
+    """The terminal's last call placed or answered (since Kamailio started, per node)."""
+
+    at: datetime
+    transport: str  # of its signalling: udp, tcp, tls
+    encrypted: bool  # its media was SRTP between the phone and the relay
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,27 @@ def registrations(usernames: Iterable[str]) -> dict[str, Registration] | None:
     except rpc.RpcError as error:
         logger.warning("registration status unavailable: %s", error)
         return None
+    return found
+
+
+def last_call(username: str) -> LastCall | None:
+    """What Kamailio recorded (``lastcall`` table: ``<epoch> <transport> <srtp|rtp>``); the
+    latest over all nodes; None when no call is known or no Kamailio answers."""
+    found: LastCall | None = None
+    for url in settings.CLOUDPBX_KAMAILIO_RPC_URLS:
+        try:
+            entry = rpc.call(
+                url, "htable.get", "lastcall", username, token=settings.CLOUDPBX_KAMAILIO_RPC_TOKEN
+            )
+        except rpc.RpcError:
+            continue  # unknown key (no call) or the node is down: nothing to show from it
+        try:
+            epoch, transport, media = str(entry["item"]["value"]).split()
+            call = LastCall(datetime.fromtimestamp(int(epoch), UTC), transport, media == "srtp")
+        except (KeyError, TypeError, ValueError):
+            continue
+        if found is None or call.at > found.at:
+            found = call
     return found
 
 

@@ -248,7 +248,11 @@ def registration_status(request: HttpRequest, terminal_id: int) -> Any:
     if found is None:
         return Status(503, {"detail": _("The registration status is unavailable right now.")})
     registration = found[terminal.sip_username]
-    return {"online": registration.online, "contacts": registration.contacts}
+    return {
+        "online": registration.online,
+        "contacts": registration.contacts,
+        "last_call": status.last_call(terminal.sip_username),
+    }
 
 
 @router.post("/{int:terminal_id}/app-link", response={201: AppLinkOut})

@@ -259,11 +259,21 @@ class ContactOut(Schema):
     private_address: str = Field(
         description="Behind NAT: the address the phone's Contact names (empty otherwise)."
     )
+    transport: str = Field(description="How the phone registered: udp, tcp or tls.")
+
+
+class LastCallOut(Schema):
+    at: datetime
+    transport: str = Field(description="Of its signalling: udp, tcp or tls.")
+    encrypted: bool = Field(description="Its media was SRTP between the phone and the PBX.")
 
 
 class StatusOut(Schema):
     online: bool
     contacts: list[ContactOut]
+    last_call: LastCallOut | None = Field(
+        None, description="The last call placed or answered since the SIP server started."
+    )
 
 
 class AppLinkOut(Schema):

@@ -26,6 +26,13 @@ def registration_statuses(terminals: Sequence[Terminal]) -> dict[int, Any]:
     return {accounts[username]: registration for username, registration in found.items()}
 
 
+def attach_last_call(terminal: Terminal) -> None:
+    """Set ``terminal.last_call`` (a :class:`cloudpbx.sip.status.LastCall` or None), rendered
+    by ``terminals/_last_call.html``: its transport and whether its media was encrypted."""
+    found = status.last_call(terminal.sip_username) if terminal.sip_username else None
+    terminal.last_call = found  # type: ignore[attr-defined]
+
+
 def attach_registrations(terminals: Sequence[Terminal]) -> None:
     """Set ``terminal.registration`` (or None) on each terminal for the templates."""
     statuses = registration_statuses(terminals)

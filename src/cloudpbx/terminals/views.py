@@ -36,7 +36,7 @@ from cloudpbx.terminals.forms import (
     parse_networks,
 )
 from cloudpbx.terminals.models import Terminal
-from cloudpbx.terminals.status import attach_registrations
+from cloudpbx.terminals.status import attach_last_call, attach_registrations
 from cloudpbx.web.forms import add_service_errors
 from cloudpbx.web.portal import (
     get_scoped_or_404,
@@ -120,6 +120,7 @@ def _form_context(
     device = terminal.device if terminal is not None else None
     if terminal is not None:
         attach_registrations([terminal])
+        attach_last_call(terminal)
     return {
         "form": form,
         "terminal": terminal,
