@@ -1,8 +1,10 @@
 """App terminals end to end: the QR code holds exactly the link, and a real Linphone
 (Debian's linphonec) configures itself from the link and registers; the link then dies."""
 
+import dataclasses
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -10,9 +12,16 @@ import urllib.request
 
 import pytest
 
+from cloudpbx.config import to_environment
+from cloudpbx.core import certificates
+from cloudpbx.core.management.commands import run
+from cloudpbx.core.supervisor import Supervisor
 from cloudpbx.core.testing import api_client
 from cloudpbx.provisioning.models import AppLink
+from cloudpbx.sip import status
 from cloudpbx.terminals.services import create_terminal
+
+from .conftest import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -80,3 +89,73 @@ def test_linphone_sets_itself_up_from_the_qr_link_and_registers(
     with pytest.raises(urllib.error.HTTPError) as again:
         urllib.request.urlopen(link, timeout=5)
     assert again.value.code == 404
+
+
+@pytest.fixture
+def https_portal(sip, settings):
+    """The portal over HTTPS as ``cloudpbx run`` serves it (granian, the embedded CA's
+    certificate, the Kamailio under test's CA), on the test database, telling apps to use
+    SIP over TLS."""
+    config = dataclasses.replace(
+        sip.config,
+        http_port=free_port(socket.SOCK_STREAM),
+        https_port=free_port(socket.SOCK_STREAM),
+        http_workers=1,
+        sip_transport="tls",
+    )
+    config = dataclasses.replace(config, public_web_url=f"https://127.0.0.1:{config.https_port}")
+    server = certificates.ensure(config)
+    children = run.web_servers(config, server)
+    for child in children:
+        child.env = {**os.environ, **to_environment(config)}
+    supervisor = Supervisor(children)
+    supervisor.start()
+    settings.CLOUDPBX_PUBLIC_URL = config.public_web_url
+    settings.CLOUDPBX_SIP_TRANSPORT = "tls"
+    settings.CLOUDPBX_SIP_PORT = config.sip_tls_port
+    yield server
+    supervisor.stop()
+
+
+def test_linphone_sets_itself_up_over_https_and_registers_over_tls_with_srtp(
+    sip, tenant, https_portal, tmp_path
+):
+    terminal = create_terminal(
+        tenant, name="Secure app", type="app", generate_credentials=True,
+        media_encryption="required",
+    )  # fmt: skip
+    link = api_client(tenant).post(f"/api/v1/terminals/{terminal.pk}/app-link").json_body["url"]
+    assert link.startswith("https://")
+
+    home = tmp_path / "home"
+    (home / ".local" / "share" / "linphone").mkdir(parents=True)
+    rc = tmp_path / "linphonerc"
+    # The embedded CA is given to the app by hand (lpconfig cannot carry it): it verifies
+    # both the HTTPS download and the SIP server's certificate with it.
+    rc.write_text(
+        f"[misc]\nconfig-uri={link}\n"
+        f"[sip]\nsip_port=0\nsip_tcp_port=0\nsip_tls_port=-1\nroot_ca={https_portal.ca}\n"
+        "verify_server_certs=1\nverify_server_cn=1\n"
+    )
+    linphone = subprocess.Popen(
+        ["script", "-qfc", f"linphonec -c {rc} -d 6 -l {tmp_path / 'linphone.log'}",
+         str(tmp_path / "typescript")],
+        env={**os.environ, "HOME": str(home)}, stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not sip.is_registered(terminal):
+            assert linphone.poll() is None, "linphonec exited"
+            if time.monotonic() > deadline:
+                log = (tmp_path / "linphone.log").read_text(errors="replace")[-4000:]
+                pytest.fail(f"Linphone did not register:\n{log}")
+            time.sleep(0.5)
+        (registration,) = status.registrations([terminal.sip_username]).values()
+        assert [contact.transport for contact in registration.contacts] == ["tls"]
+    finally:
+        os.killpg(linphone.pid, signal.SIGTERM)
+        linphone.wait(timeout=10)
+    # The app took the SRTP setting from the link (Linphone keeps it in its own rc file).
+    kept = rc.read_text()
+    assert "media_encryption=srtp" in kept and "media_encryption_mandatory=1" in kept, kept

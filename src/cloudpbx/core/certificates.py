@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -199,7 +200,7 @@ def _sign(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
             )
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-            .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]), False)
+            .add_extension(_subject_alternative_names(names), False)
         )
     return builder.sign(issuer_key, hashes.SHA256())
 
@@ -215,7 +216,13 @@ def _reusable(
     except (OSError, ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return None  # ours and derived from the CA: a damaged one is simply replaced
     fresh = leaf.not_valid_before_utc <= now < leaf.not_valid_after_utc - RENEW_BEFORE
-    if fresh and _matches(key, leaf) and all(_covers(leaf, name) for name in wanted):
+    try:
+        same_names = leaf.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        ).value == _subject_alternative_names(wanted)
+    except x509.ExtensionNotFound:
+        same_names = False
+    if fresh and same_names and _matches(key, leaf):
         return leaf
     return None
 
@@ -237,6 +244,18 @@ def _wanted_names(config: Config) -> tuple[str, ...]:
         if name and name not in names:
             names.append(name)
     return tuple(names)
+
+
+def _subject_alternative_names(names: Iterable[str]) -> x509.SubjectAlternativeName:
+    """Each name; an IPv4 address also as a DNS name: the TLS stacks of Linphone (mbedtls) and
+    of many desk phones match only DNS names, so a PBX reached by its address needs both
+    (found with linphonec: "CN-mismatch" with the address as an IP entry only)."""
+    entries: list[x509.GeneralName] = []
+    for name in names:
+        entries.append(_general_name(name))
+        if isinstance(entries[-1], x509.IPAddress) and "." in name:
+            entries.append(x509.DNSName(name))
+    return x509.SubjectAlternativeName(entries)
 
 
 def _general_name(name: str) -> x509.GeneralName:
@@ -265,7 +284,7 @@ def _alternative_names(
 
 def _names(cert: x509.Certificate) -> tuple[str, ...]:
     dns, addresses = _alternative_names(cert)
-    return (*dns, *(str(address) for address in addresses))
+    return tuple(dict.fromkeys((*dns, *(str(address) for address in addresses))))
 
 
 def _covers(cert: x509.Certificate, host: str) -> bool:

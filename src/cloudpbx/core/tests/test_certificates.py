@@ -67,7 +67,8 @@ def test_embedded_ca_and_server_certificate_are_created_owner_only(base_config):
     assert ca.not_valid_after_utc - NOW > timedelta(days=3600)
 
     dns, addresses = alternative_names(leaf)
-    assert dns == {"sip.example.com", "pbx.example.com", "localhost"}
+    # IPv4 addresses also as DNS names: Linphone's and many phones' TLS match only those.
+    assert dns == {"sip.example.com", "pbx.example.com", "localhost", "192.0.2.10", "127.0.0.1"}
     assert addresses == {ipaddress.ip_address("192.0.2.10"), ipaddress.ip_address("127.0.0.1")}
     assert leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value == (
         x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
