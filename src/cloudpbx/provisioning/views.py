@@ -31,7 +31,7 @@ from cloudpbx.provisioning import (
 )
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.provisioning.vendors import VENDORS
-from cloudpbx.provisioning.vendors.base import PhoneModel
+from cloudpbx.provisioning.vendors.base import PhoneModel, UnsupportedSetting
 
 logger = logging.getLogger("cloudpbx.provisioning")
 
@@ -165,9 +165,15 @@ def _serve_device(request: HttpRequest, match: identify.FileMatch, filename: str
         return _refuse(mac, replayed, client, filename, known=True)
 
     model = vendor.model(device.model) or PhoneModel(key=device.model, label=device.model)
-    body = render.render_device(
-        vendor, model, match.rule_of(vendor).template, build.phone_config(device, password)
-    )
+    try:
+        body = render.render_device(
+            vendor, model, match.rule_of(vendor).template, build.phone_config(device, password)
+        )
+    except UnsupportedSetting as error:
+        # A setting changed for the whole PBX (e.g. SRTP required) that this phone's file
+        # cannot say: the phone keeps its last file rather than a wrong one.
+        logger.warning("provisioning refused mac=%s reason=%s", mac, error)
+        return HttpResponse("Unavailable\n", status=503, content_type="text/plain")
     return _file(
         request, body, match.rule_of(vendor).content_type, cache_control="private, no-cache"
     )

@@ -22,6 +22,7 @@ from cloudpbx.core.validators import no_control_characters
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.provisioning.models import ProvisioningDevice
+from cloudpbx.provisioning.vendors import VENDORS
 from cloudpbx.tenancy.models import Tenant
 from cloudpbx.terminals.models import Terminal
 
@@ -181,6 +182,16 @@ def _save(
     if ringing is not None and any(ext.tenant_id != terminal.tenant_id for ext in ringing):
         errors["ringing_extensions"] = [_("Choose extensions of this customer.")]
     device = _prepare_device(terminal, device_settings, errors)
+    if device is not None and terminal.effective_media_encryption == "required":
+        vendor = VENDORS.get(device.manufacturer)
+        if vendor is not None and not vendor.requires_srtp:
+            errors["media_encryption"] = [
+                _(
+                    "%(vendor)s phones cannot be set to require encrypted media here: "
+                    "choose optional or off."
+                )
+                % {"vendor": vendor.name}
+            ]
     if errors:
         raise ValidationError(errors)
 

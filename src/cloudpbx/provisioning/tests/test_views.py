@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from cloudpbx.core import certificates
@@ -87,6 +88,22 @@ def test_the_served_file_speaks_the_customers_language_and_srtp_setting(make_pho
     assert "lang.gui = German" in body
     assert "account.1.srtp_encryption = 2" in body
     assert f"static.trusted_certificates.url = {build.trusted_ca_url()}" in body
+
+
+def test_a_phone_whose_file_cannot_require_srtp_is_refused_at_save_and_keeps_its_file(
+    make_phone: Any,
+) -> None:
+    terminal = make_phone("htek", "UC926")
+    with pytest.raises(ValidationError) as refused:
+        update_terminal(terminal, media_encryption="required")
+    assert "Htek phones cannot be set to require encrypted media" in str(
+        refused.value.message_dict["media_encryption"]
+    )
+    # Required for the whole PBX later: the phone is not handed a file that says otherwise.
+    tenant = terminal.tenant
+    tenant.media_encryption = "required"
+    tenant.save()
+    assert Phone(terminal).fetch().status_code == 503
 
 
 def test_the_embedded_ca_is_served_to_anyone_and_only_it(client: Any, settings: Any) -> None:

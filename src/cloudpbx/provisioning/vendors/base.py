@@ -147,6 +147,8 @@ class Vendor:
     # False: no verified key exists, the file says nothing about it, and the operator installs
     # the private CA on the device by hand (its web UI) before it can verify our certificate.
     installs_private_ca: bool = False
+    # Whether the file can set the phone to refuse calls without SRTP ("required").
+    requires_srtp: bool = True
     context: Callable[[PhoneConfig], Mapping[str, object]] = _no_context
     read_account: Callable[[bytes], SipCredentials] = _no_reader
 

@@ -128,6 +128,7 @@ VENDOR = Vendor(
     files=FILES,
     user_agents=USER_AGENTS,
     mac_case="lower",
+    requires_srtp=False,  # P183's values are not verified (see context)
     context=context,
     read_account=read_account,
 )
