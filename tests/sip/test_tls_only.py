@@ -1,0 +1,100 @@
+"""Production's default: phones over TLS only (``CLOUDPBX_SIP_PLAIN_PHONES`` off). A
+Kamailio of its own, started as ``cloudpbx run`` starts it, with that one setting changed."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import socket
+import ssl
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from cloudpbx.terminals.services import create_terminal
+
+from . import wire
+from .conftest import SipServer, free_port
+
+
+@pytest.fixture
+def tls_only(sip_server, transactional_db, settings):
+    run_dir = Path(tempfile.mkdtemp(prefix="cloudpbx-tls-only-"))
+    config = dataclasses.replace(
+        sip_server.config,
+        data_dir=run_dir,
+        sip_plain_phones=False,
+        sip_transport="tls",
+        sip_port=free_port(),
+        sip_tls_port=free_port(socket.SOCK_STREAM),
+        sip_rpc_port=free_port(socket.SOCK_STREAM),
+        media_ng_port=free_port(),
+        media_port_min=32000,
+        media_port_max=32199,
+    )
+    server = SipServer(config, run_dir)
+    server.start()
+    settings.CLOUDPBX_KAMAILIO_RPC_URLS = [server.rpc_url]
+    yield server
+    server.stop()
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+class TlsPeer:
+    """One phone over TLS, the server's certificate verified against the embedded CA."""
+
+    def __init__(self, server: SipServer) -> None:
+        context = ssl.create_default_context(cafile=str(server.run_dir / "tls" / "ca.pem"))
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        raw = socket.create_connection(("127.0.0.1", server.config.sip_tls_port), timeout=5)
+        self.sock = context.wrap_socket(raw, server_hostname=server.domain)
+        self.ip, self.port = self.sock.getsockname()[:2]
+        self.domain = server.domain
+        self.buffer = b""
+
+    def ask(self, method: str, user: str, cseq: int, headers: tuple[str, ...] = ()) -> str:
+        message = "\r\n".join([
+            f"{method} sip:{self.domain} SIP/2.0",
+            f"Via: SIP/2.0/TLS {self.ip}:{self.port};rport;branch=z9hG4bK{cseq}tls",
+            f"From: <sip:{user}@{self.domain}>;tag=tls{cseq}",
+            f"To: <sip:{user}@{self.domain}>",
+            "Call-ID: tls-register",
+            f"CSeq: {cseq} {method}",
+            f"Contact: <sip:{user}@{self.ip}:{self.port};transport=tls>",
+            "Max-Forwards: 70",
+            *headers,
+            "Content-Length: 0",
+            "", "",
+        ])  # fmt: skip
+        self.sock.sendall(message.encode())
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = self.sock.recv(65535)
+            assert chunk, "the server closed the connection"
+            self.buffer += chunk
+        response, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        return response.decode()
+
+
+def test_phones_over_plain_transports_are_refused_and_register_over_tls(tls_only, tenant):
+    terminal = create_terminal(tenant, name="Desk", type="ip_phone", generate_credentials=True)
+    udp = wire.Peer(tls_only.address, domain=tls_only.domain)
+    try:
+        # The same answer for anyone over UDP, account or not: nothing to learn from it.
+        for user in (terminal.sip_username, "stranger"):
+            refused = udp.ask(udp.build("REGISTER", f"sip:{tls_only.domain}", user=user))
+            assert refused is not None and refused.startswith("SIP/2.0 403 TLS Required")
+    finally:
+        udp.close()
+
+    phone = TlsPeer(tls_only)
+    assert phone.sock.version() in ("TLSv1.2", "TLSv1.3")
+    first = phone.ask("REGISTER", terminal.sip_username, 1)
+    assert first.startswith("SIP/2.0 401"), first
+    uri = f"sip:{tls_only.domain}"
+    answer = wire.digest(
+        terminal.sip_username, terminal.sip_password, "REGISTER", uri, wire.challenge(first)
+    )
+    second = phone.ask("REGISTER", terminal.sip_username, 2, headers=(f"Authorization: {answer}",))
+    assert second.startswith("SIP/2.0 200"), second
+    assert tls_only.is_registered(terminal)
