@@ -12,16 +12,38 @@ RATE = 8000
 
 def write_tone(path: Path, frequency: float, seconds: float = 30.0) -> Path:
     """A sine tone at 8 kHz, 16-bit mono: a softphone's microphone (baresip ``aufile``)."""
-    samples = b"".join(
-        struct.pack("<h", int(8000 * math.sin(2 * math.pi * frequency * i / RATE)))
-        for i in range(int(RATE * seconds))
+    return write_samples(
+        path,
+        [
+            int(8000 * math.sin(2 * math.pi * frequency * i / RATE))
+            for i in range(int(RATE * seconds))
+        ],
     )
+
+
+def write_samples(path: Path, samples: list[int]) -> Path:
+    """16-bit mono samples at 8 kHz as a WAV file (what :func:`tone_seconds` reads)."""
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(RATE)
-        out.writeframes(samples)
+        out.writeframes(struct.pack(f"<{len(samples)}h", *samples))
     return path
+
+
+def _ulaw(byte: int) -> int:
+    inverted = ~byte & 0xFF
+    exponent, mantissa = (inverted >> 4) & 0x07, inverted & 0x0F
+    magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    return -magnitude if inverted & 0x80 else magnitude
+
+
+_ULAW = tuple(_ulaw(byte) for byte in range(256))
+
+
+def decode_ulaw(payload: bytes) -> list[int]:
+    """G.711 µ-law (PCMU, RTP payload type 0) to 16-bit linear samples."""
+    return [_ULAW[byte] for byte in payload]
 
 
 def read_samples(path: Path) -> tuple[int, list[float]]:

@@ -81,16 +81,17 @@ def call_scenario(
     authenticate: bool = True,
     in_dialog: tuple[str, str, int] | None = None,
     late_offer: bool = False,
+    sdp: str = SDP,
 ) -> str:
     """An INVITE (answering the proxy challenge) expecting ``expect``; 200 → ACK, BYE.
 
     ``in_dialog``: (method, extra header lines, expected code) of a request sent inside the
     call between the ACK and the BYE. ``late_offer``: the INVITE has no SDP, the ACK answers
-    the offer of the 200."""
+    the offer of the 200. ``sdp``: the offer (or that answer), plain PCMU unless given."""
     headers = HEADERS.format(from_=display, to=dialled)
-    offer = "" if late_offer else SDP
+    offer = "" if late_offer else sdp
     ack_body = (
-        f"Content-Type: application/sdp\nContent-Length: [len]\n\n{SDP}\n"
+        f"Content-Type: application/sdp\nContent-Length: [len]\n\n{sdp}\n"
         if late_offer
         else "Content-Length: 0\n\n"
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -25,13 +26,10 @@ from cloudpbx.trunks.models import Trunk
 from cloudpbx.trunks.services import save_trunk
 
 from . import netlab
-from .audio import tone_seconds, write_tone
 from .conftest import _database_url
-from .test_baresip import module_dir
+from .softphone import TONES, Softphone, assert_two_way, talk
 
 MEDIA_TIMEOUT = 5
-CALL_SECONDS = 6
-TONES = {1: 440.0, 2: 1000.0, 3: 1700.0, "carrier": 2300.0}
 
 
 class LabPbx:
@@ -119,48 +117,6 @@ def terminal(tenant, name, rings=(), **values):
     )  # fmt: skip
 
 
-class Softphone:
-    """A baresip in an office (or at the carrier), sending its tone and recording what it gets."""
-
-    def __init__(self, lab, where, home: Path, account: str, tone: float, listen: str) -> None:
-        self.home = home
-        self.recordings = home / "recordings"
-        self.recordings.mkdir(parents=True)
-        lines = [
-            f"module_path {module_dir()}",
-            f"sip_listen {listen}:5060",
-            f"net_interface {listen}",
-            "audio_player aubridge,speaker",
-            f"audio_source aufile,{write_tone(home / 'tone.wav', tone)}",
-            "audio_alert aubridge,ringer",
-            "rtp_ports 40000-40100",
-            f"snd_path {self.recordings}",
-            "module stdio.so",
-            "module g711.so",
-            "module aufile.so",
-            "module aubridge.so",
-            "module sndfile.so",
-            "module_app account.so",
-            "module_app contact.so",
-            "module_app menu.so",
-        ]
-        (home / "config").write_text("\n".join(lines) + "\n")
-        (home / "accounts").write_text(account + "\n")
-        (home / "contacts").write_text("")
-        self.process = lab.spawn(where, ["baresip", "-f", str(home)], home / "baresip.log")
-
-    def dial(self, number: str) -> None:
-        self.process.send(f"/dial {number}\n")
-
-    def hangup(self) -> None:
-        self.process.send("/hangup\n")
-
-    def received(self) -> Path:
-        found = sorted(self.recordings.glob("*-dec.wav"))
-        assert found, f"no recording in {self.recordings}"
-        return found[-1]
-
-
 def office_phone(lab, number, account, tmp_path, transport="udp", answer=True):
     outbound = f"sip:{netlab.PBX_IP}:5060" + (";transport=tcp" if transport == "tcp" else "")
     line = (
@@ -168,7 +124,11 @@ def office_phone(lab, number, account, tmp_path, transport="udp", answer=True):
         f';outbound="{outbound}";regint=120' + (";answermode=auto" if answer else "")
     )
     phone = Softphone(
-        lab, lab.office(number), tmp_path / f"office{number}", line, TONES[number], netlab.PHONE_IP
+        partial(lab.spawn, lab.office(number)),
+        tmp_path / f"office{number}",
+        line,
+        TONES[number],
+        netlab.PHONE_IP,
     )
     phone.process.wait_for(r"200 OK", timeout=15)  # registered through the NAT router
     return phone
@@ -190,22 +150,14 @@ def carrier(lab, tmp_path, transactional_db):
         mode = ";answermode=auto" if answer else ""
         lines = "\n".join(f"<sip:{n}@{netlab.CARRIER_IP}>;regint=0{mode}" for n in numbers)
         return Softphone(
-            lab, lab.inet, tmp_path / "carrier", lines, TONES["carrier"], netlab.CARRIER_IP
+            partial(lab.spawn, lab.inet),
+            tmp_path / "carrier",
+            lines,
+            TONES["carrier"],
+            netlab.CARRIER_IP,
         )
 
     return start
-
-
-def talk(caller: Softphone, callee: Softphone) -> None:
-    """Wait until the call is up with media both ways, let it run, hang up at the caller."""
-    callee.process.wait_for(r"Call established", timeout=15)  # after the ACK reached it
-    caller.process.wait_for(r"Call established", timeout=5)
-    for phone in (caller, callee):
-        phone.process.wait_for(r"incoming rtp for 'audio' established", timeout=10)
-    # baresip's status line counts the call's duration: hang up after CALL_SECONDS of it.
-    caller.process.wait_for(rf"\[0:00:{CALL_SECONDS:02d}\]", timeout=CALL_SECONDS + 5)
-    caller.hangup()
-    callee.process.wait_for(r"terminated", timeout=10)  # the BYE reached it
 
 
 def closing_connections(function, *args):
@@ -237,16 +189,6 @@ def parties_with_ports(call) -> list[str]:
         for tag, party in call["tags"].items()
         if any("local port" in stream for m in party["medias"] for stream in m["streams"])
     ]
-
-
-def assert_two_way(first: Softphone, first_tone: float, second: Softphone, second_tone: float):
-    others = tuple(TONES.values())
-    heard = tone_seconds(second.received(), first_tone, tuple(t for t in others if t != first_tone))
-    assert heard >= CALL_SECONDS / 2, f"{second.home.name} heard {heard}s of {first_tone} Hz"
-    heard = tone_seconds(
-        first.received(), second_tone, tuple(t for t in others if t != second_tone)
-    )
-    assert heard >= CALL_SECONDS / 2, f"{first.home.name} heard {heard}s of {second_tone} Hz"
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])

@@ -54,7 +54,7 @@ def relay_flags(
     ``toward``: for an initial offer, the flags of :func:`toward` for the leg it goes to.
     """
     trust = trusted_source and not private_media(sdp)
-    flags = [_ALWAYS, "trust-address" if trust else "SIP-source-address"]
+    flags = [_ALWAYS, _SDES_SUITES, "trust-address" if trust else "SIP-source-address"]
     if per_branch:
         flags.append(PER_BRANCH)
     if toward is not None:
@@ -67,28 +67,32 @@ def relay_flags(
 # set to, whatever the other end speaks. Re-offers in a dialog keep each side's protocol
 # (rtpengine remembers it, checked with 10.5), so only the initial offer says it.
 
-# The suites offered: not NULL_* (authentication without encryption), not the rare F8 and
-# 192-bit ones. rtpengine 10.5 has no "only" list, so the others are excluded by name.
-_SDES_SUITES = " ".join(
-    f"SDES-no-{suite}"
-    for suite in (
+# The suites offered and accepted: not NULL_* (authentication without encryption), not the
+# rare F8 and 192-bit ones. rtpengine 10.5 has no "only" list, so the others are excluded by
+# name. In every offer and answer, whatever the legs' protocols: rtpengine also drops them from
+# the SDP it is given (call.c, __sdes_accept), which it does only when told, so that a caller
+# listing NULL_HMAC_SHA1_80 first does not get it answered toward a plain leg or the trunk.
+EXCLUDED_SUITES = frozenset(
+    {
         "NULL_HMAC_SHA1_80", "NULL_HMAC_SHA1_32", "F8_128_HMAC_SHA1_80", "F8_128_HMAC_SHA1_32",
         "AES_192_CM_HMAC_SHA1_80", "AES_192_CM_HMAC_SHA1_32",
-    )
+    }
 )  # fmt: skip
+_SDES_SUITES = " ".join(f"SDES-no-{suite}" for suite in sorted(EXCLUDED_SUITES))
 # An SRTP offer from a phone is accepted as SRTP, also "opportunistic" (RTP/AVP with keys).
 _ACCEPT = "OSRTP-accept"
 # DTLS is for browsers (WebRTC): SDES phones get no fingerprint attributes.
 _PROTOCOLS = {
     "off": f"{_ACCEPT} RTP/AVP",
     # Opportunistic SRTP (RFC 8643): RTP/AVP with keys, so a phone without SRTP still answers.
-    "optional": f"{_ACCEPT} RTP/AVP OSRTP-offer DTLS=off {_SDES_SUITES}",
-    "required": f"{_ACCEPT} RTP/SAVP DTLS=off {_SDES_SUITES}",
+    "optional": f"{_ACCEPT} RTP/AVP OSRTP-offer DTLS=off",
+    "required": f"{_ACCEPT} RTP/SAVP DTLS=off",
 }
 # The carrier gets plain RTP: trunks here do not do SRTP.
 TOWARD_TRUNK = _PROTOCOLS["off"]
 
-_SRTP_OFFER = re.compile(r"^(?:m=\S+ \d+(?:/\d+)? RTP/SAVPF? |a=crypto:)", re.MULTILINE)
+_SAVP = re.compile(r"^m=\S+ \d+(?:/\d+)? RTP/SAVPF? ", re.MULTILINE)
+_CRYPTO = re.compile(r"^a=crypto:\d+ (\S+)", re.MULTILINE)
 
 
 def toward(policy: str | None) -> str:
@@ -97,8 +101,12 @@ def toward(policy: str | None) -> str:
 
 
 def offers_srtp(sdp: str) -> bool:
-    """Whether an SDP offers SRTP keys (RTP/SAVP, or RTP/AVP with ``a=crypto``: RFC 8643)."""
-    return _SRTP_OFFER.search(sdp) is not None
+    """Whether an SDP offers SRTP keys that encrypt: ``a=crypto`` of a suite not excluded
+    (with RTP/SAVP, or RTP/AVP: RFC 8643), or RTP/SAVP without ``a=crypto`` (keys by DTLS)."""
+    suites = _CRYPTO.findall(sdp)
+    if suites:
+        return any(suite not in EXCLUDED_SUITES for suite in suites)
+    return _SAVP.search(sdp) is not None
 
 
 def srtp_refusal(policy: str, sdp: str) -> tuple[int, str] | None:

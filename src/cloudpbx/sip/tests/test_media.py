@@ -52,6 +52,61 @@ def test_each_branch_of_a_call_gets_its_own_session() -> None:
     assert "via-branch" not in media.relay_flags(trusted_source=False, sdp="", per_branch=False)
 
 
+# --- SRTP ------------------------------------------------------------------------------------
+
+
+def crypto(*suites: str, protocol: str = "RTP/SAVP") -> str:
+    lines = [f"a=crypto:{tag} {suite} inline:{'k' * 40}" for tag, suite in enumerate(suites, 1)]
+    return SDP_PUBLIC.replace("RTP/AVP", protocol) + "".join(f"{line}\r\n" for line in lines)
+
+
+@pytest.mark.parametrize(
+    "sdp",
+    [
+        crypto("AES_CM_128_HMAC_SHA1_80"),
+        crypto("AES_CM_128_HMAC_SHA1_80", protocol="RTP/AVP"),  # opportunistic (RFC 8643)
+        crypto("NULL_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"),
+        crypto(),  # RTP/SAVP, its keys by DTLS
+    ],
+)
+def test_offers_with_keys_that_encrypt_are_srtp(sdp: str) -> None:
+    assert media.offers_srtp(sdp)
+    assert media.srtp_refusal("required", sdp) is None
+
+
+@pytest.mark.parametrize(
+    "sdp",
+    [
+        SDP_PUBLIC,
+        crypto("NULL_HMAC_SHA1_80", "NULL_HMAC_SHA1_32"),  # authenticated, not encrypted
+        crypto("NULL_HMAC_SHA1_80", protocol="RTP/AVP"),
+    ],
+)
+def test_a_phone_required_to_encrypt_that_offers_no_cipher_is_refused(sdp: str) -> None:
+    assert not media.offers_srtp(sdp)
+    assert media.srtp_refusal("required", sdp) == (488, "SRTP Required")
+    assert media.srtp_refusal("optional", sdp) is None
+
+
+@pytest.mark.parametrize("leg", ["answer or re-offer", "trunk", "off", "optional", "required"])
+def test_suites_without_encryption_are_excluded_from_every_offer_and_answer(leg: str) -> None:
+    """Also toward a plain leg: rtpengine drops them from the caller's offer only when told,
+    else it answers a caller listing NULL_HMAC_SHA1_80 first with it."""
+    toward = {"answer or re-offer": None, "trunk": media.TOWARD_TRUNK}.get(leg, media.toward(leg))
+    flags = media.relay_flags(
+        trusted_source=False, sdp=SDP_PUBLIC, per_branch=toward is not None, toward=toward
+    ).split()
+    for suite in ("NULL_HMAC_SHA1_80", "NULL_HMAC_SHA1_32", "F8_128_HMAC_SHA1_80"):
+        assert f"SDES-no-{suite}" in flags
+
+
+def test_each_policy_gets_its_protocol() -> None:
+    assert "RTP/SAVP" in media.toward("required").split()
+    assert {"RTP/AVP", "OSRTP-offer"} <= set(media.toward("optional").split())
+    assert "OSRTP-offer" not in media.toward("off").split()
+    assert media.toward(None) == media.TOWARD_TRUNK == media.toward("off")
+
+
 def party(
     peer: str | None, last_packet: int, flags: tuple[str, ...] = ("initialized", "send", "recv")
 ) -> dict[str, Any]:
