@@ -110,7 +110,7 @@ def test_status_in_the_api(sip, tenant):
     terminal = phone(tenant)
     client = api_client(tenant)
     before = client.get(f"/api/v1/terminals/{terminal.pk}/status").json_body
-    assert before == {"online": False, "contacts": []}
+    assert before == {"online": False, "contacts": [], "last_call": None}
     port = free_port()
     assert register(sip, terminal, port)[0] == 0
     after = client.get(f"/api/v1/terminals/{terminal.pk}/status").json_body
@@ -118,6 +118,7 @@ def test_status_in_the_api(sip, tenant):
     contact = after["contacts"][0]
     assert f"127.0.0.1:{port}" in contact["uri"]
     assert contact["user_agent"] == "sipp-test"
+    assert contact["transport"] == "udp"
     assert 0 < contact["expires"] <= 300
 
 
