@@ -53,15 +53,22 @@ class TlsPeer:
         self.domain = server.domain
         self.buffer = b""
 
-    def ask(self, method: str, user: str, cseq: int, headers: tuple[str, ...] = ()) -> str:
+    def ask(
+        self, method: str, user: str, cseq: int, headers: tuple[str, ...] = (), scheme: str = "sip"
+    ) -> str:
+        contact = (
+            f"sips:{user}@{self.ip}:{self.port}"
+            if scheme == "sips"
+            else f"sip:{user}@{self.ip}:{self.port};transport=tls"
+        )
         message = "\r\n".join([
-            f"{method} sip:{self.domain} SIP/2.0",
-            f"Via: SIP/2.0/TLS {self.ip}:{self.port};rport;branch=z9hG4bK{cseq}tls",
-            f"From: <sip:{user}@{self.domain}>;tag=tls{cseq}",
-            f"To: <sip:{user}@{self.domain}>",
-            "Call-ID: tls-register",
+            f"{method} {scheme}:{self.domain} SIP/2.0",
+            f"Via: SIP/2.0/TLS {self.ip}:{self.port};rport;branch=z9hG4bK{cseq}{scheme}",
+            f"From: <{scheme}:{user}@{self.domain}>;tag=tls{cseq}",
+            f"To: <{scheme}:{user}@{self.domain}>",
+            f"Call-ID: tls-register-{scheme}",
             f"CSeq: {cseq} {method}",
-            f"Contact: <sip:{user}@{self.ip}:{self.port};transport=tls>",
+            f"Contact: <{contact}>",
             "Max-Forwards: 70",
             *headers,
             "Content-Length: 0",
@@ -76,7 +83,8 @@ class TlsPeer:
         return response.decode()
 
 
-def test_phones_over_plain_transports_are_refused_and_register_over_tls(tls_only, tenant):
+@pytest.mark.parametrize("scheme", ["sip", "sips"])
+def test_phones_over_plain_transports_are_refused_and_register_over_tls(tls_only, tenant, scheme):
     terminal = create_terminal(tenant, name="Desk", type="ip_phone", generate_credentials=True)
     udp = wire.Peer(tls_only.address, domain=tls_only.domain)
     try:
@@ -89,9 +97,9 @@ def test_phones_over_plain_transports_are_refused_and_register_over_tls(tls_only
 
     phone = TlsPeer(tls_only)
     assert phone.sock.version() in ("TLSv1.2", "TLSv1.3")
-    first = phone.ask("REGISTER", terminal.sip_username, 1)
+    first = phone.ask("REGISTER", terminal.sip_username, 1, scheme=scheme)
     assert first.startswith("SIP/2.0 401"), first
-    uri = f"sip:{tls_only.domain}"
+    uri = f"{scheme}:{tls_only.domain}"
     answer = wire.digest(
         terminal.sip_username, terminal.sip_password, "REGISTER", uri, wire.challenge(first)
     )
