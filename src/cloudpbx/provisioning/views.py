@@ -161,7 +161,10 @@ def _serve_device(request: HttpRequest, match: identify.FileMatch, filename: str
         nc=decision.nc,
     )
     if not recorded:
-        replayed = access.Decision(accepted=False, reason="replayed_nonce")
+        # The right answer, sent again with the same nonce and count: firmware that repeats
+        # its last Authorization must be asked again (stale=true), never locked out; someone
+        # replaying a captured header cannot answer the new challenge.
+        replayed = access.Decision(accepted=False, reason="replayed_nonce", stale=True)
         return _refuse(mac, replayed, client, filename, known=True)
 
     model = vendor.model(device.model) or PhoneModel(key=device.model, label=device.model)

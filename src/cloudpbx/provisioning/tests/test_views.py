@@ -312,6 +312,21 @@ def test_a_replayed_nonce_count_is_refused(phone: Phone) -> None:
     assert phone.get(Authorization=phone.authorization(challenge, nc=2)).status_code == 401
 
 
+def test_a_repeated_answer_gets_a_stale_challenge_and_never_locks_the_phone(
+    phone: Phone, settings: Any
+) -> None:
+    challenge = phone.get()["WWW-Authenticate"]
+    answer = phone.authorization(challenge, nc=1)
+    assert phone.get(Authorization=answer).status_code == 200
+    for _ in range(settings.CONFIG.prov_lockout_mac_failures + 2):
+        again = phone.get(Authorization=answer)
+        assert again.status_code == 401
+        assert "stale=true" in again["WWW-Authenticate"]
+    assert not ProvisioningLockout.objects.exists()
+    fresh = phone.get()["WWW-Authenticate"]
+    assert phone.get(Authorization=phone.authorization(fresh)).status_code == 200
+
+
 def test_an_older_nonce_after_a_newer_one_is_refused(phone: Phone) -> None:
     older = phone.get()["WWW-Authenticate"]
     newer = phone.get()["WWW-Authenticate"]
