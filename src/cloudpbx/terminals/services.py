@@ -122,19 +122,41 @@ def set_sip_password(terminal: Terminal, password: str | None = None) -> str:
     return password
 
 
+def _acs_password_limit(device: ProvisioningDevice) -> int:
+    vendor = VENDORS.get(device.manufacturer)
+    return vendor.acs_password_max_length if vendor else credentials.MAX_PASSWORD_LENGTH
+
+
+def _generate_acs_password(device: ProvisioningDevice) -> str:
+    """As long as the phone takes (Snom: 20 characters, still about 2^116)."""
+    length = min(credentials.GENERATED_PASSWORD_LENGTH, _acs_password_limit(device))
+    return credentials.generate_password(length)
+
+
 def set_acs_password(device: ProvisioningDevice, password: str | None = None) -> str:
     """Rotate or set the provisioning (ACS) password of an automatically configured phone."""
     if device.auth_mode != ProvisioningDevice.AuthMode.CREDENTIALS or not device.acs_username:
         raise ValidationError(
             {"password": _("This phone authenticates by trusted IP, not with credentials.")}
         )
+    limit = _acs_password_limit(device)
     if password is None:
-        password = credentials.generate_password()
+        password = _generate_acs_password(device)
     else:
         try:
             credentials.validate_chosen_password(password, device.acs_username)
         except ValidationError as error:
             raise ValidationError({"password": error.error_list}) from error
+        if len(password) > limit:
+            raise ValidationError(
+                {
+                    "password": _(
+                        "%(vendor)s phones take provisioning passwords of at most "
+                        "%(limit)d characters."
+                    )
+                    % {"vendor": VENDORS[device.manufacturer].name, "limit": limit}
+                }
+            )
     with transaction.atomic():
         device.acs_password_encrypted = crypto.encrypt(password)
         device.save(update_fields=["acs_password_encrypted"])
@@ -284,7 +306,7 @@ def _prepare_device(
             device.acs_username = _unique_username(
                 ACS_USERNAME_PREFIX, ProvisioningDevice, "acs_username"
             )
-            device.acs_password_encrypted = crypto.encrypt(credentials.generate_password())
+            device.acs_password_encrypted = crypto.encrypt(_generate_acs_password(device))
     else:
         device.acs_username = None
         device.acs_password_encrypted = ""

@@ -19,6 +19,7 @@ from cloudpbx.provisioning import build, digest, testing, views
 from cloudpbx.provisioning.models import ProvisioningDevice, ProvisioningLockout
 from cloudpbx.provisioning.tests.conftest import Phone
 from cloudpbx.provisioning.vendors import VENDORS
+from cloudpbx.terminals import services
 from cloudpbx.terminals.services import update_terminal
 
 NONCE = re.compile(r'nonce="[^"]+"')
@@ -550,3 +551,19 @@ def test_query_counts_per_fetch(
         assert phone.client.get("/prov/y000000000096.cfg").status_code == 200
     with django_assert_num_queries(0):
         assert phone.client.get("/prov/y000000000000.boot").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("vendor", "model", "longest"), [("snom", "D785", 20), ("yealink", "T54W", 24)]
+)
+def test_provisioning_passwords_fit_what_the_vendors_phones_take(
+    make_phone: Any, vendor: str, model: str, longest: int
+) -> None:
+    terminal = make_phone(vendor, model)
+    device = terminal.device
+    assert len(device.acs_password) == longest  # generated with the terminal
+    assert len(services.set_acs_password(device)) == longest  # and when rotated
+    if vendor == "snom":
+        with pytest.raises(ValidationError) as refused:
+            services.set_acs_password(device, "Long-Chosen-Password-42!")  # 24 characters
+        assert "at most 20 characters" in str(refused.value.message_dict["password"])

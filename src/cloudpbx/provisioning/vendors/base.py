@@ -149,6 +149,9 @@ class Vendor:
     installs_private_ca: bool = False
     # Whether the file can set the phone to refuse calls without SRTP ("required").
     requires_srtp: bool = True
+    # The longest provisioning (HTTP) password the phones take: generated ones are cut to it,
+    # chosen ones refused above it.
+    acs_password_max_length: int = 64
     context: Callable[[PhoneConfig], Mapping[str, object]] = _no_context
     read_account: Callable[[bytes], SipCredentials] = _no_reader
 

@@ -139,6 +139,9 @@ VENDOR = Vendor(
     user_agents=USER_AGENTS,
     mac_case="upper",
     installs_private_ca=True,
+    # Other provisioning servers cap Snom's HTTP password at 20 characters for the phones'
+    # sake (the comparison behind issue 13); not confirmed in a Snom document.
+    acs_password_max_length=20,
     context=context,
     read_account=read_account,
 )
