@@ -68,7 +68,7 @@ REFUSALS = {
     "stale_nonce": "the right password on an expired nonce (stale=true)",
     "replayed_nonce": "a nonce and count already used",
     "vendor_probe": "the phone's built-in first try (username = its MAC)",
-    "basic_not_allowed": "Basic from a vendor that does Digest, or over plain HTTP in production",
+    "basic_not_allowed": "Basic from a vendor that does Digest, or over plain HTTP",
     "untrusted_address": "trusted-IP device, client outside its networks",
     "locked": "too many failures from this address or for this MAC",
     "user_agent_vendor": "the User-Agent names another vendor than the file's",
@@ -134,7 +134,7 @@ def decide(
         return Decision(accepted=False, reason="vendor_probe")
 
     if basic_sent is not None:
-        if not basic_allowed or (policy.production and not attempt.client.secure):
+        if not basic_allowed or not attempt.client.secure:
             return Decision(accepted=False, reason="basic_not_allowed", counts=True)
         if not authenticated:
             return Decision(accepted=False, reason="bad_credentials", counts=True)

@@ -93,7 +93,8 @@ class Phone:
             "HTTP_" + k.upper().replace("-", "_"): v for k, v in merged.items()
         }
         remote = extra.pop("HTTP_REMOTE_ADDR", "192.0.2.10")
-        return self.client.get(path or self.path, REMOTE_ADDR=remote, **extra)
+        secure = extra.pop("HTTP_SECURE", "") == "yes"  # over HTTPS (served by cloudpbx run)
+        return self.client.get(path or self.path, REMOTE_ADDR=remote, secure=secure, **extra)
 
     def authorization(
         self, challenge: str, *, password: str | None = None, nc: int = 1, path: str | None = None

@@ -136,8 +136,8 @@ class Vendor:
     files: tuple[FileRule, ...] = ()
     user_agents: tuple[UserAgentRule, ...] = ()
     mac_case: MacCase = "lower"
-    # HTTP Basic is accepted only from vendors whose phones cannot do Digest, and never over
-    # plain HTTP in production mode. None of the vendors served today needs it.
+    # HTTP Basic is accepted only from vendors whose phones cannot do Digest, and only over
+    # HTTPS. None of the vendors served today needs it (docs/provisioning.md: sources).
     basic_auth: bool = False
     # The SIP NOTIFY ``Event`` that makes the phone fetch its files again without rebooting.
     # Yealink and Snom (Wazo's plugins, FusionPBX), Gigaset Nx70 (Gigaset wiki "SIP:
