@@ -41,8 +41,12 @@ def flush_directory_caches(**payload: Any) -> None:
                 url, "htable.seti", "cache", "gen", generation,
                 token=settings.CLOUDPBX_KAMAILIO_RPC_TOKEN, timeout=1.0,
             )  # fmt: skip
+        except rpc.NotRunning:
+            # No Kamailio there (e.g. the demo data `cloudpbx run` writes before starting it):
+            # no cache to flush, one starts empty.
+            logger.debug("no Kamailio at %s: nothing to flush", url)
         except rpc.RpcError as error:
-            # Kamailio down or restarting: its caches start empty anyway, and expire in 30 s.
+            # Kamailio restarting or overloaded: its caches expire in 30 s anyway.
             logger.warning("could not flush the SIP directory cache: %s", error)
 
 

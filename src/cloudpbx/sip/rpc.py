@@ -21,6 +21,10 @@ class RpcError(RuntimeError):
     pass
 
 
+class NotRunning(RpcError):
+    """Nothing listens at the URL: no Kamailio runs there (yet)."""
+
+
 def token(secret_key: str) -> str:
     return hmac.new(secret_key.encode(), b"kamailio rpc", hashlib.sha256).hexdigest()
 
@@ -38,7 +42,8 @@ def call(url: str, method: str, *params: Any, token: str, timeout: float = 2.0) 
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             answer = json.loads(response.read() or b"{}")
     except (OSError, ValueError) as exc:
-        raise RpcError(f"{method} at {url}: {exc}") from exc
+        refused = isinstance(getattr(exc, "reason", exc), ConnectionRefusedError)
+        raise (NotRunning if refused else RpcError)(f"{method} at {url}: {exc}") from exc
     if "error" in answer:
         raise RpcError(f"{method} at {url}: {answer['error']}")
     return answer.get("result")
