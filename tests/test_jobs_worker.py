@@ -11,7 +11,6 @@ import time
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from cloudpbx import config
 from cloudpbx.core.jobs import huey
@@ -19,13 +18,7 @@ from cloudpbx.provisioning.models import RedirectRegistration, RedirectSettings
 from cloudpbx.provisioning.tests import fakes
 from cloudpbx.terminals.services import DeviceSettings, create_terminal
 
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+from .processes import database_url
 
 
 @pytest.fixture
@@ -41,7 +34,7 @@ def queued_jobs():
 @pytest.fixture
 def worker(transactional_db, queued_jobs):
     env = os.environ | config.to_environment(
-        dataclasses.replace(settings.CONFIG, database_url=_database_url())
+        dataclasses.replace(settings.CONFIG, database_url=database_url())
     )
     log = tempfile.NamedTemporaryFile("w+", prefix="jobs-", suffix=".log")
     process = subprocess.Popen(

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from cloudpbx.core.supervisor import Supervisor
 from cloudpbx.sip import kamailio, rpc, rtpengine, status
 from cloudpbx.trunks.models import Trunk
 from cloudpbx.trunks.services import save_trunk
 
+from ..processes import database_url
 from .sipp import Sipp, register_scenario
 
 RING_TIMEOUT = 4
@@ -37,14 +37,6 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
             except OSError:
                 continue
             return int(port)
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 class SipServer:
@@ -93,7 +85,7 @@ def sip_server(django_db_setup, django_db_blocker):
     config = dataclasses.replace(
         settings.CONFIG,
         data_dir=run_dir,
-        database_url=_database_url(),
+        database_url=database_url(),
         sip_listen="127.0.0.1",
         sip_domain="127.0.0.1",
         sip_realm=settings.CLOUDPBX_SIP_REALM,

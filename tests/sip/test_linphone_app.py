@@ -12,15 +12,12 @@ import urllib.request
 
 import pytest
 
-from cloudpbx.config import to_environment
-from cloudpbx.core import certificates
-from cloudpbx.core.management.commands import run
-from cloudpbx.core.supervisor import Supervisor
 from cloudpbx.core.testing import api_client
 from cloudpbx.provisioning.models import AppLink
 from cloudpbx.sip import status
 from cloudpbx.terminals.services import create_terminal
 
+from ..processes import web_servers
 from .conftest import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -114,17 +111,11 @@ def https_portal(sip, settings):
         sip_transport="tls",
     )
     config = dataclasses.replace(config, public_web_url=f"https://127.0.0.1:{config.https_port}")
-    server = certificates.ensure(config)
-    children = run.web_servers(config, server)
-    for child in children:
-        child.env = {**os.environ, **to_environment(config)}
-    supervisor = Supervisor(children)
-    supervisor.start()
-    settings.CLOUDPBX_PUBLIC_URL = config.public_web_url
-    settings.CLOUDPBX_SIP_TRANSPORT = "tls"
-    settings.CLOUDPBX_SIP_PORT = config.sip_tls_port
-    yield server
-    supervisor.stop()
+    with web_servers(config) as server:
+        settings.CLOUDPBX_PUBLIC_URL = config.public_web_url
+        settings.CLOUDPBX_SIP_TRANSPORT = "tls"
+        settings.CLOUDPBX_SIP_PORT = config.sip_tls_port
+        yield server
 
 
 def test_linphone_sets_itself_up_over_https_and_registers_over_tls_with_srtp(

@@ -25,8 +25,8 @@ from cloudpbx.terminals.services import create_terminal
 from cloudpbx.trunks.models import Trunk
 from cloudpbx.trunks.services import save_trunk
 
+from ..processes import database_url
 from . import netlab
-from .conftest import _database_url
 from .softphone import TONES, Softphone, assert_two_way, talk
 
 MEDIA_TIMEOUT = 5
@@ -42,7 +42,7 @@ class LabPbx:
         self.config = dataclasses.replace(
             settings.CONFIG,
             data_dir=run_dir,
-            database_url=_database_url(),
+            database_url=database_url(),
             sip_listen=netlab.PBX_IP,
             sip_domain=netlab.PBX_IP,
             sip_realm=settings.CLOUDPBX_SIP_REALM,
