@@ -67,3 +67,61 @@ def test_admin_login_locks_out_after_repeated_failures(db):
     )
     assert locked.status_code == 429
     assert "_auth_user_id" not in client.session
+
+
+def test_behind_a_proxy_one_clients_failed_logins_lock_only_that_client(transactional_db, tmp_path):
+    """The login throttle counts addresses: behind a TLS proxy (granian on plain HTTP, as
+    `cloudpbx run` serves with CLOUDPBX_HTTPS_PORT=0) each client is its own address, so a
+    guesser at one address does not lock out the colleagues behind the same proxy."""
+    import dataclasses
+    import http.cookiejar
+    import re
+    import socket
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from django.conf import settings
+
+    from cloudpbx.core.testing import make_tenant, make_user
+
+    from .processes import database_url, web_servers
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = dataclasses.replace(
+        settings.CONFIG, data_dir=tmp_path, database_url=database_url(), https_port=0,
+        http_port=port, http_workers=1, trusted_proxies=["127.0.0.1"],
+        public_web_url=f"http://127.0.0.1:{port}",
+    )  # fmt: skip
+    tenant = make_tenant()
+    colleague = make_user(tenant, password="Colleague-Secret-2024")
+
+    def log_in(username: str, password: str, client: str) -> str:
+        """What a browser behind the proxy does (the proxy says who the client is): "in",
+        "refused" (the form again) or "locked"."""
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        opener.addheaders = [("X-Forwarded-For", client)]
+        page = opener.open(f"http://127.0.0.1:{port}/login/", timeout=10).read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        form = {"username": username, "password": password, "csrfmiddlewaretoken": token}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/login/", data=urllib.parse.urlencode(form).encode()
+        )
+        try:
+            with opener.open(request, timeout=10) as response:
+                landed = urllib.parse.urlsplit(response.url).path
+                return "refused" if landed == "/login/" else "in"
+        except urllib.error.HTTPError as error:
+            assert error.code == 429, error.code
+            return "locked"
+
+    with web_servers(config):
+        limit = settings.AXES_FAILURE_LIMIT
+        guesses = [log_in("guessed", "Wrong-Password-1", "203.0.113.5") for _ in range(limit)]
+        assert guesses == ["refused"] * (limit - 1) + ["locked"]
+        assert log_in(colleague.username, "Colleague-Secret-2024", "203.0.113.5") == "locked"
+        # The colleague behind the same proxy, at another address, is not locked out.
+        assert log_in(colleague.username, "Colleague-Secret-2024", "203.0.113.6") == "in"

@@ -109,7 +109,7 @@ AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = len(CONFIG.trusted_proxies)
+# The client's address behind a trusted proxy is REMOTE_ADDR already (cloudpbx.wsgi).
 AXES_LOCKOUT_TEMPLATE = "web/lockout.html"
 
 # Portal sign-in (cloudpbx.web).

@@ -28,16 +28,24 @@ _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 def application(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-    """The scheme is decided here, once: ``X-Forwarded-Proto`` counts only from a trusted
-    proxy (``CLOUDPBX_TRUSTED_PROXIES``); from anyone else it is dropped, so no client can
-    make a plain request look secure."""
+    """Who is asking and over what is decided here, once, for the portal (its login throttle),
+    the API and ``/prov/`` alike: ``X-Forwarded-For`` and ``-Proto`` count only from a trusted
+    proxy (``CLOUDPBX_TRUSTED_PROXIES``, see :mod:`cloudpbx.provisioning.clients`) and are
+    dropped from anyone else, so no client can pose as another address or as HTTPS. Behind
+    the proxy, ``REMOTE_ADDR`` becomes the client's address."""
     client = clients.client_of(
         remote_addr=environ.get("REMOTE_ADDR", ""),
-        forwarded_for="",
+        forwarded_for=environ.pop("HTTP_X_FORWARDED_FOR", ""),
         forwarded_proto=environ.pop("HTTP_X_FORWARDED_PROTO", ""),
         direct_https=environ.get("wsgi.url_scheme") == "https",
         trusted_proxies=tuple(settings.CONFIG.trusted_proxies),
     )
+    if client.address is not None:
+        environ["REMOTE_ADDR"] = client.address
+    elif clients.parse_address(environ.get("REMOTE_ADDR", "")) is not None:
+        # A trusted proxy forwarded an address that is none: nobody to throttle or log.
+        start_response("400 Bad Request", [("Content-Type", "text/plain")])
+        return [b"Bad Request\n"]
     if client.secure:
         environ["wsgi.url_scheme"] = "https"
     return _django(environ, start_response)  # type: ignore[no-any-return]

@@ -65,6 +65,32 @@ def test_x_forwarded_proto_counts_only_from_a_trusted_proxy(
     assert "HTTP_X_FORWARDED_PROTO" not in portal  # nobody downstream reads it again
 
 
+@pytest.mark.parametrize(
+    ("proxies", "remote", "forwarded", "client"),
+    [
+        ([], "198.51.100.7", "203.0.113.5", "198.51.100.7"),  # a client's claim: ignored
+        (["10.0.0.1"], "10.0.0.1", "203.0.113.5", "203.0.113.5"),  # the proxy's word counts
+        (["10.0.0.1"], "10.0.0.1", "192.0.2.9, 203.0.113.5", "203.0.113.5"),  # right-most hop
+        (["10.0.0.1"], "198.51.100.7", "203.0.113.5", "198.51.100.7"),  # not the proxy
+    ],
+)
+def test_the_client_address_is_decided_once_for_everything(
+    config, portal, proxies, remote, forwarded, client
+):
+    """The login throttle, the API and /prov/ all read REMOTE_ADDR: behind a trusted proxy it
+    is the client's, so five failures of one client do not lock out everyone behind it."""
+    config(trusted_proxies=proxies)
+    call(wsgi.application, "/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
+    assert portal["REMOTE_ADDR"] == client
+    assert "HTTP_X_FORWARDED_FOR" not in portal
+
+
+def test_a_trusted_proxy_forwarding_no_address_is_refused(config, portal):
+    config(trusted_proxies=["10.0.0.1"])
+    status, _ = call(wsgi.application, "/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="bogus")
+    assert status.startswith("400") and not portal
+
+
 def test_the_plain_port_redirects_to_the_public_https_url_never_the_host_header(config, portal):
     config(public_web_url="https://pbx.example.com")
     status, headers = call(
