@@ -203,16 +203,19 @@ def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
         }
         # The demo Yealink fetches its configuration as the phone would (Digest).
         yealink = next(t for t in body["items"] if t["name"] == "Büro Yealink")
+        _, secrets = _get(
+            f"{portal}/api/v1/terminals/{yealink['id']}/credentials", demo["api_token"], cafile=ca
+        )
         # Over HTTPS (the certificate verified against the embedded CA), and over plain HTTP,
         # which embedded mode allows for /prov/ only.
         for getter in (urllib_getter(portal, cafile=ca), urllib_getter(f"http://127.0.0.1:{port}")):
             config_file = fetch_config(
                 getter,
                 phone_request("yealink", "T54W", yealink["provisioning"]["mac"]),
-                yealink["provisioning"]["acs_username"],
-                yealink["provisioning"]["acs_password"],
+                secrets["provisioning"]["username"],
+                secrets["provisioning"]["password"],
             )
-            assert read_account("yealink", config_file).username == yealink["sip"]["username"]
+            assert read_account("yealink", config_file).username == secrets["sip"]["username"]
         with pytest.raises(urllib.error.HTTPError) as refused:
             _get(f"{portal}/api/v1/terminals/", "cpbx_wrong_token", cafile=ca)
         assert refused.value.code == 401

@@ -29,7 +29,8 @@ def test_phone_fetches_its_file_and_registers(
 ):
     settings.CLOUDPBX_SIP_DOMAIN = sip.domain
     settings.CLOUDPBX_SIP_PORT = sip.address[1]
-    created = api_client(tenant).post(
+    api = api_client(tenant)
+    created = api.post(
         "/api/v1/terminals/",
         {
             "name": f"{manufacturer} desk",
@@ -44,14 +45,14 @@ def test_phone_fetches_its_file_and_registers(
         },
     )
     assert created.status_code == 201, created.json_body
-    acs = created.json_body["provisioning"]
     terminal = Terminal.objects.get(pk=created.json_body["id"])
+    acs = api.get(f"/api/v1/terminals/{terminal.pk}/credentials").json_body["provisioning"]
 
     body = fetch_config(
         urllib_getter(live_server.url),
         phone_request_for(terminal),
-        acs["acs_username"],
-        acs["acs_password"],
+        acs["username"],
+        acs["password"],
     )
     account = read_account(manufacturer, body)
     assert (account.registrar, account.port) == (sip.domain, sip.address[1])

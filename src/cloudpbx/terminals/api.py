@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from ninja import Query, Router, Status
@@ -20,6 +20,7 @@ from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.schemas import (
     AppLinkOut,
+    CredentialsOut,
     PasswordIn,
     PasswordOut,
     StatusOut,
@@ -236,6 +237,27 @@ def set_acs_password(request: HttpRequest, terminal_id: int, payload: PasswordIn
     except ValidationError as error:
         raise ApiValidationError(error, {}) from error
     return {"username": device.acs_username, "password": password}
+
+
+@router.get("/{int:terminal_id}/credentials", response=CredentialsOut)
+def reveal_credentials(request: HttpRequest, terminal_id: int, response: HttpResponse) -> Any:
+    """The SIP and provisioning passwords: the one way to read them (admins only, as in the
+    portal; no list or detail response carries them), with ``Cache-Control: no-store``."""
+    terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
+    require_admin(request)
+    response["Cache-Control"] = "no-store"
+    device = terminal.device
+    provisioning = (
+        {"username": device.acs_username, "password": device.acs_password}
+        if device is not None and device.acs_username
+        else None
+    )
+    sip = (
+        {"username": terminal.sip_username, "password": terminal.sip_password}
+        if terminal.sip_username
+        else None
+    )
+    return {"sip": sip, "provisioning": provisioning}
 
 
 @router.get("/{int:terminal_id}/status", response={200: StatusOut, 503: dict})

@@ -99,8 +99,10 @@ class InboundOut(Schema):
 
 
 class SipOut(Schema):
+    """Where and as whom the terminal registers; the password only through
+    ``GET …/credentials`` (admins)."""
+
     username: str
-    password: str
     domain: str
     registrar: str
     port: int
@@ -137,7 +139,6 @@ class ProvisioningOut(Schema):
     mac: str | None = None
     auth: AuthMode | None = None
     acs_username: str | None = None
-    acs_password: str | None = None
     trusted_networks: list[str] = []
     url: str | None = None
     mac_id: str | None = None
@@ -201,7 +202,6 @@ class TerminalOut(Schema):
             return None
         return {
             "username": terminal.sip_username,
-            "password": terminal.sip_password,
             "domain": settings.CLOUDPBX_SIP_DOMAIN,
             "registrar": settings.CLOUDPBX_SIP_DOMAIN,
             "port": settings.CLOUDPBX_SIP_PORT,
@@ -221,7 +221,6 @@ class TerminalOut(Schema):
                 mac=device.mac,
                 auth=device.auth_mode,
                 acs_username=device.acs_username,
-                acs_password=device.acs_password or None,
                 trusted_networks=device.trusted_networks,
                 url=f"{settings.CLOUDPBX_PUBLIC_URL}/prov/",
                 mac_id=device.mac_id_crc or None,
@@ -242,6 +241,15 @@ class PasswordIn(Schema):
 class PasswordOut(Schema):
     username: str
     password: str
+
+
+class CredentialsOut(Schema):
+    """A terminal's secrets, revealed on request (admins only, never cached)."""
+
+    sip: PasswordOut | None = Field(description="The SIP account; null without one.")
+    provisioning: PasswordOut | None = Field(
+        description="The phone's provisioning (HTTP) login; null unless it uses credentials."
+    )
 
 
 class TerminalFilter(Schema):

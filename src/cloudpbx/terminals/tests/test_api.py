@@ -1,5 +1,7 @@
 """The terminals API: shapes, 422 errors, permissions, pagination, isolation and query counts."""
 
+import json
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -53,7 +55,6 @@ def test_create_ip_phone_with_every_setting(api, settings):
     terminal = Terminal.objects.get(pk=body["id"])
     assert body["sip"] == {
         "username": terminal.sip_username,
-        "password": terminal.sip_password,
         "domain": settings.CLOUDPBX_SIP_DOMAIN,
         "registrar": settings.CLOUDPBX_SIP_DOMAIN,
         "port": settings.CLOUDPBX_SIP_PORT,
@@ -63,7 +64,7 @@ def test_create_ip_phone_with_every_setting(api, settings):
     assert provisioning["mode"] == "automatic"
     assert provisioning["mac"] == "805ec0aabbcc"
     assert provisioning["acs_username"] == terminal.device.acs_username
-    assert provisioning["acs_password"] == terminal.device.acs_password
+    assert "acs_password" not in provisioning  # secrets: GET …/credentials only
     assert provisioning["trusted_networks"] == []
     assert provisioning["url"].endswith("/prov/")
 
@@ -185,9 +186,10 @@ def test_delete(api):
 
 def test_rotate_and_set_sip_password(api):
     created = api.post(URL, {"name": "Desk", "type": "ip_phone"}).json_body
+    before = api.get(f"{URL}{created['id']}/credentials").json_body["sip"]["password"]
     rotated = api.post(f"{URL}{created['id']}/sip-password")
     assert rotated.status_code == 200
-    assert rotated.json_body["password"] != created["sip"]["password"]
+    assert rotated.json_body["password"] != before
     assert rotated.json_body["username"] == created["sip"]["username"]
     chosen = api.post(f"{URL}{created['id']}/sip-password", {"password": "Tr4m-Gleis-Nord-7"})
     assert chosen.json_body["password"] == "Tr4m-Gleis-Nord-7"
@@ -199,9 +201,10 @@ def test_rotate_and_set_sip_password(api):
 
 def test_rotate_acs_password(api):
     created = api.post(URL, FULL_IP_PHONE).json_body
+    before = api.get(f"{URL}{created['id']}/credentials").json_body["provisioning"]["password"]
     response = api.post(f"{URL}{created['id']}/acs-password")
     assert response.status_code == 200
-    assert response.json_body["password"] != created["provisioning"]["acs_password"]
+    assert response.json_body["password"] != before
     manual = api.post(URL, {"name": "Manual", "type": "ip_phone"}).json_body
     assert "password" in errors_at(api.post(f"{URL}{manual['id']}/acs-password"))
 
@@ -256,9 +259,40 @@ def test_credentials_never_shown_to_another_tenant(api, tenant):
     from cloudpbx.core.testing import make_tenant
 
     stranger = api_client(make_tenant())
-    response = stranger.get(f"{URL}{created['id']}")
-    assert response.status_code == 404
-    assert created["sip"]["password"].encode() not in response.content
+    secret = api.get(f"{URL}{created['id']}/credentials").json_body["sip"]["password"]
+    for path in ("", "/credentials"):
+        response = stranger.get(f"{URL}{created['id']}{path}")
+        assert response.status_code == 404
+        assert secret.encode() not in response.content
+
+
+def test_secrets_only_for_admins_only_through_the_reveal_endpoint(api, tenant):
+    """One policy with the portal: a viewer reads no password anywhere; an admin reads them
+    only from GET …/credentials, which no cache keeps."""
+    created = api.post(URL, FULL_IP_PHONE).json_body
+    terminal = Terminal.objects.get(pk=created["id"])
+    secrets = (terminal.sip_password, terminal.device.acs_password)
+    viewer = api_client(tenant, role="viewer")
+    for client in (api, viewer):
+        for path in (URL, f"{URL}{created['id']}"):
+            body = client.get(path).content
+            assert not any(secret.encode() in body for secret in secrets), path
+    assert all(secret.encode() not in json.dumps(created).encode() for secret in secrets)
+    assert viewer.get(f"{URL}{created['id']}/credentials").status_code == 403
+    revealed = api.get(f"{URL}{created['id']}/credentials")
+    assert revealed.status_code == 200
+    assert revealed["Cache-Control"] == "no-store"
+    assert revealed.json_body == {
+        "sip": {"username": terminal.sip_username, "password": secrets[0]},
+        "provisioning": {"username": terminal.device.acs_username, "password": secrets[1]},
+    }
+    external = api.post(
+        URL, {"name": "Mobile", "type": "external", "external": {"number": "015123456789"}}
+    )
+    assert api.get(f"{URL}{external.json_body['id']}/credentials").json_body == {
+        "sip": None,
+        "provisioning": None,
+    }
 
 
 @pytest.mark.parametrize("language", ["fr", "de"])
@@ -276,7 +310,7 @@ class TestTerminalIsolation(TenantIsolationCases):
     endpoint = URL
     patch_data = {"name": "Stolen", "outbound": {"external_calls_enabled": False}}
     actions = ["sip-password", "acs-password"]
-    reads = ["status"]
+    reads = ["status", "credentials"]
 
     def make_object(self, tenant):
         return services.create_terminal(
