@@ -2,9 +2,11 @@
 
 import re
 
+import pytest
 from django.test import Client
 
 from cloudpbx.accounts.models import User
+from cloudpbx.core.testing import api_client
 
 
 def test_openapi_31_document_lists_every_resource(db):
@@ -125,3 +127,15 @@ def test_behind_a_proxy_one_clients_failed_logins_lock_only_that_client(transact
         assert log_in(colleague.username, "Colleague-Secret-2024", "203.0.113.5") == "locked"
         # The colleague behind the same proxy, at another address, is not locked out.
         assert log_in(colleague.username, "Colleague-Secret-2024", "203.0.113.6") == "in"
+
+
+@pytest.mark.parametrize("resource", ["terminals", "extensions", "numbers"])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("limit=530692627&offset=0", "limit"), ("limit=10&offset=31105965445007859712", "offset")],
+)
+def test_pagination_out_of_range_is_a_422_naming_the_parameter(tenant, resource, query, field):
+    """Found by schemathesis: a huge offset overflowed the database (500)."""
+    response = api_client(tenant).get(f"/api/v1/{resource}/?{query}")
+    assert response.status_code == 422
+    assert field in response.content.decode()

@@ -9,12 +9,26 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
+from ninja import Field, Schema
 from ninja.errors import HttpError
+from ninja.pagination import LimitOffsetPagination
 from ninja.security import HttpBearer
 
 from cloudpbx.accounts.models import ApiToken
 from cloudpbx.accounts.services import authenticate_token
 from cloudpbx.tenancy.models import Membership, Tenant
+
+MAX_PAGE = 1000  # items per page at most
+MAX_OFFSET = 2**31 - 1  # beyond any list here; larger numbers overflow the databases' OFFSET
+
+
+class Pagination(LimitOffsetPagination):
+    """``limit``/``offset`` with bounds in the schema: out of range is a 422 naming the
+    parameter (and its limit), never a database error."""
+
+    class Input(Schema):
+        limit: int = Field(100, ge=1, le=MAX_PAGE)
+        offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class TokenAuth(HttpBearer):

@@ -6,9 +6,15 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
-from cloudpbx.core.api import ApiValidationError, get_scoped_or_404, require_admin, tenant_of
+from cloudpbx.core.api import (
+    ApiValidationError,
+    Pagination,
+    get_scoped_or_404,
+    require_admin,
+    tenant_of,
+)
 from cloudpbx.extensions import services
 from cloudpbx.extensions.models import Extension
 
@@ -53,7 +59,7 @@ def extensions_of(request: HttpRequest) -> QuerySet[Extension]:
 
 
 @router.get("/", response=list[ExtensionOut])
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_extensions(request: HttpRequest) -> Any:
     return extensions_of(request)
 

@@ -7,10 +7,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from cloudpbx.core.api import (
     ApiValidationError,
+    Pagination,
     get_scoped_or_404,
     require_admin,
     require_operator,
@@ -67,7 +68,7 @@ def _destination(request: HttpRequest, number: str | None) -> Extension | None:
 
 
 @router.get("/", response=list[NumberOut])
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_numbers(request: HttpRequest) -> Any:
     return numbers_of(request)
 

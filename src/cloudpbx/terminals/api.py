@@ -8,9 +8,15 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from ninja import Query, Router, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
-from cloudpbx.core.api import ApiValidationError, get_scoped_or_404, require_admin, tenant_of
+from cloudpbx.core.api import (
+    ApiValidationError,
+    Pagination,
+    get_scoped_or_404,
+    require_admin,
+    tenant_of,
+)
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import rules
 from cloudpbx.numbering.models import PhoneNumber
@@ -169,7 +175,7 @@ def _call(function: Any, *args: Any, request: HttpRequest, payload: Any) -> Term
 
 
 @router.get("/", response=list[TerminalOut])
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_terminals(request: HttpRequest, filters: Query[TerminalFilter]) -> Any:
     terminals = terminals_of(request)
     if filters.type:
