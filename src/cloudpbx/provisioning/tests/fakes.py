@@ -332,12 +332,14 @@ class YealinkRpsHandler(XmlRpcHandler):
 
 
 class GigasetHandler(XmlRpcHandler):
+    """A failure text may quote the URL it refuses (``{url}``), as services do."""
+
     path_expected = "/apxml/rpc.do"
 
     def answer(self, method: str, params: tuple[Any, ...], failure: Any) -> Any:
         fake = self.fake
         if failure and method == "autoprov.registerDevice":
-            return [False, failure]
+            return [False, failure.replace("{url}", str(params[1]))]
         if method == "autoprov.registerDevice":
             mac_id, url, provider = params
             if len(mac_id) != 17 or mac_id[12] != "-" or "%MACD" not in url or not provider:
