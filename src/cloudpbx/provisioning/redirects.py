@@ -344,7 +344,11 @@ def retry(device: ProvisioningDevice) -> Registration | None:
 @dataclass(frozen=True)
 class RedirectStatus:
     """Per phone: ``state`` ∈ not_needed (no API: ``instructions``), not_configured,
-    not_registered (configured later: use retry), pending, done, failed (``detail``)."""
+    not_registered (configured later: use retry), pending, done, failed (``detail``).
+
+    ``credentials`` (HTTP-credentials phones only): ``sent`` when the service hands the phone
+    its provisioning username and password with the URL, ``not_carried`` when someone has to
+    enter them on the phone; empty for a trusted-IP phone."""
 
     state: str
     service: str = ""
@@ -353,6 +357,7 @@ class RedirectStatus:
     updated: datetime | None = None
     instructions: str = ""
     url: str = ""
+    credentials: str = ""
 
     @property
     def can_retry(self) -> bool:
@@ -362,11 +367,15 @@ class RedirectStatus:
 def status(device: ProvisioningDevice) -> RedirectStatus:
     vendor = VENDORS.get(device.manufacturer)
     url = provisioning_url(device.manufacturer, device.model)
+    typed = "not_carried" if device.auth_mode == ProvisioningDevice.AuthMode.CREDENTIALS else ""
     if vendor is None or not vendor.has_redirect_api:
-        return RedirectStatus(state="not_needed", instructions=instructions(device), url=url)
+        return RedirectStatus(
+            state="not_needed", instructions=instructions(device), url=url, credentials=typed
+        )
     settings = configured(device.manufacturer)
     if settings is None:
-        return RedirectStatus(state="not_configured", url=url)
+        return RedirectStatus(state="not_configured", url=url, credentials=typed)
+    carried = "sent" if carries_credentials(settings, device) else typed
     try:
         record: Registration | None = device.redirect_registration
     except Registration.DoesNotExist:
@@ -376,7 +385,9 @@ def status(device: ProvisioningDevice) -> RedirectStatus:
         or record.action != Registration.Action.REGISTER
         or (record.manufacturer, record.mac) != (device.manufacturer, device.mac)
     ):
-        return RedirectStatus(state="not_registered", service=adapter_name(settings), url=url)
+        return RedirectStatus(
+            state="not_registered", service=adapter_name(settings), url=url, credentials=carried
+        )
     return RedirectStatus(
         state=record.status,
         service=record.service,
@@ -384,6 +395,7 @@ def status(device: ProvisioningDevice) -> RedirectStatus:
         attempts=record.attempts,
         updated=record.updated,
         url=record.url or url,
+        credentials=carried,
     )
 
 
@@ -408,6 +420,7 @@ def status_dict(device: ProvisioningDevice) -> dict[str, Any]:
         "updated": found.updated,
         "url": found.url,
         "instructions": found.instructions or None,
+        "credentials": found.credentials or None,
     }
 
 

@@ -520,6 +520,7 @@ def test_the_service_hands_a_credentials_phone_its_username_and_password(
         username, password = provisioning["acs_username"], provisioning["acs_password"]
         assert username and password
         assert sent(fake) == ((username, password) if carries else None)
+        assert provisioning["redirect"]["credentials"] == ("sent" if carries else "not_carried")
         assert fake.problems == []
     row = RedirectRegistration.objects.get()
     assert password not in row.url
@@ -549,6 +550,7 @@ def test_a_trusted_ip_phone_is_registered_without_credentials(
         )
         assert created["provisioning"]["acs_password"] is None
         assert created["provisioning"]["redirect"]["state"] == "done"
+        assert created["provisioning"]["redirect"]["credentials"] is None
         assert sent(fake) is None
         assert RedirectRegistration.objects.get().credentials_fingerprint == ""
         assert fake.problems == []
@@ -599,6 +601,34 @@ def test_a_rotated_password_or_a_switch_of_authentication_registers_again(
         assert fake.problems == []
     for secret in (first, second, "Herbst-Wind-2025!"):
         assert secret not in logged(caplog)
+
+
+def test_the_portal_tells_the_customer_when_the_credentials_must_be_typed(
+    tenant: Any, run_on_commit: Any
+) -> None:
+    from django.template.loader import render_to_string
+
+    from cloudpbx.provisioning.portal import phone_context
+    from cloudpbx.terminals.models import Terminal
+
+    hint = "does not receive its provisioning username and password this way"
+    api = api_client(tenant)
+    htek = phone(api, run_on_commit, "00:1f:c1:11:22:33", "htek", "UC926")
+    assert htek["provisioning"]["redirect"]["credentials"] == "not_carried"
+    with fakes.yealink_rps() as fake:
+        configure_service("yealink-rps", fake)
+        rps = phone(api, run_on_commit, "80:5e:c0:11:22:33")
+        assert rps["provisioning"]["redirect"]["credentials"] == "not_carried"
+    with fakes.ymcs() as fake:
+        RedirectSettings.objects.all().delete()
+        redirects.forget_settings()
+        configure("yealink", "ymcs", fake.url)
+        ymcs_phone = phone(api, run_on_commit, "80:5e:c0:11:22:34")
+        assert ymcs_phone["provisioning"]["redirect"]["credentials"] == "sent"
+        for created, shows_hint in ((htek, True), (ymcs_phone, False)):
+            context = phone_context(Terminal.objects.get(pk=created["id"]), can_edit=True)
+            html = render_to_string("provisioning/_redirect_status.html", context)
+            assert (hint in html) == shows_hint
 
 
 def test_a_refusal_quoting_the_url_is_stored_and_logged_without_the_password(
