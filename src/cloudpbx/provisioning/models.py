@@ -404,6 +404,10 @@ class RedirectRegistration(models.Model):
     service = models.CharField(verbose_name=_("service"), max_length=64, blank=True)
     url = models.CharField(verbose_name=_("provisioning URL"), max_length=255, blank=True)
     mac_id_crc = models.CharField(verbose_name=_("MAC-ID"), max_length=4, blank=True)
+    # A keyed fingerprint (HMAC with the server key, never the password) of the credentials
+    # sent with the URL, so that a rotated password or a switch of authentication registers
+    # again; empty when none were sent.
+    credentials_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
     detail = models.CharField(verbose_name=_("reason"), max_length=500, blank=True)
     attempts = models.PositiveIntegerField(verbose_name=_("attempts"), default=0)
     generation = models.PositiveIntegerField(default=0, editable=False)

@@ -8,12 +8,19 @@ service with the database, so a job run twice, late or out of order does no harm
 
 Nothing happens for a manufacturer the operator has not configured (the status says so); Htek
 has no API (the status carries what to enter in Htek's portal instead).
+
+A phone in HTTP-credentials mode gets its provisioning username and password with the URL
+wherever the service can carry them (:func:`credentials`), so a factory-new phone fetches its
+file without anyone typing them. The password is decrypted only to build the request: the row
+keeps a keyed fingerprint (a rotation or a switch of authentication registers again), and the
+reasons stored and logged are redacted.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +29,7 @@ from django.db import transaction
 from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from cloudpbx.core import events
@@ -109,7 +117,56 @@ def adapter(settings: RedirectSettings) -> RedirectService:
     raise ValueError(f"unknown redirect service {settings.service!r}")
 
 
+# Which service can hand a phone of a given model its credentials (no secret decrypted to ask).
+_CARRIES_CREDENTIALS: dict[str, Callable[[str], bool]] = {
+    Service.YMCS: Ymcs.carries_credentials,
+    Service.YEALINK_RPS: YealinkRps.carries_credentials,
+    Service.SRAPS: Sraps.carries_credentials,
+    Service.GIGASET: GigasetRedirect.carries_credentials,
+}
+
+
+def carries_credentials(settings: RedirectSettings, device: ProvisioningDevice) -> bool:
+    """Whether the service hands this phone its credentials (HTTP-credentials mode only)."""
+    carries = _CARRIES_CREDENTIALS.get(settings.service)
+    return (
+        device.auth_mode == ProvisioningDevice.AuthMode.CREDENTIALS
+        and bool(device.acs_username)
+        and carries is not None
+        and carries(device.model)
+    )
+
+
+def credentials(settings: RedirectSettings, device: ProvisioningDevice) -> tuple[str, str] | None:
+    """The (username, decrypted password) to send with the URL, or None: a trusted-IP phone,
+    or a service that cannot carry them for this model."""
+    if not carries_credentials(settings, device):
+        return None
+    return str(device.acs_username), device.acs_password
+
+
+def _fingerprint(sent: tuple[str, str] | None) -> str:
+    if sent is None:
+        return ""
+    value = "\0".join(sent)
+    return salted_hmac("cloudpbx.redirect.credentials", value, algorithm="sha256").hexdigest()
+
+
 # --- requests and jobs -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a registration row asks of the service; equal requests need no new job."""
+
+    action: str
+    url: str = ""
+    mac_id_crc: str = ""
+    credentials_fingerprint: str = ""
+
+    @classmethod
+    def of(cls, record: Registration) -> Request:
+        return cls(record.action, record.url, record.mac_id_crc, record.credentials_fingerprint)
 
 
 def _device(manufacturer: str, mac: str) -> ProvisioningDevice | None:
@@ -138,21 +195,23 @@ def sync(manufacturer: str, mac: str, *, force: bool = False) -> Registration | 
     record = Registration.objects.filter(manufacturer=manufacturer, mac=mac).first()
     if device is not None:
         action, url = Registration.Action.REGISTER, provisioning_url(manufacturer, device.model)
-        mac_id_crc = device.mac_id_crc
+        request = Request(
+            action, url, device.mac_id_crc, _fingerprint(credentials(settings, device))
+        )
     else:
-        action, url, mac_id_crc = Registration.Action.DEREGISTER, "", ""
+        request = Request(Registration.Action.DEREGISTER)
         if record is None:
             return None  # never registered by us: nothing to undo
     if (
         not force
         and record is not None
-        and (record.action, record.url, record.mac_id_crc) == (action, url, mac_id_crc)
+        and Request.of(record) == request
         and record.status != Registration.Status.FAILED
     ):
         if device is not None and record.device_id != device.pk:
             _link(record, device)
         return record  # done already, or a job is on it
-    return _schedule(manufacturer, mac, action, url, mac_id_crc, adapter_name(settings), device)
+    return _schedule(manufacturer, mac, request, adapter_name(settings), device)
 
 
 def _link(record: Registration, device: ProvisioningDevice | None) -> None:
@@ -170,14 +229,13 @@ def adapter_name(settings: RedirectSettings) -> str:
 def _schedule(
     manufacturer: str,
     mac: str,
-    action: str,
-    url: str,
-    mac_id_crc: str,
+    request: Request,
     service: str,
     device: ProvisioningDevice | None,
 ) -> Registration:
     from cloudpbx.provisioning import jobs
 
+    action = request.action
     with transaction.atomic():
         record, _created = Registration.objects.select_for_update().get_or_create(
             manufacturer=manufacturer,
@@ -185,8 +243,9 @@ def _schedule(
             defaults={"action": action, "status": Registration.Status.PENDING},
         )
         record.action = action
-        record.url = url
-        record.mac_id_crc = mac_id_crc
+        record.url = request.url
+        record.mac_id_crc = request.mac_id_crc
+        record.credentials_fingerprint = request.credentials_fingerprint
         record.service = service
         record.status = Registration.Status.PENDING
         record.detail = ""
@@ -218,15 +277,28 @@ def run(manufacturer: str, mac: str, generation: int, *, last_attempt: bool) -> 
         _finish(record, generation, Registration.Status.FAILED, "Not configured any more.")
         return
     device = _device(manufacturer, mac)
+    password = ""
     try:
         service = adapter(settings)
         if record.action == Registration.Action.REGISTER:
             if device is None:
                 raise RedirectError("The phone was removed.", permanent=True)
-            service.register(Target(mac=mac, url=record.url, mac_id_crc=device.mac_id_crc))
+            sent = credentials(settings, device)
+            username, password = sent or ("", "")
+            target = Target(
+                mac=mac,
+                url=record.url,
+                mac_id_crc=device.mac_id_crc,
+                model=device.model,
+                auth_name=username,
+                auth_password=password,
+            )
+            service.register(target)
         else:
             service.deregister(mac)
-    except RedirectError as error:
+    except RedirectError as failure:
+        # The adapters redact already; this is the last line before the database and the log.
+        error = failure.redacted(password)
         final = error.permanent or last_attempt
         status = Registration.Status.FAILED if final else Registration.Status.PENDING
         _finish(record, generation, status, error.reason)
@@ -238,7 +310,7 @@ def run(manufacturer: str, mac: str, generation: int, *, last_attempt: bool) -> 
             "" if final else " (will retry)",
             error.reason,
         )
-        raise
+        raise error from None
     _finish(record, generation, Registration.Status.DONE, "")
     logger.info("redirect %s of %s %s done", record.action, manufacturer, mac)
 
@@ -272,7 +344,11 @@ def retry(device: ProvisioningDevice) -> Registration | None:
 @dataclass(frozen=True)
 class RedirectStatus:
     """Per phone: ``state`` ∈ not_needed (no API: ``instructions``), not_configured,
-    not_registered (configured later: use retry), pending, done, failed (``detail``)."""
+    not_registered (configured later: use retry), pending, done, failed (``detail``).
+
+    ``credentials`` (HTTP-credentials phones only): ``sent`` when the service hands the phone
+    its provisioning username and password with the URL, ``not_carried`` when someone has to
+    enter them on the phone; empty for a trusted-IP phone."""
 
     state: str
     service: str = ""
@@ -281,6 +357,7 @@ class RedirectStatus:
     updated: datetime | None = None
     instructions: str = ""
     url: str = ""
+    credentials: str = ""
 
     @property
     def can_retry(self) -> bool:
@@ -290,11 +367,15 @@ class RedirectStatus:
 def status(device: ProvisioningDevice) -> RedirectStatus:
     vendor = VENDORS.get(device.manufacturer)
     url = provisioning_url(device.manufacturer, device.model)
+    typed = "not_carried" if device.auth_mode == ProvisioningDevice.AuthMode.CREDENTIALS else ""
     if vendor is None or not vendor.has_redirect_api:
-        return RedirectStatus(state="not_needed", instructions=instructions(device), url=url)
+        return RedirectStatus(
+            state="not_needed", instructions=instructions(device), url=url, credentials=typed
+        )
     settings = configured(device.manufacturer)
     if settings is None:
-        return RedirectStatus(state="not_configured", url=url)
+        return RedirectStatus(state="not_configured", url=url, credentials=typed)
+    carried = "sent" if carries_credentials(settings, device) else typed
     try:
         record: Registration | None = device.redirect_registration
     except Registration.DoesNotExist:
@@ -304,7 +385,9 @@ def status(device: ProvisioningDevice) -> RedirectStatus:
         or record.action != Registration.Action.REGISTER
         or (record.manufacturer, record.mac) != (device.manufacturer, device.mac)
     ):
-        return RedirectStatus(state="not_registered", service=adapter_name(settings), url=url)
+        return RedirectStatus(
+            state="not_registered", service=adapter_name(settings), url=url, credentials=carried
+        )
     return RedirectStatus(
         state=record.status,
         service=record.service,
@@ -312,6 +395,7 @@ def status(device: ProvisioningDevice) -> RedirectStatus:
         attempts=record.attempts,
         updated=record.updated,
         url=record.url or url,
+        credentials=carried,
     )
 
 
@@ -336,6 +420,7 @@ def status_dict(device: ProvisioningDevice) -> dict[str, Any]:
         "updated": found.updated,
         "url": found.url,
         "instructions": found.instructions or None,
+        "credentials": found.credentials or None,
     }
 
 

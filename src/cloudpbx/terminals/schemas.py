@@ -114,7 +114,10 @@ class RedirectOut(Schema):
 
     ``state``: ``not_needed`` (no API: follow ``instructions``), ``not_configured`` (the
     operator has not set up that service), ``not_registered``, ``pending``, ``done``,
-    ``failed`` (``detail`` holds the service's reason; ``POST …/redirect-retry``)."""
+    ``failed`` (``detail`` holds the service's reason; ``POST …/redirect-retry``).
+    ``credentials`` (phones with HTTP credentials; null for trusted IP): ``sent`` (the service
+    hands the phone its provisioning username and password with the URL) or ``not_carried``
+    (enter them on the phone)."""
 
     state: str
     service: str | None = None
@@ -123,6 +126,7 @@ class RedirectOut(Schema):
     updated: datetime | None = None
     url: str
     instructions: str | None = None
+    credentials: Literal["sent", "not_carried"] | None = None
 
 
 class ResyncOut(Schema):

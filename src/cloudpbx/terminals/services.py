@@ -134,7 +134,11 @@ def _generate_acs_password(device: ProvisioningDevice) -> str:
 
 
 def set_acs_password(device: ProvisioningDevice, password: str | None = None) -> str:
-    """Rotate or set the provisioning (ACS) password of an automatically configured phone."""
+    """Rotate or set the provisioning (ACS) password of an automatically configured phone.
+
+    The event names the device, so its redirect registration is sent again with the new
+    password (where the service carries credentials) and the phone is re-synced.
+    """
     if device.auth_mode != ProvisioningDevice.AuthMode.CREDENTIALS or not device.acs_username:
         raise ValidationError(
             {"password": _("This phone authenticates by trusted IP, not with credentials.")}
@@ -164,6 +168,8 @@ def set_acs_password(device: ProvisioningDevice, password: str | None = None) ->
             "terminal.changed",
             tenant_id=device.terminal.tenant_id,
             terminal_id=device.terminal_id,
+            previous_device=device_ref(device),
+            device=device_ref(device),
         )
     return password
 

@@ -1,10 +1,13 @@
 """Snom SRAPS (Secure Redirection and Provisioning Service) REST API, Hawk-signed requests.
 
-- ``GET {base}settings/`` (paged with ``Link: <…>; rel="next"``) → the UUID of the setting
-  whose ``param_name`` is ``setting_server``;
+- ``GET {base}settings/`` (paged with ``Link: <…>; rel="next"``) → the UUIDs of the settings
+  whose ``param_name`` is ``setting_server`` and, for a phone with credentials,
+  ``http_client_user`` and ``http_client_pass``;
 - ``GET {base}tokens/{key id}`` → ``links.company``; ``GET`` that → ``links.endpoints``;
 - register: ``PUT {endpoints}{mac}`` with ``{"mac", "autoprovisioning_enabled": true,
-  "settings_manager": {<uuid>: {"value": <url>, "attrs": {"perm": "RW"}}}}``;
+  "settings_manager": {<uuid>: {"value": <url>, "attrs": {"perm": "RW"}}, …}}``: the
+  provisioning URL, plus the phone's HTTP credentials for our server when it has some (the
+  same Snom settings our provisioning file writes; the phone uses them for its first fetch);
 - deregister: ``DELETE {endpoints}{mac}`` (404: not there, done).
 
 MACs are 12 lowercase hex digits. Links are followed only on the configured host. Errors are
@@ -26,6 +29,8 @@ from cloudpbx.provisioning.redirect.base import RedirectError, Target, classify_
 
 DEFAULT_URL = "https://api.sraps.snom.com/api/v1/"
 SETTING = "setting_server"
+USER_SETTING = "http_client_user"
+PASSWORD_SETTING = "http_client_pass"  # noqa: S105 (a setting name)
 JSON = "application/json"
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 MAX_PAGES = 20
@@ -38,17 +43,30 @@ class Sraps:
     base_url: str = DEFAULT_URL
     name: str = "Snom SRAPS"
     setting: str = SETTING
-    _setting_uuid: str = field(default="", repr=False)
-    _endpoints: str = field(default="", repr=False)
+    _setting_uuids: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _endpoints: str = field(default="", init=False, repr=False)
+
+    @staticmethod
+    def carries_credentials(model: str) -> bool:
+        return True
 
     def register(self, target: Target) -> None:
-        uuid = self._setting_id()
-        payload = {
-            "mac": target.mac,
-            "autoprovisioning_enabled": True,
-            "settings_manager": {uuid: {"value": target.url, "attrs": {"perm": "RW"}}},
-        }
-        self._send("PUT", self._endpoints_url() + target.mac, payload)
+        values = {self.setting: target.url}
+        if target.auth_name:
+            values |= {USER_SETTING: target.auth_name, PASSWORD_SETTING: target.auth_password}
+        try:
+            uuids = self._setting_ids(tuple(values))
+            payload = {
+                "mac": target.mac,
+                "autoprovisioning_enabled": True,
+                "settings_manager": {
+                    uuids[name]: {"value": value, "attrs": {"perm": "RW"}}
+                    for name, value in values.items()
+                },
+            }
+            self._send("PUT", self._endpoints_url() + target.mac, payload)
+        except RedirectError as error:
+            raise error.redacted(target.auth_password) from None
 
     def deregister(self, mac: str) -> None:
         self._send("DELETE", self._endpoints_url() + mac, None, missing_ok=True)
@@ -56,21 +74,24 @@ class Sraps:
     def _base(self) -> str:
         return self.base_url if self.base_url.endswith("/") else self.base_url + "/"
 
-    def _setting_id(self) -> str:
-        if self._setting_uuid:
-            return self._setting_uuid
+    def _setting_ids(self, names: tuple[str, ...]) -> dict[str, str]:
+        """The UUID of each setting named (``param_name``), read once per adapter."""
+        wanted = {self.setting, USER_SETTING, PASSWORD_SETTING}
         url: str | None = self._base() + "settings/"
         for _ in range(MAX_PAGES):
-            if url is None:
+            if url is None or all(name in self._setting_uuids for name in names):
                 break
             answer = self._send("GET", url, None)
             for item in _json(answer.body) or []:
-                if isinstance(item, dict) and item.get("param_name") == self.setting:
-                    self._setting_uuid = str(item.get("uuid") or "")
-                    if self._setting_uuid:
-                        return self._setting_uuid
+                if isinstance(item, dict) and item.get("param_name") in wanted and item.get("uuid"):
+                    self._setting_uuids.setdefault(str(item["param_name"]), str(item["uuid"]))
             url = self._next_page(answer)
-        raise RedirectError(f"Snom SRAPS: no {self.setting} setting in the account", permanent=True)
+        missing = [name for name in names if name not in self._setting_uuids]
+        if missing:
+            raise RedirectError(
+                f"Snom SRAPS: no {', '.join(missing)} setting in the account", permanent=True
+            )
+        return {name: self._setting_uuids[name] for name in names}
 
     def _next_page(self, answer: http.Response) -> str | None:
         found = _NEXT.search(answer.headers.get("Link") or "")

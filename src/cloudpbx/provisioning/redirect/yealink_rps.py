@@ -4,7 +4,9 @@
   argument overrides an earlier registration of the MAC (ours or by another provider).
 - deregister: ``redirect.deRegisterDevice(mac)``.
 
-MACs are written ``00-15-65-12-34-56``; answers are ``[boolean, message]``.
+MACs are written ``00-15-65-12-34-56``; answers are ``[boolean, message]``. No documented
+call takes credentials for the phone (unlike YMCS): a phone with HTTP credentials gets only
+the URL, and its credentials have to be typed on it (docs/redirect-services.md).
 Sources: Yealink "XML API for RPS"; nethesis/falconieri providers/yealink.go;
 sipwise/ngcp-panel DeviceBootstrap/Yealink.pm (read, not copied).
 """
@@ -29,6 +31,10 @@ class YealinkRps:
     server_name: str = "cloudpbx"
     url: str = DEFAULT_URL
     name: str = "Yealink RPS"
+
+    @staticmethod
+    def carries_credentials(model: str) -> bool:
+        return False
 
     def register(self, target: Target) -> None:
         method = "redirect.registerDeviceWithUniqueUrl"

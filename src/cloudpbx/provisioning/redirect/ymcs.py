@@ -6,13 +6,21 @@
 - every call: ``Authorization: Bearer <token>`` plus ``timestamp`` (ms) and ``nonce`` headers;
 - ``POST /v2/rps/listDevices`` ``{"skip", "limit", "autoCount", "filter": {"mac"}}`` →
   ``{"data": [{"id", "mac", "uniqueServerUrl", …}]}``;
-- ``POST /v2/rps/addDevicesByMac`` ``[{"mac", "uniqueServerUrl"}]`` →
-  ``{"total", "successCount", "failureCount", "errors": [{"mac", "errorInfo"}]}``;
+- ``POST /v2/rps/addDevicesByMac`` ``[{"mac", "uniqueServerUrl", "authName"?, "password"?}]``
+  → ``{"total", "successCount", "failureCount", "errors": [{"mac", "errorInfo"}]}``;
+  ``authName``/``password`` are the optional credentials YMCS hands the phone with the URL
+  (the phone's authentication at our server);
 - ``POST /v2/rps/delDevices`` ``{"deviceIdType": "mac", "deviceIds": [mac]}`` → same counts.
+
+There is no documented call to change a device's URL or credentials: a change deletes and
+adds the device again. ``listDevices`` does not return the password, so a phone with
+credentials is always re-added (registering runs only when something changed, or on retry);
+a phone without is left alone when its URL is right and the entry shows no ``authName``.
 
 Errors: HTTP ≠ 200 with ``{"code", "message", "error", "requestId"}``. Yealink enables
 ``addDevicesByMac`` per account on request. MACs are 12 lowercase hex digits.
-Sources: Yealink YMCS API V4X; nethesis/falconieri libs/ymcs (read, not copied).
+Sources: Yealink YMCS API V4X; nethesis/falconieri libs/ymcs (types.go ``AddDeviceByMacRequest``
+with ``authName``/``password``, API_MANUAL.md; read, not copied).
 """
 
 from __future__ import annotations
@@ -52,16 +60,24 @@ class Ymcs:
     base_url: str = DEFAULT_URL
     name: str = "Yealink YMCS"
 
+    @staticmethod
+    def carries_credentials(model: str) -> bool:
+        return True
+
     def register(self, target: Target) -> None:
-        found = self._find(target.mac)
-        if found is not None:
-            if found.get("uniqueServerUrl") == target.url:
-                return
-            self._delete(target.mac)
-        answer = self._call(
-            "/v2/rps/addDevicesByMac", [{"mac": target.mac, "uniqueServerUrl": target.url}]
-        )
-        self._check_counts(answer)
+        device: dict[str, str] = {"mac": target.mac, "uniqueServerUrl": target.url}
+        if target.auth_name:
+            device |= {"authName": target.auth_name, "password": target.auth_password}
+        try:
+            found = self._find(target.mac)
+            if found is not None:
+                unchanged = found.get("uniqueServerUrl") == target.url
+                if unchanged and not target.auth_name and not found.get("authName"):
+                    return
+                self._delete(target.mac)
+            self._check_counts(self._call("/v2/rps/addDevicesByMac", [device]))
+        except RedirectError as error:
+            raise error.redacted(target.auth_password) from None
 
     def deregister(self, mac: str) -> None:
         if self._find(mac) is not None:

@@ -173,6 +173,9 @@ class YmcsHandler(_Handler):
 # --- Snom SRAPS --------------------------------------------------------------------------------
 
 SETTING_UUID = "6f0c0b47-setting-server"
+USER_SETTING_UUID = "0c1d7e2a-http-client-user"
+PASSWORD_SETTING_UUID = "9a8b4f11-http-client-pass"
+SETTING_UUIDS = {SETTING_UUID, USER_SETTING_UUID, PASSWORD_SETTING_UUID}
 
 
 class SrapsHandler(_Handler):
@@ -206,11 +209,22 @@ class SrapsHandler(_Handler):
         base = "/api/v1/"
         if exchange.method == "GET" and path == base + "settings/":
             if query.get("page") == ["2"]:
-                self.reply(200, [{"uuid": SETTING_UUID, "param_name": "setting_server"}])
-            else:  # the setting is on the second page: the adapter must follow Link
+                self.reply(
+                    200,
+                    [
+                        {"uuid": SETTING_UUID, "param_name": "setting_server"},
+                        {"uuid": PASSWORD_SETTING_UUID, "param_name": "http_client_pass"},
+                    ],
+                )
+            else:  # setting_server is on the second page: the adapter must follow Link
                 link = f'<{fake.url}{base}settings/?page=2>; rel="next"'
                 self.reply(
-                    200, [{"uuid": "other", "param_name": "language"}], headers={"Link": link}
+                    200,
+                    [
+                        {"uuid": "other", "param_name": "language"},
+                        {"uuid": USER_SETTING_UUID, "param_name": "http_client_user"},
+                    ],
+                    headers={"Link": link},
                 )
         elif exchange.method == "GET" and path == f"{base}tokens/{CLIENT_ID}":
             self.reply(200, {"links": {"company": f"{fake.url}{base}companies/c1/"}})
@@ -225,6 +239,8 @@ class SrapsHandler(_Handler):
                     fake.problem(f"SRAPS: PUT body {payload}")
                 if payload.get("autoprovisioning_enabled") is not True or not settings.get("value"):
                     fake.problem(f"SRAPS: PUT body {payload}")
+                if not set(payload.get("settings_manager", {})) <= SETTING_UUIDS:
+                    fake.problem(f"SRAPS: unknown setting in {payload}")
                 fake.devices[mac] = settings.get("value")
                 self.reply(200, payload)
             elif exchange.method == "DELETE":
@@ -316,12 +332,14 @@ class YealinkRpsHandler(XmlRpcHandler):
 
 
 class GigasetHandler(XmlRpcHandler):
+    """A failure text may quote the URL it refuses (``{url}``), as services do."""
+
     path_expected = "/apxml/rpc.do"
 
     def answer(self, method: str, params: tuple[Any, ...], failure: Any) -> Any:
         fake = self.fake
         if failure and method == "autoprov.registerDevice":
-            return [False, failure]
+            return [False, failure.replace("{url}", str(params[1]))]
         if method == "autoprov.registerDevice":
             mac_id, url, provider = params
             if len(mac_id) != 17 or mac_id[12] != "-" or "%MACD" not in url or not provider:

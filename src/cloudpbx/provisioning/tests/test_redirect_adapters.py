@@ -5,7 +5,7 @@ from __future__ import annotations
 import mohawk
 import pytest
 
-from cloudpbx.provisioning.redirect import RedirectError, Target, gigaset, hawk, http
+from cloudpbx.provisioning.redirect import RedirectError, Target, base, gigaset, hawk, http
 from cloudpbx.provisioning.redirect import sraps as sraps_module
 from cloudpbx.provisioning.redirect import yealink_rps as rps_module
 from cloudpbx.provisioning.redirect import ymcs as ymcs_module
@@ -18,6 +18,12 @@ from . import fakes
 
 MAC = "805ec0112233"
 URL = "https://pbx.example.net/prov/"
+ACS_USER = "pk7m2x9q4h3d"
+ACS_PASSWORD = "Zq8vRt3nWp6yKs2mXc4hBd7f"
+
+
+def with_credentials(mac: str, url: str, model: str = "", **kwargs: str) -> Target:
+    return Target(mac, url, model=model, auth_name=ACS_USER, auth_password=ACS_PASSWORD, **kwargs)
 
 
 @pytest.fixture(autouse=True)
@@ -88,6 +94,41 @@ def test_ymcs_server_errors_are_transient() -> None:
     assert "503" in caught.value.reason
 
 
+def test_ymcs_hands_the_phone_its_credentials_as_auth_name_and_password() -> None:
+    with fakes.ymcs() as fake:
+        service = Ymcs(fakes.CLIENT_ID, fakes.CLIENT_SECRET, base_url=fake.url)
+        assert service.carries_credentials("T54W")
+        service.register(with_credentials(MAC, URL))
+        assert fake.calls[-1] == (
+            "/v2/rps/addDevicesByMac",
+            [{"mac": MAC, "uniqueServerUrl": URL, "authName": ACS_USER, "password": ACS_PASSWORD}],
+        )
+        # The password cannot be read back: registering again replaces the entry.
+        service.register(with_credentials(MAC, URL))
+        assert [path for path, _ in fake.calls[-3:]] == [
+            "/v2/rps/listDevices",
+            "/v2/rps/delDevices",
+            "/v2/rps/addDevicesByMac",
+        ]
+        # Back to no credentials (trusted IP): the entry is replaced by one without them.
+        service.register(Target(MAC, URL))
+        assert fake.devices[MAC] == {"id": f"id-{MAC}", "mac": MAC, "uniqueServerUrl": URL}
+        assert fake.problems == []
+
+
+def test_ymcs_refusal_quoting_the_password_is_redacted() -> None:
+    with fakes.ymcs() as fake:
+        fake.fail_next = [None, None, f"password {ACS_PASSWORD} too long"]
+        with pytest.raises(RedirectError) as caught:
+            Ymcs(fakes.CLIENT_ID, fakes.CLIENT_SECRET, base_url=fake.url).register(
+                with_credentials(MAC, URL)
+            )
+    assert caught.value.permanent
+    assert ACS_PASSWORD not in caught.value.reason
+    assert ACS_PASSWORD not in str(caught.value)
+    assert "password *** too long" in caught.value.reason
+
+
 # --- Yealink RPS (XML-RPC) ---------------------------------------------------------------------
 
 
@@ -123,6 +164,17 @@ def test_yealink_rps_refusal_and_bad_password() -> None:
         with pytest.raises(RedirectError, match="HTTP 502") as down:
             service.register(Target(MAC, URL))
         assert not down.value.permanent
+
+
+def test_yealink_rps_has_no_field_for_credentials_and_sends_only_the_url() -> None:
+    with fakes.yealink_rps() as fake:
+        service = YealinkRps(fakes.RPC_USER, fakes.RPC_PASSWORD, url=f"{fake.url}/xmlrpc")
+        assert not service.carries_credentials("T54W")
+        service.register(with_credentials(MAC, URL))
+        assert fake.calls == [
+            ("redirect.registerDeviceWithUniqueUrl", ("80-5E-C0-11-22-33", "cloudpbx", URL, "1"))
+        ]
+        assert fake.problems == []
 
 
 # --- Snom SRAPS (Hawk) -------------------------------------------------------------------------
@@ -172,6 +224,41 @@ def test_sraps_server_error_is_transient() -> None:
         with pytest.raises(RedirectError) as caught:
             service.register(Target("000413112233", URL))
     assert not caught.value.permanent
+
+
+def test_sraps_hands_the_phone_http_client_user_and_pass() -> None:
+    snom_mac = "000413112233"
+    snom_url = "https://pbx.example.net/prov/snomD785-{mac}.htm"
+    with fakes.sraps() as fake:
+        service = Sraps(fakes.CLIENT_ID, fakes.CLIENT_SECRET, base_url=f"{fake.url}/api/v1/")
+        assert service.carries_credentials("D785")
+        service.register(Target(snom_mac, snom_url))  # trusted IP: the URL only
+        assert fake.calls[-1][2]["settings_manager"] == {
+            fakes.SETTING_UUID: {"value": snom_url, "attrs": {"perm": "RW"}}
+        }
+        service.register(with_credentials(snom_mac, snom_url, "D785"))
+        assert fake.calls[-1][0] == "PUT"
+        assert fake.calls[-1][2]["settings_manager"] == {
+            fakes.SETTING_UUID: {"value": snom_url, "attrs": {"perm": "RW"}},
+            fakes.USER_SETTING_UUID: {"value": ACS_USER, "attrs": {"perm": "RW"}},
+            fakes.PASSWORD_SETTING_UUID: {"value": ACS_PASSWORD, "attrs": {"perm": "RW"}},
+        }
+        service.register(with_credentials(snom_mac, snom_url, "D785"))
+        # One pass over the catalogue found all three settings.
+        assert [call[1] for call in fake.calls].count("/api/v1/settings/") == 1
+        assert fake.problems == []
+
+
+def test_sraps_account_without_the_credential_settings_fails_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sraps_module, "USER_SETTING", "http_client_username")  # not offered
+    with fakes.sraps() as fake:
+        service = Sraps(fakes.CLIENT_ID, fakes.CLIENT_SECRET, base_url=f"{fake.url}/api/v1/")
+        with pytest.raises(RedirectError, match="no http_client_username setting") as caught:
+            service.register(with_credentials("000413112233", URL))
+        service.register(Target("000413112233", URL))  # without credentials it still works
+    assert caught.value.permanent
 
 
 def test_hawk_header_equals_mohawks_for_the_same_request() -> None:
@@ -228,6 +315,65 @@ def test_gigaset_registers_the_mac_id_with_the_macd_url() -> None:
         fake.fail_next = [None, "MAC-ID wrong"]  # the freeing deregister, then the register
         with pytest.raises(RedirectError, match="MAC-ID wrong"):
             service.register(Target(gigaset_mac, url, mac_id_crc="ZZ99"))
+
+
+def test_gigaset_nx70_gets_the_credentials_in_the_url_maxwell_does_not() -> None:
+    gigaset_mac = "7c2f80e0d605"
+    url = "https://pbx.example.net/prov/%MACD.xml"
+    with fakes.gigaset() as fake:
+        service = GigasetRedirect(
+            fakes.RPC_USER, fakes.RPC_PASSWORD, url=f"{fake.url}/apxml/rpc.do"
+        )
+        assert service.carries_credentials("N870")
+        assert not service.carries_credentials("Maxwell 3")
+        service.register(with_credentials(gigaset_mac, url, "N870", mac_id_crc="AB12"))
+        assert fake.calls[-1] == (
+            "autoprov.registerDevice",
+            (
+                "7C2F80E0D605-AB12",
+                f"https://{ACS_USER}:{ACS_PASSWORD}@pbx.example.net/prov/%MACD.xml",
+                "cloudpbx",
+            ),
+        )
+        service.register(with_credentials(gigaset_mac, url, "Maxwell 3", mac_id_crc="AB12"))
+        assert fake.calls[-1][1][1] == url
+        service.register(Target(gigaset_mac, url, mac_id_crc="AB12", model="N870"))
+        assert fake.calls[-1][1][1] == url
+        assert fake.problems == []
+
+
+def test_gigaset_url_credentials_are_percent_encoded() -> None:
+    chosen = "a:b@c/d?e#f%g"
+    assert gigaset.with_credentials("https://h/x/%MACD.xml", "p1", chosen) == (
+        "https://p1:a%3Ab%40c%2Fd%3Fe%23f%25g@h/x/%MACD.xml"
+    )
+
+
+def test_gigaset_refusal_quoting_the_url_is_redacted() -> None:
+    url = "https://pbx.example.net/prov/%MACD.xml"
+    with fakes.gigaset() as fake:
+        sent = gigaset.with_credentials(url, ACS_USER, ACS_PASSWORD)
+        fake.fail_next = [None, f"URL not allowed: {sent}"]
+        service = GigasetRedirect(
+            fakes.RPC_USER, fakes.RPC_PASSWORD, url=f"{fake.url}/apxml/rpc.do"
+        )
+        with pytest.raises(RedirectError) as caught:
+            service.register(with_credentials("7c2f80e0d605", url, "N870", mac_id_crc="AB12"))
+    assert caught.value.permanent
+    assert ACS_PASSWORD not in caught.value.reason
+    assert f"{ACS_USER}:***@pbx.example.net" in caught.value.reason
+
+
+def test_the_password_stays_out_of_the_target_repr_and_redact_catches_encoded_forms() -> None:
+    target = with_credentials(MAC, URL)
+    assert ACS_PASSWORD not in repr(target)
+    assert ACS_USER in repr(target)
+    with pytest.raises(ValueError, match="go together"):
+        Target(MAC, URL, auth_name=ACS_USER)
+    assert base.redact("x a:b@c x a%3Ab%40c x", "a:b@c") == "x *** x *** x"
+    assert base.redact("nothing", "") == "nothing"
+    error = RedirectError("refused a:b@c", permanent=True).redacted("a:b@c")
+    assert (error.reason, error.permanent) == ("refused ***", True)
 
 
 def test_transport_failure_is_transient_and_names_only_the_origin() -> None:

@@ -18,7 +18,7 @@ from cloudpbx.core.testing import api_client, errors_at, make_tenant
 from cloudpbx.provisioning import jobs, redirects
 from cloudpbx.provisioning.admin import RedirectSettingsForm
 from cloudpbx.provisioning.models import RedirectRegistration, RedirectSettings
-from cloudpbx.provisioning.redirect import ymcs
+from cloudpbx.provisioning.redirect import gigaset, ymcs
 from cloudpbx.tenancy.models import Membership
 from cloudpbx.web.testing import portal_client
 
@@ -356,9 +356,12 @@ def test_gigaset_mac_id_is_required_once_the_operator_configured_gigaset(
         assert created.status_code == 201, created.json_body
         assert created.json_body["provisioning"]["mac_id"] == "AB12"
         assert shown(api, created.json_body["id"])["provisioning"]["redirect"]["state"] == "done"
+        sent = created.json_body["provisioning"]
         assert fake.devices["7C2F80E0D605"] == (
             "7C2F80E0D605-AB12",
-            f"{PROV}/%MACD.xml",
+            gigaset.with_credentials(
+                f"{PROV}/%MACD.xml", sent["acs_username"], sent["acs_password"]
+            ),
             "cloudpbx",
         )
 
@@ -392,6 +395,261 @@ def test_mac_id_errors_are_translated(tenant: Any) -> None:
     message = errors_at(api.post(URL, body))["provisioning.mac_id"][0]
     assert "MAC-ID" in message
     assert "Enter the MAC-ID" not in message
+
+
+# --- zero touch with HTTP credentials ----------------------------------------------------------
+
+
+def _ymcs_sent(fake: Any) -> tuple[str, str] | None:
+    added = [payload for path, payload in fake.calls if path == "/v2/rps/addDevicesByMac"][-1]
+    assert set(added[0]) <= {"mac", "uniqueServerUrl", "authName", "password"}
+    return (added[0]["authName"], added[0]["password"]) if "authName" in added[0] else None
+
+
+def _sraps_sent(fake: Any) -> tuple[str, str] | None:
+    settings = [call[2] for call in fake.calls if call[0] == "PUT"][-1]["settings_manager"]
+    if fakes.USER_SETTING_UUID not in settings:
+        assert set(settings) == {fakes.SETTING_UUID}
+        return None
+    return (
+        settings[fakes.USER_SETTING_UUID]["value"],
+        settings[fakes.PASSWORD_SETTING_UUID]["value"],
+    )
+
+
+def _gigaset_sent(fake: Any) -> tuple[str, str] | None:
+    url = [params[1] for method, params in fake.calls if method == "autoprov.registerDevice"][-1]
+    if url == f"{PROV}/%MACD.xml":
+        return None
+    userinfo = url.split("://", 1)[1].split("@", 1)[0]
+    username, password = userinfo.split(":", 1)
+    assert url == gigaset.with_credentials(f"{PROV}/%MACD.xml", username, password)
+    return username, password
+
+
+def _rps_sent(fake: Any) -> tuple[str, str] | None:
+    (method, params), *_ = fake.calls
+    assert (method, params[2]) == ("redirect.registerDeviceWithUniqueUrl", f"{PROV}/")
+    assert len(params) == 4  # no field for credentials
+    return None
+
+
+SERVICES = {
+    # name: (service, fake, path, manufacturer, model, mac, provisioning extras, read what was
+    # sent, whether the service carries credentials for this model)
+    "ymcs": ("ymcs", fakes.ymcs, "", "yealink", "T54W", "80:5e:c0:11:22:33", {}, _ymcs_sent, True),
+    "sraps": (
+        "sraps",
+        fakes.sraps,
+        "/api/v1/",
+        "snom",
+        "D785",
+        "00:04:13:11:22:33",
+        {},
+        _sraps_sent,
+        True,
+    ),
+    "gigaset-nx70": (
+        "gigaset",
+        fakes.gigaset,
+        "/apxml/rpc.do",
+        "gigaset",
+        "N870",
+        "7c:2f:80:e0:d6:05",
+        {"mac_id": "AB12"},
+        _gigaset_sent,
+        True,
+    ),
+    "gigaset-maxwell": (
+        "gigaset",
+        fakes.gigaset,
+        "/apxml/rpc.do",
+        "gigaset",
+        "Maxwell 3",
+        "7c:2f:80:e0:d6:05",
+        {"mac_id": "AB12"},
+        _gigaset_sent,
+        False,
+    ),
+    "yealink-rps": (
+        "yealink_rps",
+        fakes.yealink_rps,
+        "/xmlrpc",
+        "yealink",
+        "T54W",
+        "80:5e:c0:11:22:33",
+        {},
+        _rps_sent,
+        False,
+    ),
+}
+
+
+def configure_service(name: str, fake: Any) -> None:
+    service, _fake, path, manufacturer, *_rest = SERVICES[name]
+    xmlrpc = service in ("yealink_rps", "gigaset")
+    configure(
+        manufacturer,
+        service,
+        fake.url + path,
+        secret=fakes.RPC_PASSWORD if xmlrpc else fakes.CLIENT_SECRET,
+        account=fakes.RPC_USER if xmlrpc else fakes.CLIENT_ID,
+    )
+
+
+def logged(caplog: Any) -> str:
+    """Everything our code logged (messages and their arguments). ``mohawk`` is left out: it is
+    the fake SRAPS's server side, which logs the request bodies it verifies at DEBUG."""
+    ours = [record for record in caplog.records if not record.name.startswith("mohawk")]
+    text = logging.Formatter()  # with tracebacks
+    return "\n".join(f"{text.format(record)} {record.args}" for record in ours)
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_the_service_hands_a_credentials_phone_its_username_and_password(
+    tenant: Any, run_on_commit: Any, caplog: Any, name: str
+) -> None:
+    _service, fake_service, _path, manufacturer, model, mac, extras, sent, carries = SERVICES[name]
+    caplog.set_level(logging.DEBUG)
+    api = api_client(tenant)
+    with fake_service() as fake:
+        configure_service(name, fake)
+        created = phone(api, run_on_commit, mac, manufacturer, model, **extras)
+        provisioning = created["provisioning"]
+        assert provisioning["redirect"]["state"] == "done", provisioning["redirect"]
+        username, password = provisioning["acs_username"], provisioning["acs_password"]
+        assert username and password
+        assert sent(fake) == ((username, password) if carries else None)
+        assert provisioning["redirect"]["credentials"] == ("sent" if carries else "not_carried")
+        assert fake.problems == []
+    row = RedirectRegistration.objects.get()
+    assert password not in row.url
+    assert password not in row.credentials_fingerprint
+    assert bool(row.credentials_fingerprint) == carries
+    assert password not in str(provisioning["redirect"])
+    assert password not in logged(caplog)
+
+
+@pytest.mark.parametrize("name", ["ymcs", "sraps", "gigaset-nx70"])
+def test_a_trusted_ip_phone_is_registered_without_credentials(
+    tenant: Any, run_on_commit: Any, name: str
+) -> None:
+    _service, fake_service, _path, manufacturer, model, mac, extras, sent, _carries = SERVICES[name]
+    api = api_client(tenant)
+    with fake_service() as fake:
+        configure_service(name, fake)
+        created = phone(
+            api,
+            run_on_commit,
+            mac,
+            manufacturer,
+            model,
+            auth="trusted_ip",
+            trusted_networks=["192.0.2.0/24"],
+            **extras,
+        )
+        assert created["provisioning"]["acs_password"] is None
+        assert created["provisioning"]["redirect"]["state"] == "done"
+        assert created["provisioning"]["redirect"]["credentials"] is None
+        assert sent(fake) is None
+        assert RedirectRegistration.objects.get().credentials_fingerprint == ""
+        assert fake.problems == []
+
+
+def test_a_rotated_password_or_a_switch_of_authentication_registers_again(
+    tenant: Any, run_on_commit: Any, caplog: Any
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    api = api_client(tenant)
+    with fakes.ymcs() as fake:
+        configure("yealink", "ymcs", fake.url)
+        created = phone(api, run_on_commit, "80:5e:c0:11:22:33")
+        terminal = f"{URL}{created['id']}"
+        first = created["provisioning"]["acs_password"]
+        assert _ymcs_sent(fake) == (created["provisioning"]["acs_username"], first)
+
+        rotated = run_on_commit(lambda: api.post(f"{terminal}/acs-password"))
+        assert rotated.status_code == 200
+        second = rotated.json_body["password"]
+        assert second != first
+        assert _ymcs_sent(fake) == (created["provisioning"]["acs_username"], second)
+        assert shown(api, created["id"])["provisioning"]["redirect"]["state"] == "done"
+
+        chosen = run_on_commit(
+            lambda: api.post(f"{terminal}/acs-password", {"password": "Herbst-Wind-2025!"})
+        )
+        assert chosen.status_code == 200
+        assert _ymcs_sent(fake) == (created["provisioning"]["acs_username"], "Herbst-Wind-2025!")
+
+        trusted = {
+            "mode": "automatic",
+            "manufacturer": "yealink",
+            "model": "T54W",
+            "mac": "80:5e:c0:11:22:33",
+            "auth": "trusted_ip",
+            "trusted_networks": ["192.0.2.0/24"],
+        }
+        calls = len(fake.calls)
+        switched = run_on_commit(lambda: api.patch(terminal, {"provisioning": trusted}))
+        assert switched.status_code == 200
+        assert len(fake.calls) > calls
+        assert _ymcs_sent(fake) is None
+
+        calls = len(fake.calls)
+        run_on_commit(lambda: api.patch(terminal, {"name": "Reception"}))
+        assert len(fake.calls) == calls  # nothing changed for the service
+        assert fake.problems == []
+    for secret in (first, second, "Herbst-Wind-2025!"):
+        assert secret not in logged(caplog)
+
+
+def test_the_portal_tells_the_customer_when_the_credentials_must_be_typed(
+    tenant: Any, run_on_commit: Any
+) -> None:
+    from django.template.loader import render_to_string
+
+    from cloudpbx.provisioning.portal import phone_context
+    from cloudpbx.terminals.models import Terminal
+
+    hint = "does not receive its provisioning username and password this way"
+    api = api_client(tenant)
+    htek = phone(api, run_on_commit, "00:1f:c1:11:22:33", "htek", "UC926")
+    assert htek["provisioning"]["redirect"]["credentials"] == "not_carried"
+    with fakes.yealink_rps() as fake:
+        configure_service("yealink-rps", fake)
+        rps = phone(api, run_on_commit, "80:5e:c0:11:22:33")
+        assert rps["provisioning"]["redirect"]["credentials"] == "not_carried"
+    with fakes.ymcs() as fake:
+        RedirectSettings.objects.all().delete()
+        redirects.forget_settings()
+        configure("yealink", "ymcs", fake.url)
+        ymcs_phone = phone(api, run_on_commit, "80:5e:c0:11:22:34")
+        assert ymcs_phone["provisioning"]["redirect"]["credentials"] == "sent"
+        for created, shows_hint in ((htek, True), (ymcs_phone, False)):
+            context = phone_context(Terminal.objects.get(pk=created["id"]), can_edit=True)
+            html = render_to_string("provisioning/_redirect_status.html", context)
+            assert (hint in html) == shows_hint
+
+
+def test_a_refusal_quoting_the_url_is_stored_and_logged_without_the_password(
+    tenant: Any, run_on_commit: Any, caplog: Any
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    api = api_client(tenant)
+    with fakes.gigaset() as fake:
+        configure_service("gigaset-nx70", fake)
+        fake.fail_next = [None, "Provisioning URL {url} not allowed"]  # deregister, register
+        created = phone(api, run_on_commit, "7c:2f:80:e0:d6:05", "gigaset", "N870", mac_id="AB12")
+        password = created["provisioning"]["acs_password"]
+        username = created["provisioning"]["acs_username"]
+        redirect = created["provisioning"]["redirect"]
+        assert redirect["state"] == "failed"
+        assert f"{username}:***@" in redirect["detail"]
+        assert password not in redirect["detail"]
+        row = RedirectRegistration.objects.get()
+        assert password not in row.detail
+        assert password not in logged(caplog)
+        assert "not allowed" in logged(caplog)
 
 
 # --- operator settings -------------------------------------------------------------------------
