@@ -169,6 +169,16 @@ VENDOR = Vendor(
     files=FILES,
     user_agents=USER_AGENTS,
     mac_case="lower",
+    # The NOTIFY sent after every saved change (resync.py). With sip.notify_reboot_enable = 0
+    # (device.cfg.j2) the phone re-fetches its files on "Event: check-sync" and reboots only
+    # if the event adds reboot=true (Yealink SIP-T2 Series user guide, "Configuring the Update
+    # Mode", http://38.142.81.21:8001/manual/yealink/sip-t2-series/user-guide-english/
+    # page-51.html; "0-Disabled, 1-Enabled (default)" in Yealink's template comments,
+    # fusionpbx/fusionpbx resources/templates/provision/yealink/t19p/y000000000053.cfg;
+    # wazo-platform/wazo-provd-plugins plugins/wazo_yealink/v83/templates/base.tpl sets 0).
+    # The event is FusionPBX's for a Yealink check_sync (fusionpbx/fusionpbx
+    # app/switch/resources/scripts/app/event_notify/index.lua).
+    check_sync_event="check-sync;reboot=false",
     installs_private_ca=True,
     context=context,
     read_account=read_account,
