@@ -6,12 +6,24 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
-from cloudpbx.provisioning import resync
+import pytest
+
+from cloudpbx.provisioning import identify, render, resync
 from cloudpbx.provisioning.tests.test_engine import config, render_phone
-from cloudpbx.provisioning.vendors import VENDORS
+from cloudpbx.provisioning.vendors import VENDORS, xmlread
+from cloudpbx.provisioning.vendors.base import PhoneModel
 from cloudpbx.provisioning.vendors.yealink import parse_settings
 from cloudpbx.sip.status import Contact
+
+BASE_URL = "https://pbx.example.net/prov"  # the base URL of test_engine.config
+OUI = {"yealink": "805ec0", "snom": "000413", "gigaset": "7c2f80", "htek": "001fc1"}
+EVERY_MODEL = [
+    (vendor.key, model.key, OUI[vendor.key] + f"{number:06x}")
+    for vendor in VENDORS.values()
+    for number, model in enumerate(vendor.models, start=0xA0B0C0)
+]
 
 # --- re-sync after a saved change ------------------------------------------------------------
 
@@ -24,3 +36,84 @@ def test_yealink_re_fetches_on_check_sync_without_rebooting() -> None:
     contact = Contact(uri="sip:tq3xk7m2pw9a@192.0.2.10:5060", user_agent="", source="", expires=60)
     headers = resync.notify_headers(device, contact, "tq3xk7m2pw9a").split("\r\n")
     assert "Event: check-sync;reboot=false" in headers
+
+
+# --- the next fetch: file -> the URL it names -> a file we serve -----------------------------
+
+
+def served(url: str) -> identify.FileMatch | None:
+    """What the server answers for a URL a phone requests: files live directly under /prov/."""
+    assert url.startswith(BASE_URL + "/"), url
+    name = urlsplit(url).path.removeprefix(urlsplit(BASE_URL).path + "/")
+    return identify.match_file(name) if name and "/" not in name else None
+
+
+def next_requests(vendor: str, model: PhoneModel, mac: str, body: bytes) -> list[tuple[str, str]]:
+    """(URL, what the server must answer: a FileKind or "404") for each request the phone
+    makes next, the URL taken from the file and expanded as that phone expands it."""
+    if vendor == "yealink":
+        # The server URL is a directory: boot file, the model's common file, then <mac>.cfg
+        # (MAC in lower case), each appended to it.
+        url = parse_settings(body)["static.auto_provision.server.url"]
+        return [
+            (url + "y000000000000.boot", "absent"),
+            (url + f"y{int(model.code):012d}.cfg", "common"),
+            (url + f"{mac.lower()}.cfg", "device"),
+        ]
+    if vendor == "snom":
+        # setting_server names the file; the phone puts its MAC, upper case, for {mac}.
+        element = xmlread.parse(body).find("phone-settings/setting_server")
+        assert element is not None and element.text
+        return [(element.text.replace("{mac}", mac.upper()), "device")]
+    if vendor == "gigaset" and model.family == "nx70":
+        # A server URL: provisioning.xml first, then <MAC>.xml, each after a "/".
+        url = xmlread.params(xmlread.parse(body))["Provisioning.global.ProvisioningServer"]
+        return [(url + "/provisioning.xml", "404"), (url + f"/{mac.upper()}.xml", "device")]
+    if vendor == "gigaset":
+        # The URL names the file, %MACD standing for the MAC.
+        url = xmlread.params(xmlread.parse(body))["System.Provision.ProvisioningServer"]
+        return [(url.replace("%MACD", mac.upper()), "device")]
+    assert vendor == "htek"
+    # P237 is a directory: cfg<DeviceCode>.xml, cfg<mac>, then cfg<mac>.xml appended to it.
+    config_element = xmlread.parse(body).find("config")
+    assert config_element is not None
+    url = config_element.findtext("P237") or ""
+    return [
+        (url + f"cfg{int(model.code):04d}.xml", "absent"),
+        (url + f"cfg{mac.lower()}", "absent"),
+        (url + f"cfg{mac.lower()}.xml", "device"),
+    ]
+
+
+@pytest.mark.parametrize(("vendor", "model_key", "mac"), EVERY_MODEL)
+def test_the_url_a_file_names_leads_back_to_the_same_device_file(
+    vendor: str, model_key: str, mac: str
+) -> None:
+    model = VENDORS[vendor].model(model_key)
+    assert model is not None
+    body = render_phone(config(vendor, model_key, mac))
+    for url, expected in next_requests(vendor, model, mac, body):
+        match = served(url)
+        if expected == "404":
+            assert match is None, url
+            continue
+        assert match is not None, url
+        assert match.kind == expected, url
+        assert VENDORS[vendor] in match.vendors, url
+        if expected == "device":
+            assert match.mac == mac, url
+        if expected == "common":
+            assert match.model is not None and match.model.code == model.code, url
+
+
+def test_the_snom_index_file_leads_to_the_device_file() -> None:
+    vendor = VENDORS["snom"]
+    model = vendor.model("D785")
+    assert model is not None
+    rule = next(rule for rule in vendor.files if rule.kind == "common")
+    body = render.render_common(vendor, model, rule.template, BASE_URL)
+    element = xmlread.parse(body).find("file")
+    assert element is not None
+    match = served(element.attrib["url"].replace("{mac}", "000413922D24"))
+    assert match is not None and match.kind == "device" and match.mac == "000413922d24"
+    assert match.rule_of(vendor).pattern.startswith("snom")

@@ -71,6 +71,15 @@ MODELS = (
     _maxwell("Maxwell 4"),
 )
 
+# Nx70: Provisioning.global.ProvisioningServer is the server URL without a trailing slash
+# (wazo-platform/wazo-provd-plugins plugins/wazo_gigaset/Nx70_83_v2_65_0/common.py
+# _add_xx_vars, XX_server_url = http_base_url; its base.tpl appends "/<file>" to it). Given a
+# server URL, the base asks for "<URL>/provisioning.xml" and, when that is missing (our 404),
+# for "<URL>/<MAC>.xml" (Gigaset wiki, N870/N670 provisioning flow,
+# https://teamwork.gigaset.com/gigawiki/pages/viewpage.action?pageId=1268679466).
+# Maxwell: the URL names the file, "%MACD" standing for the MAC (Gigaset wiki, Maxwell
+# provisioning URLs, https://teamwork.gigaset.com/gigawiki/plugins/viewsource/
+# viewpagesrc.action?pageId=788006157).
 FILES = (
     FileRule(
         kind="device",
