@@ -4,6 +4,7 @@ the shape of its format and the User-Agents its phones send."""
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,7 +14,7 @@ import pytest
 from cloudpbx.provisioning import identify, render, resync
 from cloudpbx.provisioning.tests.test_engine import config, render_phone
 from cloudpbx.provisioning.vendors import VENDORS, xmlread
-from cloudpbx.provisioning.vendors.base import PhoneModel
+from cloudpbx.provisioning.vendors.base import PhoneModel, UnsupportedSetting
 from cloudpbx.provisioning.vendors.yealink import parse_settings
 from cloudpbx.sip.status import Contact
 
@@ -117,3 +118,26 @@ def test_the_snom_index_file_leads_to_the_device_file() -> None:
     match = served(element.attrib["url"].replace("{mac}", "000413922D24"))
     assert match is not None and match.kind == "device" and match.mac == "000413922d24"
     assert match.rule_of(vendor).pattern.startswith("snom")
+
+
+# --- transports ------------------------------------------------------------------------------
+
+# A transport the vendor's file cannot say: refused (UnsupportedSetting), never written as
+# another one.
+TRANSPORT_REFUSED = {("Maxwell", "tcp")}
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
+@pytest.mark.parametrize(("vendor", "model_key", "mac"), EVERY_MODEL)
+def test_every_transport_is_read_back_or_refused(
+    vendor: str, model_key: str, mac: str, transport: str
+) -> None:
+    base = config(vendor, model_key, mac)
+    phone = dataclasses.replace(
+        base, account=dataclasses.replace(base.account, transport=transport)
+    )
+    if (model_key.split()[0], transport) in TRANSPORT_REFUSED:
+        with pytest.raises(UnsupportedSetting, match=r"Gigaset Maxwell: transport='tcp' is not"):
+            render_phone(phone)
+        return
+    assert VENDORS[vendor].read_account(render_phone(phone)).transport == transport

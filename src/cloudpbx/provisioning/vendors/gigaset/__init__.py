@@ -22,6 +22,7 @@ from cloudpbx.provisioning.vendors import xmlread
 from cloudpbx.provisioning.vendors.base import (
     FileRule,
     PhoneModel,
+    UnsupportedSetting,
     UserAgentRule,
     Vendor,
     media_encryption,
@@ -33,8 +34,11 @@ XML = "application/xml; charset=utf-8"
 NX70_TRANSPORTS = {"udp": "1", "tcp": "2", "tls": "3"}
 NX70_TONE_SCHEMES = {"DE": "Germany", "FR": "France"}
 # Maxwell SIP.TransportProtocol: 2 = TLS, 1 otherwise (nethesis/tancredi
-# data/templates/gigaset-Maxwell.tmpl). No value for TCP is known: TCP registers over UDP.
-MAXWELL_TRANSPORTS = {"udp": "1", "tcp": "1", "tls": "2"}
+# data/templates/gigaset-Maxwell.tmpl), so 1 = UDP. No public source gives the value for TCP
+# (Tancredi never writes one; the Gigaset wiki's Maxwell examples leave the key out): TCP is
+# refused (UnsupportedSetting) rather than written as UDP.
+MAXWELL_TRANSPORTS = {"udp": "1", "tls": "2"}
+MAXWELL_TRANSPORT_NAMES = {code: name for name, code in MAXWELL_TRANSPORTS.items()}
 # SRTP, as (SRTP on, accept calls without SRTP); "off" writes nothing (the default, off).
 # Nx70: SipProvider.0.SRTP_Enabled and SipProvider.0.AcceptNonSRTPCalls, 0/1
 # (wazo-platform/wazo-provd-plugins plugins/wazo_gigaset/Nx70_83_v2_65_0/templates/base.tpl:
@@ -104,18 +108,35 @@ USER_AGENTS = (
 )
 
 
+def _family(model_key: str) -> str:
+    return next((model.family for model in MODELS if model.key == model_key), "")
+
+
 def context(config: PhoneConfig) -> Mapping[str, object]:
     account = config.account
+    srtp = SRTP.get(media_encryption(config), ())
+    if _family(config.model) == "maxwell":
+        transport = MAXWELL_TRANSPORTS.get(account.transport)
+        if transport is None:
+            raise UnsupportedSetting(
+                "Gigaset Maxwell",
+                "transport",
+                account.transport,
+                "the value of SIP.TransportProtocol for it is not known",
+            )
+        return {
+            "maxwell_transport": transport,
+            "maxwell_language": MAXWELL_LANGUAGES.get(config.language, "en-us"),
+            "maxwell_zone": MAXWELL_ZONES.get(config.timezone, ""),
+            "srtp": srtp,
+        }
     digits = "".join(ch for ch in account.extension if ch.isdigit())
     return {
         "nx70_transport": NX70_TRANSPORTS[account.transport],
         "nx70_tone_scheme": NX70_TONE_SCHEMES.get(config.country, ""),
         # The handset's registration PIN: the last four digits of the extension.
         "dect_pin": digits[-4:].rjust(4, "0") if digits else "0000",
-        "maxwell_transport": MAXWELL_TRANSPORTS[account.transport],
-        "maxwell_language": MAXWELL_LANGUAGES.get(config.language, "en-us"),
-        "maxwell_zone": MAXWELL_ZONES.get(config.timezone, ""),
-        "srtp": SRTP.get(media_encryption(config), ()),
+        "srtp": srtp,
     }
 
 
@@ -146,7 +167,7 @@ def read_account(body: bytes) -> SipCredentials:
         password=values["SIP.Account.0.AuthPassword"],
         registrar=values["SIP.Account.0.RegistrationServer.Address"],
         port=int(values["SIP.Account.0.RegistrationServer.Port"]),
-        transport="tls" if values["SIP.TransportProtocol"] == "2" else "udp",
+        transport=MAXWELL_TRANSPORT_NAMES[values["SIP.TransportProtocol"]],
         media_encryption=_srtp(values, "SIP.Security.SRTP", "SIP.Security.AcceptNonSRTPCalls"),
     )
 
