@@ -141,3 +141,43 @@ def test_every_transport_is_read_back_or_refused(
             render_phone(phone)
         return
     assert VENDORS[vendor].read_account(render_phone(phone)).transport == transport
+
+
+# --- periodic re-fetch -------------------------------------------------------------------------
+
+# Families without a known key for it: changes reach them by check-sync (resync.py) or reboot.
+NO_PERIODIC_FETCH = {"nx70"}
+
+
+def fetch_interval(vendor: str, model: PhoneModel, body: bytes) -> tuple[int, str] | None:
+    """How often the file makes the phone fetch again, as (number, unit), None if it says not."""
+    if vendor == "yealink":
+        settings = parse_settings(body)
+        assert settings["static.auto_provision.repeat.enable"] == "1"
+        return int(settings["static.auto_provision.repeat.minutes"]), "minutes"
+    if vendor == "snom":
+        return int(xmlread.parse(body).findtext("phone-settings/settings_refresh_timer") or 0), "s"
+    if vendor == "gigaset":
+        period = xmlread.params(xmlread.parse(body)).get("System.Provision.Period")
+        return None if period is None else (int(period), "s")
+    config_element = xmlread.parse(body).find("config")
+    assert config_element is not None
+    if config_element.findtext("P194") != "1":  # Htek: 1 = check every P193 minutes
+        return None
+    return int(config_element.findtext("P193") or 0), "minutes"
+
+
+@pytest.mark.parametrize(("vendor", "model_key", "mac"), EVERY_MODEL)
+def test_every_phone_fetches_again_at_the_configured_interval(
+    vendor: str, model_key: str, mac: str
+) -> None:
+    model = VENDORS[vendor].model(model_key)
+    assert model is not None
+    base = config(vendor, model_key, mac)
+    every_6_hours = dataclasses.replace(base.provisioning, resync_seconds=6 * 3600)
+    body = render_phone(dataclasses.replace(base, provisioning=every_6_hours))
+    interval = fetch_interval(vendor, model, body)
+    if model.family in NO_PERIODIC_FETCH:
+        assert interval is None
+        return
+    assert interval in {(6 * 3600, "s"), (6 * 60, "minutes")}

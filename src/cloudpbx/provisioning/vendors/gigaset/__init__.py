@@ -48,6 +48,11 @@ MAXWELL_TRANSPORT_NAMES = {code: name for name, code in MAXWELL_TRANSPORTS.items
 # "optional" is SRTP with non-SRTP calls accepted, "required" refuses them.
 SRTP = {"optional": ("1", "1"), "required": ("1", "0")}
 SRTP_NAMES = {value: name for name, value in SRTP.items()}
+# System.Provision.Period: how often the Maxwell fetches its file again
+# (nethesis/tancredi data/templates/gigaset-Maxwell.tmpl writes 600 until provisioning is
+# complete, then 0 for never). Its unit is not documented in the sources found: seconds is
+# the reading that fits 600 as a "soon" value; should it be minutes, the phone fetches less
+# often than configured, never more. The Nx70 has no known key for it: check-sync and reboots.
 MAXWELL_LANGUAGES = {"de": "de-de", "fr": "fr-fr", "en": "en-us"}
 # Maxwell names a zone by its rules; every zone on Central European Time shares Amsterdam's.
 _CET = ("Amsterdam", "Berlin", "Brussels", "Luxembourg", "Paris", "Rome", "Vienna", "Zurich")

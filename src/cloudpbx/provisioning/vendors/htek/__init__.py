@@ -43,6 +43,16 @@ TIME_ZONES = {
 }  # fmt: skip
 
 
+# Periodic re-fetch: P194 "FirmwareUpGrade.AutoUpgrade" 1 = check every P193 minutes,
+# P193 "FirmwareUpGrade.CheckUpgradeTimes" the interval in minutes (fusionpbx/fusionpbx
+# resources/templates/provision/htek/uc926/{$mac}.cfg: 1 and 10080, a week; nethesis/tancredi
+# data/templates/sangoma.tmpl for the Htek-made Sangoma phones, same P-codes: P194 1 and P193
+# from sangoma.macros upgrade_wait_minutes, in minutes). The scheme is Grandstream's:
+# "Automatic Upgrade: Yes, every N minutes", P193 "Auto Check Interval" (Grandstream DP715/
+# DP710 user manual, p. 50, http://38.142.81.21:8001/manual/grandstream-networks/
+# ip-phone-dp710/user-manual-english/page-50.html).
+
+
 def _model(key: str, code: str) -> PhoneModel:
     return PhoneModel(key=key, label=key, code=code)
 
@@ -97,6 +107,7 @@ def context(config: PhoneConfig) -> Mapping[str, object]:
         "transport": TRANSPORTS[config.account.transport],
         "language": LANGUAGES.get(config.language, "English"),
         "time_zone": TIME_ZONES.get(offset, TIME_ZONES[0]),
+        "resync_minutes": max(1, config.provisioning.resync_seconds // 60),
         # P212 as in working configurations: 3 with an https:// server, 1 with http://.
         "upgrade_mode": "3" if base_url.startswith("https://") else "1",
     }
