@@ -5,15 +5,19 @@ the shape of its format and the User-Agents its phones send."""
 from __future__ import annotations
 
 import dataclasses
+import zoneinfo
+from functools import cache
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
 
-from cloudpbx.provisioning import identify, render, resync
+from cloudpbx.provisioning import identify, render, resync, timezones
 from cloudpbx.provisioning.tests.test_engine import config, render_phone
-from cloudpbx.provisioning.vendors import VENDORS, xmlread
+from cloudpbx.provisioning.vendors import VENDORS, tables, xmlread
 from cloudpbx.provisioning.vendors.base import PhoneModel, UnsupportedSetting
 from cloudpbx.provisioning.vendors.yealink import parse_settings
 from cloudpbx.sip.status import Contact
@@ -181,3 +185,139 @@ def test_every_phone_fetches_again_at_the_configured_interval(
         assert interval is None
         return
     assert interval in {(6 * 3600, "s"), (6 * 60, "minutes")}
+
+
+# --- values the vendor accepts: every time zone and language a customer may choose ----------
+
+VALUES = Path(__file__).parent / "vendor_values"
+# Tenant.clean accepts any zone of the IANA database; the portal's languages are LANGUAGES.
+ZONES_OFFERED = sorted(zoneinfo.available_timezones())
+
+# Per family: (values file, the keys of the time zone, the keys of the language).
+CHECKED: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "yealink": (
+        "yealink",
+        ("local_time.time_zone", "local_time.time_zone_name", "local_time.summer_time"),
+        ("lang.gui", "lang.wui"),
+    ),
+    "snom": ("snom", ("timezone",), ("language", "web_language")),
+}
+FAMILY_MODELS = {
+    "yealink": ("yealink", "T54W", "805ec0123456"),
+    "snom": ("snom", "D785", "000413922d24"),
+}
+
+
+@cache
+def vendor_values(name: str) -> dict[str, dict[str, set[int]]]:
+    """key -> {value: the standard UTC offsets (minutes) it stands for, none if it names no
+    offset}, from vendor_values/<name>.tsv."""
+    values: dict[str, dict[str, set[int]]] = {}
+    for line in (VALUES / f"{name}.tsv").read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, value, *offset = line.split("\t")
+        offsets = values.setdefault(key, {}).setdefault(value, set())
+        if offset:
+            sign = -1 if offset[0].startswith("-") else 1
+            hours, _, rest = offset[0][1:].partition(":")
+            offsets.add(sign * (int(hours) * 60 + int(rest)))
+    return values
+
+
+def file_values(vendor: str, body: bytes) -> dict[str, str]:
+    """Every key = value of a rendered file, in the vendor's format."""
+    if vendor == "yealink":
+        return parse_settings(body)
+    root = xmlread.parse(body)
+    if vendor == "snom":
+        phone_settings = root.find("phone-settings")
+        assert phone_settings is not None
+        return {element.tag: element.text or "" for element in phone_settings}
+    if vendor == "gigaset":
+        return xmlread.params(root)
+    config_element = root.find("config")
+    assert config_element is not None
+    return {element.tag: element.text or "" for element in config_element}
+
+
+def value_problems(
+    family: str, got: dict[str, str], keys: tuple[str, ...], zone: str | None = None
+) -> list[str]:
+    """What in ``got`` the vendor does not accept; a key may be left out only when the
+    vendor has no value for the zone's standard offset."""
+    values = vendor_values(CHECKED[family][0])
+    standard = timezones.standard_offset_minutes(zone) if zone else None
+    problems = []
+    for key in keys:
+        valid = values[key]
+        if key not in got:
+            if zone is None or any(standard in offsets for offsets in valid.values()):
+                problems.append(f"{zone}: no {key}")
+            continue
+        if got[key] not in valid:
+            problems.append(f"{zone}: {key}={got[key]!r} is not a {family} value")
+        elif zone is not None and valid[got[key]] and standard not in valid[got[key]]:
+            problems.append(f"{zone}: {key}={got[key]!r} is not UTC{standard:+d} min")
+    return problems
+
+
+@pytest.mark.parametrize("family", sorted(CHECKED))
+def test_every_time_zone_a_customer_may_choose_gets_a_value_the_vendor_accepts(
+    family: str,
+) -> None:
+    vendor, model_key, mac = FAMILY_MODELS[family]
+    base = config(vendor, model_key, mac)
+    problems = []
+    for zone in ZONES_OFFERED:
+        got = file_values(vendor, render_phone(dataclasses.replace(base, timezone=zone)))
+        problems += value_problems(family, got, CHECKED[family][1], zone)
+    assert not problems, problems[:20]
+
+
+@pytest.mark.parametrize("family", sorted(CHECKED))
+def test_every_portal_language_gets_a_value_the_vendor_accepts(family: str) -> None:
+    vendor, model_key, mac = FAMILY_MODELS[family]
+    base = config(vendor, model_key, mac)
+    for code, _name in settings.LANGUAGES:
+        got = file_values(vendor, render_phone(dataclasses.replace(base, language=code)))
+        assert not value_problems(family, got, CHECKED[family][2]), code
+
+
+def test_the_zone_tables_name_real_zones_and_values_of_their_offset() -> None:
+    for zone, names in tables.ZONES.items():
+        assert zone in ZONES_OFFERED, zone
+        standard = timezones.standard_offset_minutes(zone)
+        for family, value in (("yealink", names.yealink), ("snom", names.snom)):
+            key = "local_time.time_zone_name" if family == "yealink" else "timezone"
+            if value:
+                assert standard in vendor_values(family)[key].get(value, set()), (zone, value)
+
+
+@pytest.mark.parametrize(
+    ("zone", "yealink_offset", "yealink_name", "snom"),
+    [
+        ("Europe/London", "0", "United Kingdom(London)", "GBR-0"),
+        ("Europe/Lisbon", "0", "Portugal(Lisboa,Porto,Funchal)", "PRT-0"),
+        # Ireland's summer time is its standard time in the IANA data: winter is UTC+0.
+        ("Europe/Dublin", "0", "Ireland(Dublin)", "IRL-0"),
+        # Zones outside the tables: a listed zone with the same clock all year.
+        ("Europe/Jersey", "0", "United Kingdom(London)", "GBR-0"),
+        ("Europe/Ljubljana", "+1", "Germany(Berlin)", "GER+1"),
+        ("America/Detroit", "-5", "United States-Eastern Time", "USA-5"),
+        ("Africa/Abidjan", "0", "GMT", "GBR-0"),
+        ("Asia/Kolkata", "+5:30", "India(Calcutta)", "IND+5.5"),
+    ],
+)
+def test_time_zone_values(zone: str, yealink_offset: str, yealink_name: str, snom: str) -> None:
+    yealink = parse_settings(
+        render_phone(dataclasses.replace(config(*FAMILY_MODELS["yealink"]), timezone=zone))
+    )
+    assert (yealink["local_time.time_zone"], yealink["local_time.time_zone_name"]) == (
+        yealink_offset,
+        yealink_name,
+    )
+    snom_file = file_values(
+        "snom", render_phone(dataclasses.replace(config(*FAMILY_MODELS["snom"]), timezone=zone))
+    )
+    assert snom_file["timezone"] == snom
