@@ -201,11 +201,24 @@ CHECKED: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         ("lang.gui", "lang.wui"),
     ),
     "snom": ("snom", ("timezone",), ("language", "web_language")),
+    "nx70": ("gigaset", ("DmGlobal.0.TimeZone",), ()),
+    "maxwell": (
+        "gigaset",
+        ("System.DateAndTime.TimeZone",),
+        ("PhoneUI.Settings.Language", "WebUI.Language"),
+    ),
 }
 FAMILY_MODELS = {
     "yealink": ("yealink", "T54W", "805ec0123456"),
     "snom": ("snom", "D785", "000413922d24"),
+    "nx70": ("gigaset", "N870", "7c2f80e0d605"),
+    "maxwell": ("gigaset", "Maxwell 3", "7c2f80e0d606"),
 }
+# Keys whose values are IANA names: the offset a value stands for is its zone's.
+IANA_VALUED = {"DmGlobal.0.TimeZone"}
+# Keys whose values are "<label>.<IANA name>": a value stands for its label's offset only while
+# it is still its zone's (zones change: Almaty left UTC+6 in 2024).
+LABELLED_IANA = {"System.DateAndTime.TimeZone"}
 
 
 @cache
@@ -241,6 +254,12 @@ def file_values(vendor: str, body: bytes) -> dict[str, str]:
     return {element.tag: element.text or "" for element in config_element}
 
 
+def _still_true(labelled_zone: str, offsets: set[int]) -> bool:
+    """Whether a "<label>.<IANA name>" value's zone still has the offset of its label."""
+    zone = labelled_zone.partition(".")[2] or labelled_zone
+    return timezones.standard_offset_minutes(zone) in offsets
+
+
 def value_problems(
     family: str, got: dict[str, str], keys: tuple[str, ...], zone: str | None = None
 ) -> list[str]:
@@ -251,6 +270,12 @@ def value_problems(
     problems = []
     for key in keys:
         valid = values[key]
+        if key in IANA_VALUED:
+            valid = {value: {timezones.standard_offset_minutes(value)} for value in valid}
+        if key in LABELLED_IANA:
+            valid = {
+                value: offsets for value, offsets in valid.items() if _still_true(value, offsets)
+            }
         if key not in got:
             if zone is None or any(standard in offsets for offsets in valid.values()):
                 problems.append(f"{zone}: no {key}")
@@ -309,7 +334,9 @@ def test_the_zone_tables_name_real_zones_and_values_of_their_offset() -> None:
         ("Asia/Kolkata", "+5:30", "India(Calcutta)", "IND+5.5"),
     ],
 )
-def test_time_zone_values(zone: str, yealink_offset: str, yealink_name: str, snom: str) -> None:
+def test_yealink_and_snom_time_zones(
+    zone: str, yealink_offset: str, yealink_name: str, snom: str
+) -> None:
     yealink = parse_settings(
         render_phone(dataclasses.replace(config(*FAMILY_MODELS["yealink"]), timezone=zone))
     )
@@ -321,3 +348,24 @@ def test_time_zone_values(zone: str, yealink_offset: str, yealink_name: str, sno
         "snom", render_phone(dataclasses.replace(config(*FAMILY_MODELS["snom"]), timezone=zone))
     )
     assert snom_file["timezone"] == snom
+
+
+@pytest.mark.parametrize(
+    ("zone", "nx70", "maxwell"),
+    [
+        ("Europe/Berlin", "Europe/Berlin", "GMT+1.Europe/Amsterdam"),
+        ("Europe/Brussels", "Europe/Brussels", "GMT+1.Europe/Brussels"),
+        ("Europe/Paris", "Europe/Paris", "GMT+1.Europe/Amsterdam"),
+        ("Europe/London", "Europe/London", "GMT.Europe/London"),
+        # UTC is no zone of the Nx70's: Greenwich keeps its clock (no daylight saving).
+        ("UTC", "Greenwich", "GMT.Europe/London"),
+        ("America/Detroit", "America/New_York", "GMT-5.America/New_York"),
+    ],
+)
+def test_gigaset_time_zones(zone: str, nx70: str, maxwell: str) -> None:
+    for (_vendor, model_key, mac), key, expected in (
+        (FAMILY_MODELS["nx70"], "DmGlobal.0.TimeZone", nx70),
+        (FAMILY_MODELS["maxwell"], "System.DateAndTime.TimeZone", maxwell),
+    ):
+        body = render_phone(dataclasses.replace(config("gigaset", model_key, mac), timezone=zone))
+        assert xmlread.params(xmlread.parse(body))[key] == expected
