@@ -51,6 +51,12 @@ def observes_dst(zone: str) -> bool:
     return winter != summer
 
 
+def same_clock(zone: str, other: str) -> bool:
+    """Whether both zones show the same time all year (same offsets and DST dates)."""
+    year = offsets_through_the_year(zone)
+    return bool(year) and year == offsets_through_the_year(other)
+
+
 def closest_zone(zone: str, candidates: Iterable[str]) -> str | None:
     """Of ``candidates`` (in order of preference), the one a phone should be given for ``zone``.
 
@@ -62,10 +68,9 @@ def closest_zone(zone: str, candidates: Iterable[str]) -> str | None:
     listed = list(candidates)
     if zone in listed:
         return zone
-    year = offsets_through_the_year(zone)
     standard, dst = standard_offset_minutes(zone), observes_dst(zone)
     preferences: tuple[Callable[[str], bool], ...] = (
-        lambda c: bool(year) and offsets_through_the_year(c) == year,
+        lambda c: same_clock(zone, c),
         lambda c: standard_offset_minutes(c) == standard and observes_dst(c) == dst,
         lambda c: standard_offset_minutes(c) == standard,
     )

@@ -207,12 +207,14 @@ CHECKED: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         ("System.DateAndTime.TimeZone",),
         ("PhoneUI.Settings.Language", "WebUI.Language"),
     ),
+    "htek": ("htek", ("P64", "P75"), ("P2525", "P8621")),
 }
 FAMILY_MODELS = {
     "yealink": ("yealink", "T54W", "805ec0123456"),
     "snom": ("snom", "D785", "000413922d24"),
     "nx70": ("gigaset", "N870", "7c2f80e0d605"),
     "maxwell": ("gigaset", "Maxwell 3", "7c2f80e0d606"),
+    "htek": ("htek", "UC926", "001fc110d3a9"),
 }
 # Keys whose values are IANA names: the offset a value stands for is its zone's.
 IANA_VALUED = {"DmGlobal.0.TimeZone"}
@@ -369,3 +371,30 @@ def test_gigaset_time_zones(zone: str, nx70: str, maxwell: str) -> None:
     ):
         body = render_phone(dataclasses.replace(config("gigaset", model_key, mac), timezone=zone))
         assert xmlread.params(xmlread.parse(body))[key] == expected
+
+
+@pytest.mark.parametrize(
+    ("zone", "time_zone", "daylight_saving"),
+    [
+        ("Europe/Berlin", "50", "2"),
+        ("Europe/Paris", "50", "2"),  # Berlin's clock all year
+        ("Europe/London", "39", "2"),
+        ("UTC", "33", "0"),
+        ("Africa/Lagos", "49", "0"),  # UTC+1 without daylight saving
+        ("America/New_York", "18", "2"),
+        ("Asia/Kathmandu", None, "0"),  # UTC+5:45: no code known, the phone keeps its own
+    ],
+)
+def test_htek_time_zones_and_daylight_saving(
+    zone: str, time_zone: str | None, daylight_saving: str
+) -> None:
+    body = render_phone(dataclasses.replace(config(*FAMILY_MODELS["htek"]), timezone=zone))
+    got = file_values("htek", body)
+    assert (got.get("P64"), got["P75"]) == (time_zone, daylight_saving)
+
+
+def test_htek_languages_are_numeric_codes() -> None:
+    for code, expected in (("en", "0"), ("fr", "1"), ("de", "2")):
+        body = render_phone(dataclasses.replace(config(*FAMILY_MODELS["htek"]), language=code))
+        got = file_values("htek", body)
+        assert (got["P2525"], got["P8621"]) == (expected, expected)
