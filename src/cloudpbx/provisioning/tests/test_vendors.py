@@ -5,6 +5,7 @@ the shape of its format and the User-Agents its phones send."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import zoneinfo
 from functools import cache
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from django.conf import settings
 
 from cloudpbx.provisioning import identify, render, resync, timezones
-from cloudpbx.provisioning.tests.test_engine import config, render_phone
+from cloudpbx.provisioning.tests.test_engine import config, render_phone, secure
 from cloudpbx.provisioning.vendors import VENDORS, tables, xmlread
 from cloudpbx.provisioning.vendors.base import PhoneModel, UnsupportedSetting
 from cloudpbx.provisioning.vendors.yealink import parse_settings
@@ -398,3 +399,73 @@ def test_htek_languages_are_numeric_codes() -> None:
         body = render_phone(dataclasses.replace(config(*FAMILY_MODELS["htek"]), language=code))
         got = file_values("htek", body)
         assert (got["P2525"], got["P8621"]) == (expected, expected)
+
+
+# --- the shape of each vendor's format -------------------------------------------------------
+
+
+def variants(vendor: str, model_key: str, mac: str) -> list[bytes]:
+    """The file as configured by default, over TLS with SRTP and a private CA, and without
+    provisioning credentials: every conditional block of the templates once."""
+    base = config(vendor, model_key, mac)
+    srtp = "optional" if vendor == "htek" else "required"
+    trusted_ip = dataclasses.replace(base.provisioning, username=None, password=None)
+    return [
+        render_phone(base),
+        render_phone(dataclasses.replace(base, **secure(base, srtp))),  # type: ignore[arg-type]
+        render_phone(dataclasses.replace(base, provisioning=trusted_ip, language="fr")),
+    ]
+
+
+@pytest.mark.parametrize(("vendor", "model_key", "mac"), EVERY_MODEL)
+def test_every_file_has_its_vendors_shape(vendor: str, model_key: str, mac: str) -> None:
+    model = VENDORS[vendor].model(model_key)
+    assert model is not None
+    for body in variants(vendor, model_key, mac):
+        if vendor == "yealink":
+            assert body.startswith(b"#!version:1.0.0.1\n")
+            parse_settings(body)  # key = value lines, each key once
+            continue
+        root = xmlread.parse(body)
+        if vendor == "gigaset":
+            # <provisioning version="1.1"> with one <nvm> of params (and the Nx70's handset
+            # registration, an <oper> holding one): the Nx70's productID is "e2" (Gigaset wiki,
+            # N610/N670/N870, https://teamwork.gigaset.com/gigawiki/plugins/viewsource/
+            # viewpagesrc.action?pageId=1049428309; wazo-platform/wazo-provd-plugins
+            # plugins/wazo_gigaset/Nx70_83_v2_65_0/templates/base.tpl). The Maxwell file names
+            # none, as nethesis/tancredi data/templates/gigaset-Maxwell.tmpl for every model
+            # (the Gigaset wiki's "mx3b" is one model's).
+            assert root.tag == "provisioning" and root.attrib["version"] == "1.1"
+            assert root.attrib.get("productID") == ("e2" if model.family == "nx70" else None)
+            assert [child.tag for child in root] == ["nvm"]
+            nvm = root.find("nvm")
+            assert nvm is not None
+            names = []
+            for element in nvm:
+                assert element.tag in {"param", "oper"}, element.tag
+                params = [element] if element.tag == "param" else list(element)
+                for param in params:
+                    assert param.tag == "param" and set(param.attrib) == {"name", "value"}
+                    names.append(param.attrib["name"])
+            assert len(names) == len(set(names)), names
+        elif vendor == "htek":
+            # <hl_provision version="1"><config version="1"> holding P-codes only, each once.
+            assert root.tag == "hl_provision" and root.attrib["version"] == "1"
+            assert [child.tag for child in root] == ["config"]
+            tags = [element.tag for element in root[0]]
+            assert all(re.fullmatch(r"P\d+", tag) for tag in tags), tags
+            assert len(tags) == len(set(tags)), tags
+            assert all("para" in element.attrib for element in root[0])
+        else:
+            # <settings><phone-settings>, then the CA to trust if any; every setting, the
+            # per-identity ones (idx=) above all, says who may change it (perm).
+            assert root.tag == "settings"
+            assert [child.tag for child in root][:1] == ["phone-settings"]
+            assert {child.tag for child in root} <= {"phone-settings", "certificates"}
+            settings_seen = set()
+            for element in root[0]:
+                assert "perm" in element.attrib, element.tag
+                key = (element.tag, element.attrib.get("idx"))
+                assert key not in settings_seen, key
+                settings_seen.add(key)
+            assert any("idx" in element.attrib for element in root[0])
