@@ -5,6 +5,7 @@ the shape of its format and the User-Agents its phones send."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import zoneinfo
 from functools import cache
@@ -469,3 +470,36 @@ def test_every_file_has_its_vendors_shape(vendor: str, model_key: str, mac: str)
                 assert key not in settings_seen, key
                 settings_seen.add(key)
             assert any("idx" in element.attrib for element in root[0])
+
+
+# --- User-Agents ------------------------------------------------------------------------------
+
+USER_AGENTS = json.loads((Path(__file__).parent / "user_agents.json").read_text("utf-8"))
+
+
+@pytest.mark.parametrize(
+    "entry", USER_AGENTS["user_agents"], ids=[e["user_agent"] for e in USER_AGENTS["user_agents"]]
+)
+def test_real_user_agents_are_read_by_their_vendor_only(entry: dict[str, Any]) -> None:
+    user_agent = entry["user_agent"]
+    found = identify.read_user_agent(user_agent)
+    if entry["vendor"] is None:
+        assert found is None, found
+    else:
+        assert found is not None
+        vendor, agent = found
+        assert (vendor.key, agent.model, agent.firmware, agent.mac) == (
+            entry["vendor"],
+            entry["model"],
+            entry["firmware"],
+            entry["mac"],
+        )
+    for other in VENDORS.values():
+        if other.key != entry["vendor"]:
+            assert other.parse_user_agent(user_agent) is None, (other.key, user_agent)
+
+
+def test_the_user_agent_corpus_covers_every_vendor_that_names_itself() -> None:
+    named = {entry["vendor"] for entry in USER_AGENTS["user_agents"]}
+    assert {vendor.key for vendor in VENDORS.values() if vendor.user_agents} <= named
+    assert all(entry["source"] for entry in USER_AGENTS["user_agents"])

@@ -157,12 +157,13 @@ FILES = (
 USER_AGENTS = (
     # Nx70 and N510 name themselves; the Maxwell User-Agent is not documented (no rule).
     UserAgentRule(
-        pattern=r'^"?(?:Gigaset )?(?P<model>N\d{3}E?)(?: IP PRO| DM PRO)?/(?P<firmware>[\w.+]+?)'
-        r'(?:;(?P<mac>[0-9A-Fa-f]{12}))?(?:;Handset=\d+)?"?$',
+        pattern=r'^"?(?:Gigaset )?(?P<model>N\d{3}E?)(?:[ -]IP[ -]PRO|[ -]DM[ -]PRO)?/'
+        r'(?P<firmware>[\w.+]+?)(?:;(?P<mac>[0-9A-Fa-f]{12}))?(?:;Handset=\d+)?"?$',
         samples=(
             "Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80E0D605",
             "N510 IP PRO/42.245.00.000.000;7C2F804DF9A9",
             "Gigaset N720 DM PRO/70.108.00.000.000",
+            "N720-DM-PRO/70.040.00.000.000",  # older firmware (wazo_gigaset/common/common.py)
         ),
     ),
 )
