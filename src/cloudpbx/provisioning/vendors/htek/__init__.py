@@ -55,9 +55,6 @@ TIME_ZONES = {
     120: "57", 180: "73", 210: "74", 240: "77", 300: "83", 330: "84", 360: "85", 420: "88",
     480: "89", 540: "93", 570: "94", 600: "96", 630: "100", 660: "101", 720: "102",
 }  # fmt: skip
-# P75 daylight saving "off=0 on=1 auto=2" (fusionpbx/fusionpbx app/htek/app_config.php
-# htek_dst; wazo_htek/v2_0_4_6_41/templates/base.tpl writes 2): automatic where the zone has
-# daylight saving (the place's rules), off where it has none.
 
 
 # Periodic re-fetch: P194 "FirmwareUpGrade.AutoUpgrade" 1 = check every P193 minutes,
@@ -130,6 +127,9 @@ def context(config: PhoneConfig) -> Mapping[str, object]:
         "transport": TRANSPORTS[config.account.transport],
         "language": LANGUAGES.get(config.language, LANGUAGES["en"]),
         "time_zone": _time_zone(config.timezone),
+        # P75 daylight saving "off=0 on=1 auto=2" (fusionpbx/fusionpbx app/htek/app_config.php
+        # htek_dst; wazo_htek/v2_0_4_6_41/templates/base.tpl writes 2): automatic where the
+        # zone has daylight saving (P64's place's rules), off where it has none.
         "daylight_saving": "2" if timezones.observes_dst(config.timezone) else "0",
         "resync_minutes": max(1, config.provisioning.resync_seconds // 60),
         # P212 as in working configurations: 3 with an https:// server, 1 with http://.
