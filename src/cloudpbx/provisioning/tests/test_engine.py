@@ -145,8 +145,7 @@ def test_device_files_parse_and_give_back_the_sip_account(name: str) -> None:
     assert account.password == SIP_PASSWORD
     assert account.registrar == "sip.example.net"
     assert account.port == phone.account.port
-    if not name.startswith("gigaset-maxwell") or phone.account.transport != "tcp":
-        assert account.transport == phone.account.transport
+    assert account.transport == phone.account.transport
     assert account.media_encryption == phone.account.media_encryption
 
 

@@ -33,14 +33,38 @@ XML = "application/xml; charset=utf-8"
 # P130 "0-UDP (default), 1-TCP, 2-TLS, 3-DNS SRV" (fusionpbx/fusionpbx
 # resources/templates/provision/htek/uc926/{$mac}.cfg; wazo_htek/common/common.py alike).
 TRANSPORTS = {"udp": "0", "tcp": "1", "tls": "2"}
-LANGUAGES = {"de": "German", "fr": "French", "en": "English"}
-# P64 time-zone codes by standard UTC offset in minutes.
-TIME_ZONES = {
-    -600: "2", -540: "3", -480: "6", -420: "10", -360: "14", -300: "18", -240: "20",
-    -180: "30", -120: "31", -60: "32", 0: "33", 60: "49", 120: "57", 180: "73", 210: "74",
-    240: "77", 300: "83", 330: "84", 360: "85", 420: "88", 480: "89", 540: "93", 570: "94",
-    600: "96", 660: "101", 720: "102",
+# P2525 (web) and P8621 (display) language: numeric codes, 0 English, 1 French, 2 German
+# (nethesis/tancredi data/templates/sangoma.macros `language`, for the Htek-made Sangoma
+# phones with the same P-codes; 0 in fusionpbx/fusionpbx resources/templates/provision/htek/
+# uc926/{$mac}.cfg). Htek's own list was not found: see docs/provisioning.md, Known limits.
+LANGUAGES = {"en": "0", "fr": "1", "de": "2"}
+# P64 time zone: a numbered list of places. Codes known for a place, which carries its
+# daylight-saving rules (nethesis/tancredi data/templates/sangoma.macros `timezone`), for the
+# zones with the same clock all year...
+CITY_TIME_ZONES = {
+    "UTC": "33", "Europe/London": "39", "Europe/Berlin": "50", "Europe/Rome": "52",
+    "America/Mexico_City": "13",
 }  # fmt: skip
+# ...else a code by standard UTC offset in minutes (wazo-platform/wazo-provd-plugins
+# plugins/wazo_htek/common/common.py _TZ_INFO; 6, 10, 14, 18 are PST, MST, CST, EST in
+# fusionpbx/fusionpbx app/htek/app_config.php htek_time_zone). None for another offset: the
+# phone keeps its own.
+TIME_ZONES = {
+    -660: "105", -600: "2", -540: "3", -480: "6", -420: "10", -360: "14", -300: "18",
+    -270: "19", -240: "20", -210: "26", -180: "30", -120: "31", -60: "32", 0: "33", 60: "49",
+    120: "57", 180: "73", 210: "74", 240: "77", 300: "83", 330: "84", 360: "85", 420: "88",
+    480: "89", 540: "93", 570: "94", 600: "96", 630: "100", 660: "101", 720: "102",
+}  # fmt: skip
+
+
+# Periodic re-fetch: P194 "FirmwareUpGrade.AutoUpgrade" 1 = check every P193 minutes,
+# P193 "FirmwareUpGrade.CheckUpgradeTimes" the interval in minutes (fusionpbx/fusionpbx
+# resources/templates/provision/htek/uc926/{$mac}.cfg: 1 and 10080, a week; nethesis/tancredi
+# data/templates/sangoma.tmpl for the Htek-made Sangoma phones, same P-codes: P194 1 and P193
+# from sangoma.macros upgrade_wait_minutes, in minutes). The scheme is Grandstream's:
+# "Automatic Upgrade: Yes, every N minutes", P193 "Auto Check Interval" (Grandstream DP715/
+# DP710 user manual, p. 50, http://38.142.81.21:8001/manual/grandstream-networks/
+# ip-phone-dp710/user-manual-english/page-50.html).
 
 
 def _model(key: str, code: str) -> PhoneModel:
@@ -83,6 +107,13 @@ USER_AGENTS = (
 )
 
 
+def _time_zone(zone: str) -> str:
+    city = timezones.closest_zone(zone, CITY_TIME_ZONES)
+    if city is not None and timezones.same_clock(city, zone):
+        return CITY_TIME_ZONES[city]
+    return TIME_ZONES.get(timezones.standard_offset_minutes(zone), "")
+
+
 def context(config: PhoneConfig) -> Mapping[str, object]:
     mode = media_encryption(config)
     # "optional" holds without a key: the relay offers SRTP opportunistically and accepts the
@@ -91,12 +122,16 @@ def context(config: PhoneConfig) -> Mapping[str, object]:
         raise UnsupportedSetting(
             "Htek", "media_encryption", mode, "the values of P183 (SRTP mode) are not verified"
         )
-    offset = timezones.standard_offset_minutes(config.timezone)
     base_url = config.provisioning.base_url
     return {
         "transport": TRANSPORTS[config.account.transport],
-        "language": LANGUAGES.get(config.language, "English"),
-        "time_zone": TIME_ZONES.get(offset, TIME_ZONES[0]),
+        "language": LANGUAGES.get(config.language, LANGUAGES["en"]),
+        "time_zone": _time_zone(config.timezone),
+        # P75 daylight saving "off=0 on=1 auto=2" (fusionpbx/fusionpbx app/htek/app_config.php
+        # htek_dst; wazo_htek/v2_0_4_6_41/templates/base.tpl writes 2): automatic where the
+        # zone has daylight saving (P64's place's rules), off where it has none.
+        "daylight_saving": "2" if timezones.observes_dst(config.timezone) else "0",
+        "resync_minutes": max(1, config.provisioning.resync_seconds // 60),
         # P212 as in working configurations: 3 with an https:// server, 1 with http://.
         "upgrade_mode": "3" if base_url.startswith("https://") else "1",
     }

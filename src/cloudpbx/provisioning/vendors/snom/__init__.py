@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cloudpbx.provisioning.phoneconfig import PhoneConfig, SipCredentials
-from cloudpbx.provisioning.vendors import xmlread
+from cloudpbx.provisioning.vendors import tables, xmlread
 from cloudpbx.provisioning.vendors.base import (
     FileRule,
     UserAgentRule,
@@ -20,10 +20,12 @@ from cloudpbx.provisioning.vendors.base import (
     models_of,
     trusted_ca_url,
 )
-from cloudpbx.provisioning.vendors.tables import ZONES
 
 XML = "application/xml; charset=utf-8"
-LANGUAGES = {"de": "Deutsch", "fr": "Francais", "en": "English"}
+# <language> / <web_language> (wazo-platform/wazo-provd-plugins plugins/wazo_snom/common/
+# common.py _LOCALE; nethesis/tancredi data/templates/snom.macros; the Snom web UI's list as
+# mapped by nethesis/nethvoice-wizard-ui, see tests/vendor_values/snom.tsv).
+LANGUAGES = {"de": "Deutsch", "fr": "Français", "en": "English"}
 TONE_SCHEMES = {"DE": "GER", "FR": "FRA", "AT": "AUT", "CH": "SWI", "GB": "GBR"}
 # Per identity: <user_srtp idx="1"> on/off turns SRTP on, <user_savp idx="1"> says how it is
 # offered: "mandatory" RTP/SAVP only, "optional" (also plain RTP/AVP). Wazo writes on +
@@ -82,12 +84,12 @@ USER_AGENTS = (
 
 
 def context(config: PhoneConfig) -> Mapping[str, object]:
-    zone = ZONES.get(config.timezone)
     account = config.account
     return {
         "language": LANGUAGES.get(config.language, "English"),
         "tone_scheme": TONE_SCHEMES.get(config.country, "GER"),
-        "timezone": zone.snom if zone else "",
+        # Country code + standard offset; it decides the daylight-saving rules too (tables.py).
+        "timezone": tables.zone_value(config.timezone, "snom"),
         "outbound": f"{account.registrar}:{account.port};transport={account.transport}",
         "savp": SAVP.get(media_encryption(config), ""),
         # <certificates><certificate url="…"/></certificates> inside <settings>, after

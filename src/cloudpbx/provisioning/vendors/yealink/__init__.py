@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from cloudpbx.provisioning import timezones
 from cloudpbx.provisioning.phoneconfig import PhoneConfig, SipCredentials
+from cloudpbx.provisioning.vendors import tables
 from cloudpbx.provisioning.vendors.base import (
     FileRule,
     PhoneModel,
@@ -20,7 +21,6 @@ from cloudpbx.provisioning.vendors.base import (
     media_encryption,
     trusted_ca_url,
 )
-from cloudpbx.provisioning.vendors.tables import ZONES
 
 # account.1.sip_server.1.transport_type: 0 UDP, 1 TCP, 2 TLS (wazo-platform/wazo-provd-plugins
 # plugins/wazo_yealink/v87/common.py _SIP_TRANSPORT; nethesis/tancredi
@@ -34,6 +34,9 @@ TRANSPORT_NAMES = {code: name for name, code in TRANSPORTS.items()}
 # phone's default is 0 and files without SRTP stay as they were.
 SRTP_ENCRYPTION = {"optional": "1", "required": "2"}
 SRTP_NAMES = {code: name for name, code in SRTP_ENCRYPTION.items()} | {"0": "off"}
+# lang.gui / lang.wui (wazo-platform/wazo-provd-plugins plugins/wazo_yealink/v87/common.py
+# _LOCALE; the Yealink web UI's list as mapped by nethesis/nethvoice-wizard-ui, see
+# tests/vendor_values/yealink.tsv).
 LANGUAGES = {"de": "German", "fr": "French", "en": "English"}
 
 
@@ -103,13 +106,16 @@ USER_AGENTS = (
 
 def context(config: PhoneConfig) -> Mapping[str, object]:
     offset = timezones.standard_offset_minutes(config.timezone)
-    zone = ZONES.get(config.timezone)
     return {
         "transport": TRANSPORTS[config.account.transport],
         "language": LANGUAGES.get(config.language, "English"),
         "time_zone": timezones.hours_text(offset),
-        "time_zone_name": zone.yealink if zone else "",
-        # 2 = automatic (by the zone's rules), 0 = off.
+        # The place whose daylight-saving rules the phone applies (see tables.py).
+        "time_zone_name": tables.zone_value(config.timezone, "yealink"),
+        # local_time.summer_time "0-Disabled, 1-Enabled, 2-Automatic" (Yealink T2/T19/T4/CP860
+        # administrator's guide, "Daylight Saving Time", https://manualzz.com/doc/o/1v9o8y/
+        # yealink-sip-t27p--sip-t29g--sip-t40p-administrator-s-manual-daylight-saving-time):
+        # automatic where the zone has daylight saving, off where it has none.
         "summer_time": 2 if timezones.observes_dst(config.timezone) else 0,
         "resync_minutes": max(1, config.provisioning.resync_seconds // 60),
         "srtp_encryption": SRTP_ENCRYPTION.get(media_encryption(config), ""),
@@ -169,6 +175,16 @@ VENDOR = Vendor(
     files=FILES,
     user_agents=USER_AGENTS,
     mac_case="lower",
+    # The NOTIFY sent after every saved change (resync.py). With sip.notify_reboot_enable = 0
+    # (device.cfg.j2) the phone re-fetches its files on "Event: check-sync" and reboots only
+    # if the event adds reboot=true (Yealink SIP-T2 Series user guide, "Configuring the Update
+    # Mode", http://38.142.81.21:8001/manual/yealink/sip-t2-series/user-guide-english/
+    # page-51.html; "0-Disabled, 1-Enabled (default)" in Yealink's template comments,
+    # fusionpbx/fusionpbx resources/templates/provision/yealink/t19p/y000000000053.cfg;
+    # wazo-platform/wazo-provd-plugins plugins/wazo_yealink/v83/templates/base.tpl sets 0).
+    # The event is FusionPBX's for a Yealink check_sync (fusionpbx/fusionpbx
+    # app/switch/resources/scripts/app/event_notify/index.lua).
+    check_sync_event="check-sync;reboot=false",
     installs_private_ca=True,
     context=context,
     read_account=read_account,
