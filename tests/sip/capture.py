@@ -33,9 +33,11 @@ class Rtp:
 
 
 class Capture:
-    """The IPv4 UDP datagrams on "lo", collected in a thread until :meth:`stop`."""
+    """The IPv4 UDP datagrams on "lo" (or, with ``interface=""``, on every interface of the
+    network namespace the capture is created in), collected in a thread until :meth:`stop`."""
 
-    def __init__(self) -> None:
+    def __init__(self, interface: str = "lo") -> None:
+        self.interface = interface
         self.datagrams: list[Datagram] = []
         if not hasattr(socket, "AF_PACKET"):
             raise OSError("capturing on the loopback interface needs Linux (AF_PACKET)")
@@ -47,7 +49,8 @@ class Capture:
                 "the development machine run the tests as root)"
             ) from error
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
-        self._socket.bind(("lo", 0))
+        if interface:
+            self._socket.bind((interface, 0))
         self._socket.settimeout(0.1)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -59,7 +62,7 @@ class Capture:
                 frame, address = self._socket.recvfrom(65535)
             except TimeoutError:
                 continue
-            if address[2] == PACKET_OUTGOING:
+            if address[2] == PACKET_OUTGOING and self.interface == "lo":
                 continue  # "lo" shows every packet twice: as sent, and as received
             datagram = parse_udp(frame[ETHERNET_HEADER:])
             if datagram is not None:
@@ -79,6 +82,21 @@ class Capture:
             if datagram.source[1] in wanted_sources
             and datagram.destination[1] in wanted_destinations
         ]
+
+
+def sip_summary(datagrams: Iterable[Datagram], port: int = 5060, last: int = 60) -> str:
+    """The SIP messages to or from ``port``, one line each (who to whom, first line, CSeq):
+    what a failing test shows of the signalling."""
+    lines = []
+    for datagram in datagrams:
+        if port not in (datagram.source[1], datagram.destination[1]):
+            continue
+        text = datagram.payload.decode(errors="replace")
+        cseq = next((h for h in text.split("\r\n") if h.lower().startswith("cseq:")), "")
+        first = text.split("\r\n", 1)[0]
+        (sip, sport), (dip, dport) = datagram.source, datagram.destination
+        lines.append(f"{sip}:{sport} -> {dip}:{dport}  {first}  [{cseq}]")
+    return "\n".join(lines[-last:])
 
 
 @contextlib.contextmanager

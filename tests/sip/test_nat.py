@@ -26,7 +26,7 @@ from cloudpbx.trunks.models import Trunk
 from cloudpbx.trunks.services import save_trunk
 
 from ..processes import database_url
-from . import netlab
+from . import capture, netlab
 from .softphone import TONES, Softphone, assert_two_way, talk
 
 MEDIA_TIMEOUT = 5
@@ -287,11 +287,20 @@ def test_in_a_call_group_the_answering_phone_gets_the_audio_and_other_branches_g
     answering_phone = office_phone(lab, 2, answering, tmp_path)
     caller_phone = office_phone(lab, 3, caller, tmp_path, answer=False)
 
-    caller_phone.dial("20")
-    answering_phone.process.wait_for(r"Call established", timeout=15)
-    for other in (ringing_phone, mobile):  # both rang, then got a CANCEL
-        other.process.wait_for(r"Incoming call from", timeout=5)
-        other.process.wait_for(r"session closed|terminated", timeout=10)
+    # The signalling as the PBX's namespace sees it, shown if the CANCELs do not arrive (this
+    # failed twice in ~8 full runs, never alone: not understood yet).
+    trace = lab.inet.call(lambda: capture.Capture(interface=""))
+    try:
+        caller_phone.dial("20")
+        answering_phone.process.wait_for(r"Call established", timeout=15)
+        for other in (ringing_phone, mobile):  # both rang, then got a CANCEL
+            other.process.wait_for(r"Incoming call from", timeout=5)
+            other.process.wait_for(r"session closed|terminated", timeout=10)
+    except AssertionError as failure:
+        signalling = capture.sip_summary(trace.datagrams)
+        raise AssertionError(f"{failure}\n\nSIP at the PBX:\n{signalling}") from None
+    finally:
+        trace.stop()
     (call_id,) = pbx.media_sessions()
     # Once the cancelled branches' 487s are through, only the caller and the answering branch
     # hold relay ports (rtpengine keeps a deleted branch's name, not its ports).
