@@ -40,6 +40,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "cloudpbx.middleware.ClientAddressMiddleware",  # first: everything after reads its answer
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -109,7 +110,7 @@ AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
-# The client's address behind a trusted proxy is REMOTE_ADDR already (cloudpbx.wsgi).
+# The client's address behind a trusted proxy is REMOTE_ADDR already (cloudpbx.middleware).
 AXES_LOCKOUT_TEMPLATE = "web/lockout.html"
 
 # Portal sign-in (cloudpbx.web).
@@ -141,7 +142,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Whether a request is secure is decided in cloudpbx.wsgi (X-Forwarded-Proto only from a
+# Whether a request is secure is decided in cloudpbx.middleware (X-Forwarded-Proto only from a
 # trusted proxy), not with SECURE_PROXY_SSL_HEADER, which would believe any client.
 # HSTS only with the operator's certificate: browsers do not trust the embedded CA's, and
 # HSTS would take away the click-through.

@@ -1,7 +1,8 @@
 """The WSGI applications the web server (granian) runs.
 
 - :data:`application`: the portal, the API, ``/prov/`` and app links. Served over HTTPS by
-  ``cloudpbx run`` itself, or over plain HTTP to a TLS reverse proxy (``CLOUDPBX_HTTPS_PORT=0``).
+  ``cloudpbx run`` itself, or over plain HTTP to a TLS reverse proxy (``CLOUDPBX_HTTPS_PORT=0``;
+  who the client is and whether it came over HTTPS: :mod:`cloudpbx.middleware`).
 - :data:`plain_http`: the plain-HTTP port beside HTTPS. It only redirects to the public HTTPS
   URL, except ``/healthz`` and, where the operator allows it (``CLOUDPBX_PROV_PLAIN_HTTP``),
   ``/prov/`` for phones that cannot fetch over HTTPS yet.
@@ -15,40 +16,14 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
-from cloudpbx.provisioning import clients
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloudpbx.settings")
-_django = get_wsgi_application()
+application = get_wsgi_application()
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 
 # Characters of a path that pass a redirect unchanged (RFC 3986 pchar and "/").
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
-
-
-def application(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-    """Who is asking and over what is decided here, once, for the portal (its login throttle),
-    the API and ``/prov/`` alike: ``X-Forwarded-For`` and ``-Proto`` count only from a trusted
-    proxy (``CLOUDPBX_TRUSTED_PROXIES``, see :mod:`cloudpbx.provisioning.clients`) and are
-    dropped from anyone else, so no client can pose as another address or as HTTPS. Behind
-    the proxy, ``REMOTE_ADDR`` becomes the client's address."""
-    client = clients.client_of(
-        remote_addr=environ.get("REMOTE_ADDR", ""),
-        forwarded_for=environ.pop("HTTP_X_FORWARDED_FOR", ""),
-        forwarded_proto=environ.pop("HTTP_X_FORWARDED_PROTO", ""),
-        direct_https=environ.get("wsgi.url_scheme") == "https",
-        trusted_proxies=tuple(settings.CONFIG.trusted_proxies),
-    )
-    if client.address is not None:
-        environ["REMOTE_ADDR"] = client.address
-    elif clients.parse_address(environ.get("REMOTE_ADDR", "")) is not None:
-        # A trusted proxy forwarded an address that is none: nobody to throttle or log.
-        start_response("400 Bad Request", [("Content-Type", "text/plain")])
-        return [b"Bad Request\n"]
-    if client.secure:
-        environ["wsgi.url_scheme"] = "https"
-    return _django(environ, start_response)  # type: ignore[no-any-return]
 
 
 def served_over_plain_http(path: str) -> bool:

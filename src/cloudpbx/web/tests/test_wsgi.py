@@ -1,4 +1,5 @@
-"""The WSGI layer granian runs: the scheme decided once, the plain-HTTP port redirecting."""
+"""What granian runs: the client and scheme decided once (the first middleware), the plain-HTTP
+port redirecting."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import dataclasses
 from typing import Any
 
 import pytest
+from django.core.handlers.wsgi import WSGIRequest
+from django.http import HttpResponse
 from django.test.client import RequestFactory
 
 from cloudpbx import wsgi
+from cloudpbx.middleware import ClientAddressMiddleware
 
 
 def call(
@@ -36,15 +40,22 @@ def config(settings: Any) -> Any:
 
 @pytest.fixture
 def portal(monkeypatch: Any) -> dict[str, Any]:
-    """Django behind the WSGI layer, replaced by a recorder of what reaches it."""
+    """The portal's WSGI application as far as the client middleware, then a recorder of
+    what reaches the views (instead of them)."""
     seen: dict[str, Any] = {}
 
-    def inner(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        seen.update(environ)
-        start_response("200 OK", [])
-        return [b""]
+    def view(request: Any) -> HttpResponse:
+        seen.update(request.META)
+        return HttpResponse("")
 
-    monkeypatch.setattr(wsgi, "_django", inner)
+    middleware = ClientAddressMiddleware(view)
+
+    def application(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        response = middleware(WSGIRequest(environ))
+        start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
+        return [response.content]
+
+    monkeypatch.setattr(wsgi, "application", application)
     return seen
 
 
