@@ -29,6 +29,7 @@ CA_LIFETIME = timedelta(days=3650)
 # The longest Apple devices accept, even from a CA the user added.
 SERVER_LIFETIME = timedelta(days=825)
 RENEW_BEFORE = timedelta(days=30)
+CA_FILE = "ca.pem"  # the embedded CA's certificate (public), beside its key "ca.key"
 # A phone whose clock is a little behind would refuse a certificate valid from "now".
 BACKDATE = timedelta(hours=1)
 
@@ -100,11 +101,16 @@ def _operator(config: Config, now: datetime) -> ServerCertificate:
 
 def embedded_ca_path(config: Config) -> Path | None:
     """The embedded CA's certificate (public: phones download it), None with the operator's."""
-    return None if config.tls_certificate else config.data_dir / "tls" / "ca.pem"
+    return None if config.tls_certificate else _directory(config) / CA_FILE
+
+
+def _directory(config: Config) -> Path:
+    """Where the embedded CA and its server certificate live."""
+    return config.data_dir / "tls"
 
 
 def _embedded(config: Config, now: datetime) -> ServerCertificate:
-    directory = config.data_dir / "tls"
+    directory = _directory(config)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.chmod(0o700)
     ca, ca_key = _embedded_ca(directory, now)
@@ -119,7 +125,7 @@ def _embedded(config: Config, now: datetime) -> ServerCertificate:
     return ServerCertificate(
         cert_path,
         key_path,
-        directory / "ca.pem",
+        directory / CA_FILE,
         _fingerprint(ca),
         leaf.not_valid_after_utc,
         _names(leaf),
@@ -129,7 +135,7 @@ def _embedded(config: Config, now: datetime) -> ServerCertificate:
 def _embedded_ca(directory: Path, now: datetime) -> tuple[x509.Certificate, _SigningKey]:
     """Load the CA phones trust. A new one is made only if none was ever published
     (no ``ca.pem``): replacing it would break every phone that trusts it."""
-    cert_path, key_path = directory / "ca.pem", directory / "ca.key"
+    cert_path, key_path = directory / CA_FILE, directory / "ca.key"
     if cert_path.exists():
         if not key_path.exists():
             raise ConfigError(
