@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
@@ -73,6 +74,27 @@ def save_number(number: PhoneNumber, event: str = "number.changed") -> PhoneNumb
                 pk=number.pk
             ).update(is_main=False)
         number.full_clean()
+        _refuse_shown_elsewhere(number)
         number.save()
         events.publish(event, tenant_id=number.tenant_id, number_id=number.pk)
     return number
+
+
+def _refuse_shown_elsewhere(number: PhoneNumber) -> None:
+    """A number another customer's terminals already show as their custom caller ID is not
+    assigned until they stop: it would keep appearing as theirs (only the operator sees this)."""
+    terminals = apps.get_model("terminals", "Terminal")  # terminals builds on numbering
+    showing = terminals.objects.filter(caller_id_custom=number.e164).exclude(
+        tenant_id=number.tenant_id
+    )
+    names = [f"{t.tenant.name}: {t.name}" for t in showing.select_related("tenant")[:5]]
+    if names:
+        raise ValidationError(
+            {
+                "e164": _(
+                    "Terminals of another customer show this number as their caller ID "
+                    "(%(terminals)s): change them first."
+                )
+                % {"terminals": ", ".join(names)}
+            }
+        )

@@ -12,6 +12,7 @@ from cloudpbx.core import crypto
 from cloudpbx.core.models import TenantScopedModel
 from cloudpbx.core.validators import no_control_characters
 from cloudpbx.numbering import rules
+from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.tenancy.models import MediaEncryption
 
 if TYPE_CHECKING:
@@ -242,6 +243,15 @@ class Terminal(TenantScopedModel):
                     errors[field] = error
         return errors
 
+    def _custom_number_of_another_customer(self) -> bool:
+        # Numbers the platform assigned are the ones it can vouch for: a customer may show its
+        # own (or one it holds elsewhere), never one routed to another customer here.
+        return (
+            PhoneNumber.objects.filter(e164=self.caller_id_custom)
+            .exclude(tenant_id=self.tenant_id)
+            .exists()
+        )
+
     def clean(self) -> None:
         if not self.has_sip_account:
             return
@@ -257,5 +267,9 @@ class Terminal(TenantScopedModel):
                 errors[field] = message
         if self.caller_id_mode == self.CallerIdMode.PBX_NUMBER and not self.caller_id_number:
             errors["caller_id_number"] = _("Choose the PBX number to show.")
+        if self.caller_id_custom and self._custom_number_of_another_customer():
+            errors["caller_id_custom"] = _(
+                "This number belongs to another customer of this platform and cannot be shown."
+            )
         if errors:
             raise ValidationError(errors)

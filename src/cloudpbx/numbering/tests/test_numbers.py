@@ -5,6 +5,7 @@ from cloudpbx.core.testing import TenantIsolationCases, api_client, errors_at, m
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import services
 from cloudpbx.numbering.models import PhoneNumber
+from cloudpbx.terminals.services import create_terminal
 
 URL = "/api/v1/numbers/"
 
@@ -21,6 +22,29 @@ def test_invalid_number_is_refused(tenant):
     with pytest.raises(ValidationError) as caught:
         services.add_number(tenant, e164="12345")
     assert list(caught.value.message_dict) == ["e164"]
+
+
+def test_a_number_another_customer_shows_as_caller_id_is_not_assigned(tenant):
+    shown = "+493098765432"
+    create_terminal(
+        tenant,
+        name="Desk",
+        type="ip_phone",
+        generate_credentials=True,
+        caller_id_mode="custom",
+        caller_id_custom=shown,
+    )
+    other = make_tenant(name="Other")
+    with pytest.raises(ValidationError) as caught:
+        services.add_number(other, e164=shown)
+    assert caught.value.message_dict == {
+        "e164": [
+            f"Terminals of another customer show this number as their caller ID "
+            f"({tenant.name}: Desk): change them first."
+        ]
+    }
+    assert not PhoneNumber.objects.filter(e164=shown).exists()
+    assert services.add_number(tenant, e164=shown).tenant == tenant  # its own: fine
 
 
 def test_the_main_flag_moves(tenant):

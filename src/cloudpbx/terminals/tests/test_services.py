@@ -96,6 +96,22 @@ def test_custom_caller_id_is_normalised(tenant):
     assert terminal.caller_id_number is None
 
 
+def test_custom_caller_id_refuses_a_number_of_another_customer(tenant):
+    PhoneNumber.objects.create(tenant=make_tenant(), e164="+493098765432")
+    errors = errors_of(ip_phone, tenant, caller_id_mode="custom", caller_id_custom="030 9876 5432")
+    assert errors == {
+        "caller_id_custom": [
+            "This number belongs to another customer of this platform and cannot be shown."
+        ]
+    }
+    assert not Terminal.objects.filter(tenant=tenant).exists()
+    # The customer's own number (or one it holds elsewhere) stays allowed.
+    PhoneNumber.objects.create(tenant=tenant, e164="+493098765433")
+    for own in ("030 9876 5433", "030 9876 5434"):
+        phone = ip_phone(tenant, name=own, caller_id_mode="custom", caller_id_custom=own)
+        assert phone.caller_id_mode == "custom"
+
+
 def test_custom_caller_id_needs_a_number(tenant):
     assert "caller_id_custom" in errors_of(ip_phone, tenant, caller_id_mode="custom")
 
