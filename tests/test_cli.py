@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import time
@@ -186,6 +187,7 @@ def stop_run(running: Running) -> str:
 def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
     """``cloudpbx run`` on a new database: migrates, creates the demo, serves HTTPS with the
     embedded CA and plain HTTP beside it, stops on SIGTERM."""
+    tmp_path.chmod(0o755)  # as an older version or an operator may have left it
     running = start_run(tmp_path)
     env, port, https_port, portal, ca = (
         running.env, running.port, running.https_port, running.portal, running.ca
@@ -245,6 +247,16 @@ def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
         in output
     )
     assert "stopped" in output
+    # The data dir (database, server key, TLS keys, usrloc) is its owner's only.
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
+    readable = [
+        f"{path.relative_to(tmp_path)} {stat.S_IMODE(path.stat().st_mode):o}"
+        for path in tmp_path.rglob("*")
+        if path.stat().st_mode & 0o077 and "static" not in path.parts  # public files anyway
+    ]
+    assert not readable
+    if "CLOUDPBX_DATABASE_URL" not in os.environ:
+        assert (tmp_path / "cloudpbx.sqlite3").exists()
     with pytest.raises(OSError):
         _get(f"http://127.0.0.1:{port}/healthz")
     with pytest.raises(OSError):

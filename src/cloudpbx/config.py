@@ -170,12 +170,20 @@ def to_environment(config: Config) -> dict[str, str]:
     return env
 
 
+def _private_directory(path: Path) -> None:
+    """The data dir holds the database, the server key and certificate keys: owner only
+    (0700), also when an older version or the operator created it wider."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = path.stat()
+    if status.st_uid == os.geteuid() and status.st_mode & 0o077:
+        path.chmod(0o700)
+
+
 def _embedded_secret_key(data_dir: Path) -> str:
     """Generate the server key once and keep it in the data dir, readable by the owner only."""
     path = data_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -186,6 +194,7 @@ def _embedded_secret_key(data_dir: Path) -> str:
 def load() -> Config:
     production = os.environ.get("CLOUDPBX_MODE", "embedded").strip().lower() == "production"
     data_dir = Path(os.environ.get("CLOUDPBX_DATA_DIR", "./var")).resolve()
+    _private_directory(data_dir)
 
     secret_key = os.environ.get("CLOUDPBX_SECRET_KEY", "")
     if not secret_key:
