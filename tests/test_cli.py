@@ -134,6 +134,9 @@ class Running:
         return f"https://127.0.0.1:{self.https_port}"
 
 
+HEALTH_PARTS = ("database", "jobs", "kamailio", "rtpengine")
+
+
 def start_run(tmp_path) -> Running:
     """``cloudpbx run`` on a new database, once both web ports answer."""
     port, https_port, sip_port, rpc_port = _free_port(), _free_port(), _free_port(), _free_port()
@@ -167,8 +170,10 @@ def start_run(tmp_path) -> Running:
     deadline = time.monotonic() + 60
     while True:
         try:
-            assert _get(f"{running.portal}/healthz", cafile=running.ca) == (200, {"status": "ok"})
-            assert _get(f"http://127.0.0.1:{port}/healthz") == (200, {"status": "ok"})
+            # Every part well: the database, the job worker, Kamailio and rtpengine.
+            well = {"status": "ok", "parts": dict.fromkeys(HEALTH_PARTS, "ok")}
+            assert _get(f"{running.portal}/healthz", cafile=running.ca) == (200, well)
+            assert _get(f"http://127.0.0.1:{port}/healthz") == (200, well)
             return running
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
@@ -194,6 +199,14 @@ def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
     )  # fmt: skip
     sip_port = env["CLOUDPBX_SIP_PORT"]
     try:
+        checked = subprocess.run(
+            [sys.executable, "-m", "cloudpbx", "check"], env=env, capture_output=True,
+            text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert [line.split() for line in checked.stdout.splitlines()[-4:]] == [
+            [part, "ok"] for part in HEALTH_PARTS
+        ]
         demo = json.loads((Path(tmp_path) / "demo.json").read_text())
         status, body = _get(f"{portal}/api/v1/terminals/", demo["api_token"], cafile=ca)
         assert status == 200

@@ -46,10 +46,6 @@ def test_security_headers_on_pages(db):
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
-def test_healthz(db):
-    assert Client().get("/healthz").json() == {"status": "ok"}
-
-
 def test_admin_requires_staff_login(db):
     assert Client().get("/admin/").status_code == 302
     operator = User.objects.create_superuser("operator", "op@example.invalid", "Op-Secret-12345")

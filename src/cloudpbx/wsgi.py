@@ -4,8 +4,8 @@
   ``cloudpbx run`` itself, or over plain HTTP to a TLS reverse proxy (``CLOUDPBX_HTTPS_PORT=0``;
   who the client is and whether it came over HTTPS: :mod:`cloudpbx.middleware`).
 - :data:`plain_http`: the plain-HTTP port beside HTTPS. It only redirects to the public HTTPS
-  URL, except ``/healthz`` and, where the operator allows it (``CLOUDPBX_PROV_PLAIN_HTTP``),
-  ``/prov/`` for phones that cannot fetch over HTTPS yet.
+  URL, except ``/healthz`` and ``/healthz/live`` and, where the operator allows it
+  (``CLOUDPBX_PROV_PLAIN_HTTP``), ``/prov/`` for phones that cannot fetch over HTTPS yet.
 """
 
 import os
@@ -27,7 +27,9 @@ _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 def served_over_plain_http(path: str) -> bool:
-    return path == "/healthz" or (settings.CONFIG.prov_plain_http and path.startswith("/prov/"))
+    return path in {"/healthz", "/healthz/live"} or (
+        settings.CONFIG.prov_plain_http and path.startswith("/prov/")
+    )
 
 
 def plain_http(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:

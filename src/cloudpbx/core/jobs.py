@@ -22,18 +22,24 @@ database and must be idempotent, since a retry or a duplicate may run it again.
 from __future__ import annotations
 
 import logging
+import socket
+import threading
+import time
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any
 
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
 from huey import Huey
 from huey.storage import BaseStorage, PostgresStorage, SqliteStorage
 
 logger = logging.getLogger(__name__)
 
 QUEUE_NAME = "cloudpbx"
+HEARTBEAT_SECONDS = 10.0  # how often a worker says it is alive; health allows three misses
 
 
 def _storage_for_database(name: str) -> BaseStorage:
@@ -109,4 +115,32 @@ def run_worker(workers: int = 2) -> None:
         shutdown_timeout=8,
     )
     logger.info("job worker started (%s threads)", workers)
+    threading.Thread(target=_beat, name="heartbeat", daemon=True).start()
     consumer.run()
+
+
+def worker_name() -> str:
+    """This node's job worker, as its heartbeat names it."""
+    return f"jobs@{socket.gethostname()}"
+
+
+def _beat() -> None:
+    from cloudpbx.core.models import Heartbeat
+
+    while True:
+        try:
+            Heartbeat.objects.update_or_create(
+                name=worker_name(), defaults={"beat_at": timezone.now()}
+            )
+        except DatabaseError as error:  # health reports the missing beat
+            logger.warning("job worker heartbeat not written: %s", error)
+        finally:
+            close_old_connections()
+        time.sleep(HEARTBEAT_SECONDS)
+
+
+def last_beat() -> datetime | None:
+    """When this node's job worker last said it was alive."""
+    from cloudpbx.core.models import Heartbeat
+
+    return Heartbeat.objects.filter(name=worker_name()).values_list("beat_at", flat=True).first()

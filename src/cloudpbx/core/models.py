@@ -82,3 +82,14 @@ class TenantScopedModel(BaseModel):
 
     class Meta:
         abstract = True
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of a background process on a node (``jobs@<host>``), for
+    ``/healthz`` and ``cloudpbx check``: in the database, so every node's web workers see it."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.beat_at:%Y-%m-%d %H:%M:%S}"

@@ -15,6 +15,19 @@ def rpc_url(config: Config) -> str:
     return f"http://127.0.0.1:{config.sip_rpc_port}/RPC"
 
 
+def answers(config: Config, timeout: float) -> str | None:
+    """None when Kamailio answers its RPC, else why not."""
+    try:
+        rpc.call(
+            rpc_url(config), "core.version", token=rpc.token(config.secret_key), timeout=timeout
+        )
+    except rpc.NotRunning:
+        return "not running"
+    except rpc.RpcError as error:
+        return str(error)
+    return None
+
+
 def child(config: Config, run_dir: Path, output: IO[str] | None = None) -> Child:
     files = kamailio_config.KamailioFiles(
         run_dir=run_dir, config=run_dir / "kamailio.cfg", pid_file=run_dir / "kamailio.pid"
@@ -24,13 +37,7 @@ def child(config: Config, run_dir: Path, output: IO[str] | None = None) -> Child
         kamailio_config.write(config, run_dir)
 
     def ready() -> bool:
-        try:
-            rpc.call(
-                rpc_url(config), "core.version", token=rpc.token(config.secret_key), timeout=0.5
-            )
-        except rpc.RpcError:
-            return False
-        return True
+        return answers(config, timeout=0.5) is None
 
     return Child(
         name="kamailio",

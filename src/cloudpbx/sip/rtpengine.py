@@ -63,15 +63,21 @@ def write(config: Config, run_dir: Path) -> None:
     (run_dir / CONFIG_FILE).write_text(render(config))
 
 
+def answers(config: Config, timeout: float) -> str | None:
+    """None when rtpengine answers an ng ping, else why not."""
+    try:
+        result = ng(config, {"command": "ping"}, timeout=timeout).get("result")
+    except NgError as error:
+        return "not running" if isinstance(error.__cause__, ConnectionRefusedError) else str(error)
+    return None if result == "pong" else f"answered {result!r} to ping"
+
+
 def child(config: Config, run_dir: Path, output: IO[str] | None = None) -> Child:
     def prepare() -> None:
         write(config, run_dir)
 
     def ready() -> bool:
-        try:
-            return ng(config, {"command": "ping"}, timeout=0.5).get("result") == "pong"
-        except NgError:
-            return False
+        return answers(config, timeout=0.5) is None
 
     return Child(
         name="rtpengine",
@@ -138,7 +144,9 @@ def ng(config: Config, command: dict[str, Any], timeout: float = 2.0) -> dict[st
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         try:
-            sock.sendto(cookie + b" " + bencode(command), ("127.0.0.1", config.media_ng_port))
+            # Connected, so a port nobody listens on is refused at once rather than timed out.
+            sock.connect(("127.0.0.1", config.media_ng_port))
+            sock.send(cookie + b" " + bencode(command))
             while True:
                 data = sock.recv(65535)
                 if data.startswith(cookie + b" "):

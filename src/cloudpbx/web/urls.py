@@ -11,4 +11,5 @@ urlpatterns = [
     path("customers/", views.tenants, name="tenants"),
     path("pbx/", views.pbx, name="pbx"),
     path("healthz", views.healthz, name="healthz"),
+    path("healthz/live", views.live, name="live"),
 ]

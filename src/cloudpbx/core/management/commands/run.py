@@ -202,7 +202,7 @@ def _granian(
     workers: int | None = None,
 ) -> Child:
     scheme = "https" if tls else "http"
-    url = f"{scheme}://{config.http_host}:{port}/healthz"
+    url = f"{scheme}://{config.http_host}:{port}/healthz/live"
     # Asked on loopback by the supervisor: whether it serves, not who it is.
     context = ssl._create_unverified_context() if tls else None  # noqa: S323
 
