@@ -2,6 +2,7 @@
 # cloudpbx bootstrap: installs what is missing, then hands over to .venv/bin/cloudpbx.
 #   ./cloudpbx.sh run          start the whole PBX (migrates; demo data on a new database)
 #   ./cloudpbx.sh test [ARGS]  lint, then the full test suite on SQLite and on PostgreSQL
+#   ./cloudpbx.sh install      install only (e.g. before a systemd service runs it)
 #   ./cloudpbx.sh CMD …        any other cloudpbx command (demo, createtenant, migrate, …)
 # Assumes only bash on Debian 12, as root or as a user with sudo. Re-running is fast.
 set -euo pipefail
@@ -12,13 +13,14 @@ VENV=$ROOT/.venv
 # What the code and the tests need from Debian: Python, PostgreSQL (tests), Kamailio with
 # Python routing, the media relay (rtpengine-daemon only: the rtpengine metapackage pulls a
 # kernel module), real SIP clients for the tests, iptables (the NAT routers of the NAT tests),
-# Chromium for the portal's browser tests, zbar (QR codes), nginx (benchmark baseline).
+# Chromium for the portal's browser tests, zbar (QR codes), nginx (benchmark baseline),
+# systemd (the service unit's checks; a minimal container may lack it).
 APT_PACKAGES=(
     python3 python3-venv python3-dev gcc gettext ca-certificates postgresql
     kamailio kamailio-python3-modules kamailio-sqlite-modules kamailio-postgres-modules
     kamailio-tls-modules kamailio-extra-modules kamailio-utils-modules rtpengine-daemon
     sip-tester sipsak baresip-core linphone-cli sipvicious iptables
-    chromium zbar-tools nginx-light
+    chromium zbar-tools nginx-light systemd
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -70,7 +72,10 @@ compile_translations() {
     local po
     for po in $(find src -name '*.po'); do
         if [ ! -f "${po%.po}.mo" ] || [ "$po" -nt "${po%.po}.mo" ]; then
-            (cd src/cloudpbx && CLOUDPBX_DATA_DIR="$ROOT/var" "$VENV/bin/cloudpbx" compilemessages -v0)
+            # Through django itself, not `cloudpbx` (whose umask 077 suits the data dir only):
+            # the catalogues must stay readable by the service user.
+            (cd src/cloudpbx && CLOUDPBX_DATA_DIR="$ROOT/var" DJANGO_SETTINGS_MODULE=cloudpbx.settings \
+                "$VENV/bin/python" -m django compilemessages -v0)
             return
         fi
     done
@@ -102,6 +107,7 @@ main() {
     install_python_environment
     compile_translations
     case "$command" in
+        install) say "Installed: Debian packages, .venv, translations" ;;
         test) run_tests "$@" ;;
         *) exec "$VENV/bin/cloudpbx" "$command" "$@" ;;
     esac
