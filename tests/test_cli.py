@@ -5,6 +5,7 @@ import http.client
 import io
 import json
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -137,28 +138,35 @@ class Running:
 HEALTH_PARTS = ("database", "jobs", "kamailio", "rtpengine")
 
 
-def start_run(tmp_path) -> Running:
-    """``cloudpbx run`` on a new database, once both web ports answer."""
-    port, https_port, sip_port, rpc_port = _free_port(), _free_port(), _free_port(), _free_port()
-    env = dict(
-        os.environ,
-        CLOUDPBX_DATA_DIR=str(tmp_path),
-        CLOUDPBX_HTTP_PORT=str(port),
-        CLOUDPBX_HTTPS_PORT=str(https_port),
-        CLOUDPBX_HTTP_WORKERS="2",
-        CLOUDPBX_SIP_PORT=str(sip_port),
-        CLOUDPBX_SIP_TLS_PORT=str(_free_port()),
-        CLOUDPBX_SIP_RPC_PORT=str(rpc_port),
-        CLOUDPBX_SIP_CHILDREN="2",
-    )
+def run_environment(data_dir, like: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a ``cloudpbx run`` on a new database in ``data_dir``: on free ports,
+    or on the ports of the environment ``like`` (a restored node that serves the same URLs)."""
+    env = dict(os.environ, CLOUDPBX_DATA_DIR=str(data_dir))
+    for name in RUN_PORTS:
+        env[name] = like[name] if like else str(_free_port())
+    env.update(CLOUDPBX_HTTP_WORKERS="2", CLOUDPBX_SIP_CHILDREN="2")
     if "CLOUDPBX_DATABASE_URL" in env:
         # On the PostgreSQL run: a database of its own on the same server.
         import psycopg
 
-        name = f"run_{port}"
+        name = f"run_{secrets.token_hex(4)}"
         with psycopg.connect(env["CLOUDPBX_DATABASE_URL"], autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         env["CLOUDPBX_DATABASE_URL"] = env["CLOUDPBX_DATABASE_URL"].rsplit("/", 1)[0] + "/" + name
+    return env
+
+
+RUN_PORTS = (
+    "CLOUDPBX_HTTP_PORT", "CLOUDPBX_HTTPS_PORT", "CLOUDPBX_SIP_PORT", "CLOUDPBX_SIP_TLS_PORT",
+    "CLOUDPBX_SIP_RPC_PORT",
+)  # fmt: skip
+
+
+def start_run(tmp_path, env: dict[str, str] | None = None) -> Running:
+    """``cloudpbx run`` (on a new database unless ``env`` says otherwise), once both web ports
+    answer and every part of the PBX is well."""
+    env = env or run_environment(tmp_path)
+    port, https_port = int(env["CLOUDPBX_HTTP_PORT"]), int(env["CLOUDPBX_HTTPS_PORT"])
     process = subprocess.Popen(
         [sys.executable, "-m", "cloudpbx", "run"],
         env=env,

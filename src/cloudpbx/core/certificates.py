@@ -101,21 +101,21 @@ def _operator(config: Config, now: datetime) -> ServerCertificate:
 
 def embedded_ca_path(config: Config) -> Path | None:
     """The embedded CA's certificate (public: phones download it), None with the operator's."""
-    return None if config.tls_certificate else _directory(config) / CA_FILE
+    return None if config.tls_certificate else directory(config) / CA_FILE
 
 
-def _directory(config: Config) -> Path:
+def directory(config: Config) -> Path:
     """Where the embedded CA and its server certificate live."""
     return config.data_dir / "tls"
 
 
 def _embedded(config: Config, now: datetime) -> ServerCertificate:
-    directory = _directory(config)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory.chmod(0o700)
-    ca, ca_key = _embedded_ca(directory, now)
+    folder = directory(config)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    ca, ca_key = _embedded_ca(folder, now)
     wanted = _wanted_names(config)
-    cert_path, key_path = directory / "server.pem", directory / "server.key"
+    cert_path, key_path = folder / "server.pem", folder / "server.key"
     leaf = _reusable(cert_path, key_path, ca, wanted, now)
     if leaf is None:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -125,7 +125,7 @@ def _embedded(config: Config, now: datetime) -> ServerCertificate:
     return ServerCertificate(
         cert_path,
         key_path,
-        directory / CA_FILE,
+        folder / CA_FILE,
         _fingerprint(ca),
         leaf.not_valid_after_utc,
         _names(leaf),

@@ -53,8 +53,12 @@ def _storage_for_database(name: str) -> BaseStorage:
             return psycopg.connect(**params)
 
         return PostgresStorage(name, connection=connect)
-    database = Path(str(settings["NAME"]))
-    return SqliteStorage(name, filename=str(database.with_name(f"{database.stem}-jobs.sqlite3")))
+    return SqliteStorage(name, filename=str(queue_file(Path(str(settings["NAME"])))))
+
+
+def queue_file(database: Path) -> Path:
+    """The SQLite queue beside the SQLite database ``database``."""
+    return database.with_name(f"{database.stem}-jobs.sqlite3")
 
 
 class _LazyStorage:

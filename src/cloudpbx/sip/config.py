@@ -11,7 +11,6 @@ import sqlite3
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import jinja2
 
@@ -44,13 +43,28 @@ def module_dir() -> str:
     return str(Path(found[0]).parent)
 
 
+# On SQLite, Kamailio keeps registrations in memory and writes changes back this often (usrloc
+# db_mode 2); a write-back cannot be asked for over RPC (only the timer process has a database
+# connection), so whoever needs the file current waits this long.
+USRLOC_WRITE_BACK_SECONDS = 10
+
+
+def usrloc_file(config: Config) -> Path | None:
+    """Kamailio's own SQLite file of registrations; None when they live in the shared
+    PostgreSQL database."""
+    if config.database_url.startswith(("postgres://", "postgresql://")):
+        return None
+    return config.data_dir / "kamailio" / "usrloc.sqlite"
+
+
 def usrloc_db_url(config: Config) -> str:
     """Registrations: Kamailio's own SQLite file by default, the shared PostgreSQL otherwise."""
-    if config.database_url.startswith(("postgres://", "postgresql://")):
+    path = usrloc_file(config)
+    if path is None:
         return "postgres://" + config.database_url.split("://", 1)[1]
     # Kamailio's URL parser reads "sqlite://<host>/<database>": an absolute path needs
     # four slashes (with three, the file is opened relative to the working directory).
-    return f"sqlite:///{config.data_dir / 'kamailio' / 'usrloc.sqlite'}"
+    return f"sqlite:///{path}"
 
 
 def nonce_secret(config: Config) -> str:
@@ -117,6 +131,7 @@ def render(config: Config, run_dir: Path) -> str:
         # Write-back keeps REGISTER off the disk; a shared PostgreSQL is the only state when
         # several nodes serve the same phones (DB-only).
         usrloc_db_mode=3 if postgres else 2,
+        usrloc_write_back_seconds=USRLOC_WRITE_BACK_SECONDS,
         max_contacts=config.sip_max_contacts,
         ring_timeout_ms=config.sip_ring_timeout * 1000,
         nonce_secret=nonce_secret(config),
@@ -133,13 +148,12 @@ def render(config: Config, run_dir: Path) -> str:
 
 def ensure_usrloc_schema(config: Config) -> None:
     """Create Kamailio's ``version`` and ``location`` tables from the schema Debian ships."""
-    url = usrloc_db_url(config)
-    kind = "postgres" if url.startswith("postgres") else "sqlite"
+    path = usrloc_file(config)
+    kind = "postgres" if path is None else "sqlite"
     scripts = [
         Path(SCHEMA_DIRS[kind], name) for name in ("standard-create.sql", "usrloc-create.sql")
     ]
-    if kind == "sqlite":
-        path = Path("/" + unquote(urlsplit(url).path).lstrip("/"))
+    if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with sqlite3.connect(path) as connection:
             exists = connection.execute(
@@ -151,7 +165,8 @@ def ensure_usrloc_schema(config: Config) -> None:
         return
     import psycopg
 
-    with psycopg.connect(url.replace("postgres://", "postgresql://", 1), autocommit=True) as db:
+    url = usrloc_db_url(config).replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(url, autocommit=True) as db:
         row = db.execute("SELECT to_regclass('location')").fetchone()
         if row is None or row[0] is None:
             for script in scripts:
