@@ -33,8 +33,8 @@ class DeviceAccess:
     username: str | None
     password: str | None
     networks: tuple[str, ...]
-    mac_locked: bool
-    ip_locked: bool
+    pair_locked: bool  # too many failures for this MAC from this client address
+    ip_locked: bool  # too many failures from this client address
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ REFUSALS = {
     "vendor_probe": "the phone's built-in first try (username = its MAC)",
     "basic_not_allowed": "Basic from a vendor that does Digest, or over plain HTTP",
     "untrusted_address": "trusted-IP device, client outside its networks",
-    "locked": "too many failures from this address or for this MAC",
+    "locked": "too many failures from this address, or for this MAC from this address",
     "user_agent_vendor": "the User-Agent names another vendor than the file's",
     "user_agent_mac": "the MAC in the User-Agent is not the one in the path",
 }
@@ -138,7 +138,7 @@ def decide(
             return Decision(accepted=False, reason="basic_not_allowed", counts=True)
         if not authenticated:
             return Decision(accepted=False, reason="bad_credentials", counts=True)
-        if device.mac_locked or device.ip_locked:
+        if device.pair_locked or device.ip_locked:
             return Decision(accepted=False, reason="locked")
         return Decision(accepted=True, reason="credentials")
 
@@ -154,7 +154,7 @@ def decide(
         return Decision(accepted=False, reason="invalid_nonce", counts=True)
     if not authenticated:
         return Decision(accepted=False, reason="bad_credentials", counts=True)
-    if device.mac_locked or device.ip_locked:
+    if device.pair_locked or device.ip_locked:
         return Decision(accepted=False, reason="locked")
     if not 0 <= attempt.now_ns - issued <= policy.nonce_lifetime_ns:
         return Decision(accepted=False, reason="stale_nonce", stale=True)

@@ -222,10 +222,12 @@ class ProvisioningDevice(BaseModel):
 
 
 class ProvisioningLockout(models.Model):
-    """Failed provisioning attempts per key (``mac:<12 hex>`` or ``ip:<address>``).
+    """Failed provisioning attempts per key: ``pair:<12 hex>/<address>`` and ``ip:<address>``
+    (locks), ``mac:<12 hex>`` (counted for alerting, never locked); see :mod:`lockouts`.
 
-    Written only on failures; read on every fetch through two indexed sub-queries of the
-    device lookup. Rows whose window and lock have passed are pruned on later failures.
+    Written only on failures; the locks are read on every fetch through two indexed
+    sub-queries of the device lookup. Rows whose window and lock have passed are pruned on
+    later failures.
     """
 
     key = models.CharField(max_length=64, unique=True)

@@ -2,9 +2,9 @@
 which costs more than the rest of the request on the hot path).
 
 :func:`load_device`: the device named by the path, with its terminal, tenant, shown extension
-and the lock state of its MAC and of the client's address; one SELECT. :func:`record_fetch`:
-the status fields and the Digest replay guard; one conditional UPDATE. Both hydrate/write the
-ordinary models, so everything else keeps speaking Django.
+and the lock states of its MAC from the client's address and of that address; one SELECT.
+:func:`record_fetch`: the status fields and the Digest replay guard; one conditional UPDATE.
+Both hydrate/write the ordinary models, so everything else keeps speaking Django.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ EXTENSION_FIELDS = ("id", "number")
 @dataclass
 class LoadedDevice:
     device: ProvisioningDevice  # .terminal, .terminal.tenant, .terminal.internal_extension set
-    mac_locked: bool
+    pair_locked: bool  # this MAC from this client address
     ip_locked: bool
 
 
@@ -99,7 +99,7 @@ def load_device(
         return None
     when = connection.ops.adapt_datetimefield_value(now)
     params = [
-        lockouts.mac_key(mac),
+        lockouts.pair_key(mac, address or "-"),
         when,
         lockouts.ip_key(address or "-"),
         when,
@@ -137,8 +137,8 @@ def load_device(
     terminal.tenant = tenant
     terminal.internal_extension = extension
     device.terminal = terminal
-    mac_locked, ip_locked = values
-    return LoadedDevice(device=device, mac_locked=bool(mac_locked), ip_locked=bool(ip_locked))
+    pair_locked, ip_locked = values
+    return LoadedDevice(device=device, pair_locked=bool(pair_locked), ip_locked=bool(ip_locked))
 
 
 @cache

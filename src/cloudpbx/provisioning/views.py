@@ -188,7 +188,7 @@ def _device_access(
         username=device.acs_username,
         password=password or None,
         networks=tuple(device.trusted_networks or ()),
-        mac_locked=loaded.mac_locked,
+        pair_locked=loaded.pair_locked,
         ip_locked=loaded.ip_locked,
     )
 
@@ -214,8 +214,17 @@ def _refuse(
         filename,
     )
     if decision.counts:
-        for key in lockouts.record_failure(mac=mac if known else None, address=client.address):
+        # Known or not, the same MAC is counted: the same statements, the same time.
+        counted = lockouts.record_failure(mac=mac, address=client.address)
+        for key in counted.locked:
             logger.warning("cloudpbx-prov locked %s for %ss", key, config.prov_lockout_seconds)
+        if counted.mac_alert and known:
+            logger.warning(
+                "cloudpbx-prov alert mac=%s failures=%s within %ss (all addresses, not locked)",
+                mac,
+                counted.mac_failures,
+                config.prov_lockout_window_seconds,
+            )
     return response
 
 
