@@ -97,6 +97,7 @@ class Config:
     prov_lockout_ip_failures: int
     prov_lockout_window_seconds: int
     prov_lockout_seconds: int
+    prov_alert_mac_failures: int
     prov_ntp_servers: list[str]
     prov_resync_seconds: int
     prov_plain_http: bool
@@ -154,6 +155,7 @@ ENVIRONMENT_NAMES = {
     "prov_lockout_ip_failures": "CLOUDPBX_PROV_LOCKOUT_IP_FAILURES",
     "prov_lockout_window_seconds": "CLOUDPBX_PROV_LOCKOUT_WINDOW_SECONDS",
     "prov_lockout_seconds": "CLOUDPBX_PROV_LOCKOUT_SECONDS",
+    "prov_alert_mac_failures": "CLOUDPBX_PROV_ALERT_MAC_FAILURES",
     "prov_ntp_servers": "CLOUDPBX_PROV_NTP_SERVERS",
     "prov_resync_seconds": "CLOUDPBX_PROV_RESYNC_SECONDS",
     "prov_plain_http": "CLOUDPBX_PROV_PLAIN_HTTP",
@@ -316,12 +318,15 @@ def load() -> Config:
         trusted_proxies=trusted_proxies,
         prov_realm=os.environ.get("CLOUDPBX_PROV_REALM", "cloudpbx provisioning"),
         prov_nonce_seconds=_int("CLOUDPBX_PROV_NONCE_SECONDS", 300),
-        # Per MAC: a phone never fails by itself, 10 failures are someone guessing. Per
-        # address: a whole office behind one NAT shares it, so allow more.
+        # Per MAC from one address: a phone never fails by itself, 10 failures are someone
+        # guessing (only that address loses the MAC: a stranger cannot lock the phone out).
+        # Per address: a whole office behind one NAT shares it, so allow more. Per MAC from
+        # everywhere: never a lock, only a warning in the log.
         prov_lockout_mac_failures=_int("CLOUDPBX_PROV_LOCKOUT_MAC_FAILURES", 10),
         prov_lockout_ip_failures=_int("CLOUDPBX_PROV_LOCKOUT_IP_FAILURES", 30),
         prov_lockout_window_seconds=_int("CLOUDPBX_PROV_LOCKOUT_WINDOW_SECONDS", 900),
         prov_lockout_seconds=_int("CLOUDPBX_PROV_LOCKOUT_SECONDS", 900),
+        prov_alert_mac_failures=_int("CLOUDPBX_PROV_ALERT_MAC_FAILURES", 10),
         prov_ntp_servers=_list("CLOUDPBX_PROV_NTP_SERVERS", ["pool.ntp.org"]) or ["pool.ntp.org"],
         prov_resync_seconds=_int("CLOUDPBX_PROV_RESYNC_SECONDS", 86400),
         # /prov/ over plain HTTP, for phones that cannot do HTTPS yet: off in production.

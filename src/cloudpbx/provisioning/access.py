@@ -33,8 +33,8 @@ class DeviceAccess:
     username: str | None
     password: str | None
     networks: tuple[str, ...]
-    mac_locked: bool
-    ip_locked: bool
+    pair_locked: bool  # too many failures for this MAC from this client address
+    ip_locked: bool  # too many failures from this client address
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,76 @@ REFUSALS = {
     "vendor_probe": "the phone's built-in first try (username = its MAC)",
     "basic_not_allowed": "Basic from a vendor that does Digest, or over plain HTTP",
     "untrusted_address": "trusted-IP device, client outside its networks",
-    "locked": "too many failures from this address or for this MAC",
+    "locked": "too many failures from this address, or for this MAC from this address",
     "user_agent_vendor": "the User-Agent names another vendor than the file's",
     "user_agent_mac": "the MAC in the User-Agent is not the one in the path",
+    "bound_elsewhere": "this MAC is bound to another customer's phone",
+    "ambiguous_mac": "several customers' phones have this MAC and the request fits more than one",
 }
+
+
+@dataclass(frozen=True)
+class Claimant:
+    """One customer's device with the MAC of the path (several customers may enter one MAC)."""
+
+    manufacturer: str
+    mode: str  # "credentials" | "trusted_ip"
+    username: str | None
+    networks: tuple[str, ...]
+    bound: bool  # the MAC is bound to this device (at most one is)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Whose file the request is about: ``index`` into the claimants, or None (an unknown MAC
+    to :func:`decide`)."""
+
+    index: int | None
+    ambiguous: bool = False  # the request fits several claimants: serve none (the operator's)
+    bound_elsewhere: bool = False  # claimants of this vendor exist, but another one is bound
+
+
+def choose(
+    claimants: list[Claimant], vendors: list[str], authorization: str, address: str | None
+) -> Choice:
+    """Pick the claimant a request is for, without decrypting anything.
+
+    Once one device is bound, it is the only claimant. Otherwise, among several: the one whose
+    provisioning username the request offers, or the trusted-IP one whose networks hold the
+    client. None fitting: the first, so that :func:`decide` refuses it like any failure. More
+    than one fitting (overlapping trusted networks, say): ``ambiguous``; the caller still
+    decides for the first (the same work) and then refuses.
+    """
+    bound = [i for i, c in enumerate(claimants) if c.bound]
+    pool = bound or list(range(len(claimants)))
+    candidates = [i for i in pool if claimants[i].manufacturer in vendors]
+    if not candidates:
+        excluded = any(c.manufacturer in vendors and not c.bound for c in claimants)
+        return Choice(None, bound_elsewhere=bool(bound) and excluded)
+    if len(candidates) == 1:
+        return Choice(candidates[0])
+    offered = _offered_username(authorization)
+    fitting = [i for i in candidates if _fits(claimants[i], offered, address)]
+    if not fitting:
+        return Choice(candidates[0])
+    return Choice(fitting[0], ambiguous=len(fitting) > 1)
+
+
+def _offered_username(authorization: str) -> str:
+    if not authorization:
+        return ""
+    sent = digest.parse_digest(authorization)
+    if sent is not None:
+        return sent.username
+    basic = digest.parse_basic(authorization)
+    return basic[0] if basic else ""
+
+
+def _fits(claimant: Claimant, offered: str, address: str | None) -> bool:
+    if claimant.mode == "trusted_ip":
+        return clients.inside(address, clients.networks(claimant.networks))
+    username = claimant.username or ""
+    return bool(username) and hmac.compare_digest(offered.encode(), username.encode())
 
 
 def _uri_matches(sent: str, requested: str) -> bool:
@@ -138,7 +204,7 @@ def decide(
             return Decision(accepted=False, reason="basic_not_allowed", counts=True)
         if not authenticated:
             return Decision(accepted=False, reason="bad_credentials", counts=True)
-        if device.mac_locked or device.ip_locked:
+        if device.pair_locked or device.ip_locked:
             return Decision(accepted=False, reason="locked")
         return Decision(accepted=True, reason="credentials")
 
@@ -154,7 +220,7 @@ def decide(
         return Decision(accepted=False, reason="invalid_nonce", counts=True)
     if not authenticated:
         return Decision(accepted=False, reason="bad_credentials", counts=True)
-    if device.mac_locked or device.ip_locked:
+    if device.pair_locked or device.ip_locked:
         return Decision(accepted=False, reason="locked")
     if not 0 <= attempt.now_ns - issued <= policy.nonce_lifetime_ns:
         return Decision(accepted=False, reason="stale_nonce", stale=True)

@@ -1,4 +1,5 @@
-"""Operator settings of the manufacturers' redirect services, and what was registered where.
+"""Operator settings of the manufacturers' redirect services, what was registered where, and
+the MACs several customers entered (bound to one of them here: :mod:`claims`).
 
 The secret is write-only: the form never shows it (not even masked), an empty field keeps the
 stored one, and it is stored encrypted. Nothing here logs it.
@@ -15,8 +16,12 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from cloudpbx.provisioning import redirects
-from cloudpbx.provisioning.models import RedirectRegistration, RedirectSettings
+from cloudpbx.provisioning import claims, redirects
+from cloudpbx.provisioning.models import (
+    ProvisioningDevice,
+    RedirectRegistration,
+    RedirectSettings,
+)
 
 
 class RedirectSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -95,3 +100,109 @@ class RedirectRegistrationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+DEVICE_FIELDS = (
+    "tenant",
+    "terminal",
+    "manufacturer",
+    "model",
+    "mac",
+    "mac_id_crc",
+    "auth_mode",
+    "trusted_networks",
+    "bound_at",
+    "bound_by",
+    "last_fetch_at",
+    "last_fetch_ip",
+    "last_user_agent",
+    "last_firmware",
+    "last_reported_model",
+)
+
+
+class ContestedFilter(admin.SimpleListFilter):
+    title = _("MAC claimed by")
+    parameter_name = "claimed"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("several", _("several customers"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "several":
+            return queryset.filter(other_claims=True)
+        return queryset
+
+
+@admin.register(ProvisioningDevice)
+class ProvisioningDeviceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read-only but for one action: bind a MAC several customers entered to one of them.
+
+    Customers change devices in the portal and the API; no secret is shown here."""
+
+    list_display = [
+        "mac",
+        "tenant",
+        "terminal",
+        "manufacturer",
+        "model",
+        "claim",
+        "bound_at",
+        "bound_by",
+        "last_fetch_at",
+        "last_fetch_ip",
+    ]
+    list_filter = [ContestedFilter, "bound_by", "manufacturer"]
+    search_fields = ["mac"]
+    ordering = ["mac", "pk"]
+    actions = ["bind_mac"]
+    fields = DEVICE_FIELDS
+    readonly_fields = DEVICE_FIELDS
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ProvisioningDevice]:
+        devices = super().get_queryset(request).select_related("tenant", "terminal")
+        return claims.with_states(devices)
+
+    @admin.display(description=_("claim"))
+    def claim(self, device: Any) -> str:
+        found = claims.state_of(
+            bound=device.bound_at is not None,
+            other_claims=device.other_claims,
+            other_bound=device.other_bound,
+        )
+        return str(claims.LABELS[found])
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_bind_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)  # the operator, never a customer
+
+    @admin.action(
+        description=_("Bind the MAC to the selected device (others with it are not served)"),
+        permissions=["bind"],
+    )
+    def bind_mac(self, request: HttpRequest, queryset: QuerySet[ProvisioningDevice]) -> None:
+        devices = list(queryset)
+        macs = [device.mac for device in devices]
+        if len(set(macs)) != len(macs):
+            self.message_user(
+                request,
+                _("Select one device per MAC address: nothing was bound."),
+                messages.ERROR,
+            )
+            return
+        for device in devices:
+            claims.bind(device, by=ProvisioningDevice.Binding.OPERATOR)
+        self.message_user(
+            request,
+            ngettext("%(count)d MAC address bound.", "%(count)d MAC addresses bound.", len(devices))
+            % {"count": len(devices)},
+            messages.SUCCESS,
+        )

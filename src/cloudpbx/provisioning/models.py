@@ -48,11 +48,24 @@ class DeviceQuerySet(TenantQuerySet):
 
 
 class ProvisioningDevice(BaseModel):
-    """Automatic configuration of an IP phone terminal by our provisioning server (ACS)."""
+    """Automatic configuration of an IP phone terminal by our provisioning server (ACS).
+
+    A MAC is unique per customer only: a customer may enter a MAC another customer entered too
+    and is never told so. The MAC is *bound* to one customer's device by proof that the phone
+    is theirs (:class:`Binding`, written by :mod:`cloudpbx.provisioning.claims` and the fetch);
+    from then on only that device is served. See docs/provisioning.md, "One MAC, several
+    customers".
+    """
 
     class AuthMode(models.TextChoices):
         CREDENTIALS = "credentials", _("HTTP credentials")
         TRUSTED_IP = "trusted_ip", _("Trusted IP addresses")
+
+    class Binding(models.TextChoices):
+        CREDENTIALS = "credentials", _("first fetch with its HTTP credentials")
+        TRUSTED_IP = "trusted_ip", _("first fetch from a trusted address")
+        MAC_ID = "mac_id", _("MAC-ID accepted by Gigaset")
+        OPERATOR = "operator", _("the operator")
 
     terminal = models.OneToOneField(
         "terminals.Terminal",
@@ -60,17 +73,30 @@ class ProvisioningDevice(BaseModel):
         on_delete=models.CASCADE,
         related_name="provisioning_device",
     )
+    # The terminal's customer, repeated so that the database holds the MAC unique per customer
+    # (a terminal never changes customer).
+    tenant = models.ForeignKey(
+        "tenancy.Tenant",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
     manufacturer = models.CharField(
         verbose_name=_("manufacturer"),
         max_length=16,
         choices=MANUFACTURER_CHOICES,
     )
     model = models.CharField(verbose_name=_("model"), max_length=32)
-    mac = models.CharField(
-        verbose_name=_("MAC address"),
-        max_length=12,
-        unique=True,
-        error_messages={"unique": _("This MAC address is already in use.")},
+    mac = models.CharField(verbose_name=_("MAC address"), max_length=12)
+    # Set once the phone proved it is this customer's (never by the customer's own input);
+    # cleared when the MAC changes or the operator binds the MAC to another device.
+    bound_at = models.DateTimeField(verbose_name=_("bound"), null=True, blank=True, editable=False)
+    bound_by = models.CharField(
+        verbose_name=_("bound by"),
+        max_length=16,
+        choices=Binding.choices,
+        blank=True,
+        editable=False,
     )
     auth_mode = models.CharField(
         verbose_name=_("authentication"),
@@ -122,6 +148,8 @@ class ProvisioningDevice(BaseModel):
 
     objects = DeviceQuerySet.as_manager()
 
+    constraint_fields: ClassVar[dict[str, str]] = {"device_mac_unique_per_tenant": "mac"}
+
     class Meta:
         verbose_name = _("provisioning device")
         verbose_name_plural = _("provisioning devices")
@@ -130,6 +158,21 @@ class ProvisioningDevice(BaseModel):
                 condition=Q(mac__regex=r"^[0-9a-f]{12}$"),
                 name="device_mac_normalised",
                 violation_error_message=_("Store MAC addresses as 12 lowercase hex digits."),
+            ),
+            # Says nothing about other customers' devices: their MACs are no one else's
+            # business.
+            models.UniqueConstraint(
+                fields=["tenant", "mac"],
+                name="device_mac_unique_per_tenant",
+                violation_error_message=_(
+                    "Another terminal of this PBX already uses this MAC address."
+                ),
+            ),
+            # The guard against two first fetches at once: a MAC is bound to one device.
+            models.UniqueConstraint(
+                fields=["mac"],
+                condition=Q(bound_at__isnull=False),
+                name="device_mac_bound_once",
             ),
         ]
 
@@ -222,10 +265,12 @@ class ProvisioningDevice(BaseModel):
 
 
 class ProvisioningLockout(models.Model):
-    """Failed provisioning attempts per key (``mac:<12 hex>`` or ``ip:<address>``).
+    """Failed provisioning attempts per key: ``pair:<12 hex>/<address>`` and ``ip:<address>``
+    (locks), ``mac:<12 hex>`` (counted for alerting, never locked); see :mod:`lockouts`.
 
-    Written only on failures; read on every fetch through two indexed sub-queries of the
-    device lookup. Rows whose window and lock have passed are pruned on later failures.
+    Written only on failures; the locks are read on every fetch through two indexed
+    sub-queries of the device lookup. Rows whose window and lock have passed are pruned on
+    later failures.
     """
 
     key = models.CharField(max_length=64, unique=True)

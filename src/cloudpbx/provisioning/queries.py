@@ -1,21 +1,22 @@
 """The two statements of a fetch, in SQL written once (the ORM compiles a query on every call,
 which costs more than the rest of the request on the hot path).
 
-:func:`load_device`: the device named by the path, with its terminal, tenant, shown extension
-and the lock state of its MAC and of the client's address; one SELECT. :func:`record_fetch`:
-the status fields and the Digest replay guard; one conditional UPDATE. Both hydrate/write the
-ordinary models, so everything else keeps speaking Django.
+:func:`load_devices`: the devices of every customer that entered the MAC named by the path,
+each with its terminal, tenant and shown extension, and the lock states of the MAC from the
+client's address and of that address; one SELECT. :func:`record_fetch`: the status fields,
+the Digest replay guard and the binding of the MAC to the device; one conditional UPDATE.
+Both hydrate/write the ordinary models, so everything else keeps speaking Django.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from cloudpbx.extensions.models import Extension
 from cloudpbx.provisioning import lockouts
@@ -30,6 +31,7 @@ DEVICE_FIELDS = (
     "manufacturer",
     "model",
     "mac",
+    "bound_at",
     "auth_mode",
     "acs_username",
     "acs_password_encrypted",
@@ -50,9 +52,11 @@ EXTENSION_FIELDS = ("id", "number")
 
 
 @dataclass
-class LoadedDevice:
-    device: ProvisioningDevice  # .terminal, .terminal.tenant, .terminal.internal_extension set
-    mac_locked: bool
+class LoadedDevices:
+    """Every automatic IP phone with the MAC, of whichever customer and manufacturer."""
+
+    devices: list[ProvisioningDevice]  # .terminal, .terminal.tenant, .internal_extension set
+    pair_locked: bool  # this MAC from this client address
     ip_locked: bool
 
 
@@ -65,7 +69,7 @@ def _columns(alias: str, model: Any, fields: tuple[str, ...]) -> list[str]:
 
 
 @cache
-def _select_sql(vendor_count: int, vendor: str) -> str:
+def _select_sql(vendor: str) -> str:
     # ``vendor`` (the DB backend) is part of the cache key: quoting differs per backend.
     device, terminal = ProvisioningDevice._meta, Terminal._meta
     tenant, extension = Tenant._meta, Extension._meta
@@ -78,7 +82,7 @@ def _select_sql(vendor_count: int, vendor: str) -> str:
     )
     # Identifiers come from model metadata, values are all parameters: nothing from a request.
     locked = f"SELECT 1 FROM {lock} l WHERE l.{_q('key')} = %s AND l.{_q('locked_until')} > %s"  # noqa: S608
-    placeholders = ", ".join(["%s"] * vendor_count)
+    # Every manufacturer: a MAC bound to one customer's Yealink is not another's Snom.
     return (
         f"SELECT {', '.join(columns)}, EXISTS({locked}), EXISTS({locked}) "  # noqa: S608
         f"FROM {_q(device.db_table)} d "
@@ -86,34 +90,32 @@ def _select_sql(vendor_count: int, vendor: str) -> str:
         f"INNER JOIN {_q(tenant.db_table)} n ON n.{_q('id')} = t.{_q('tenant_id')} "
         f"LEFT OUTER JOIN {_q(extension.db_table)} e "
         f"ON e.{_q('id')} = t.{_q('internal_extension_id')} "
-        f"WHERE d.{_q('mac')} = %s AND d.{_q('manufacturer')} IN ({placeholders}) "
-        f"AND t.{_q('type')} = %s AND t.{_q('config_mode')} = %s"
+        f"WHERE d.{_q('mac')} = %s AND t.{_q('type')} = %s AND t.{_q('config_mode')} = %s "
+        f"ORDER BY d.{_q('id')}"
     )
 
 
-def load_device(
-    mac: str, vendor_keys: list[str], address: str | None, now: datetime
-) -> LoadedDevice | None:
-    """The automatically configured IP phone with this MAC and one of these manufacturers."""
-    if not vendor_keys:
-        return None
+def load_devices(mac: str, address: str | None, now: datetime) -> LoadedDevices:
+    """The automatically configured IP phones with this MAC (one per customer at most)."""
     when = connection.ops.adapt_datetimefield_value(now)
     params = [
-        lockouts.mac_key(mac),
+        lockouts.pair_key(mac, address or "-"),
         when,
         lockouts.ip_key(address or "-"),
         when,
         mac,
-        *vendor_keys,
         Terminal.Type.IP_PHONE.value,
         Terminal.ConfigMode.AUTOMATIC.value,
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_select_sql(len(vendor_keys), connection.vendor), params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
+        cursor.execute(_select_sql(connection.vendor), params)
+        rows = cursor.fetchall()
+    devices = [_hydrate(list(row)) for row in rows]
+    pair_locked, ip_locked = rows[0][-2:] if rows else (False, False)
+    return LoadedDevices(devices=devices, pair_locked=bool(pair_locked), ip_locked=bool(ip_locked))
+
+
+def _hydrate(values: list[Any]) -> ProvisioningDevice:
     db = connection.alias
 
     def take(count: int) -> list[Any]:
@@ -122,9 +124,11 @@ def load_device(
         return taken
 
     device_values = take(len(DEVICE_FIELDS))
-    networks = device_values[-1]
-    if isinstance(networks, str):  # SQLite returns the JSON text
-        device_values[-1] = json.loads(networks)
+    networks_at = DEVICE_FIELDS.index("trusted_networks")
+    if isinstance(device_values[networks_at], str):  # SQLite returns the JSON text
+        device_values[networks_at] = json.loads(device_values[networks_at])
+    bound_at = DEVICE_FIELDS.index("bound_at")
+    device_values[bound_at] = _datetime(device_values[bound_at])
     device = ProvisioningDevice.from_db(db, DEVICE_FIELDS, device_values)
     terminal = Terminal.from_db(db, TERMINAL_FIELDS, take(len(TERMINAL_FIELDS)))
     tenant = Tenant.from_db(db, TENANT_FIELDS, take(len(TENANT_FIELDS)))
@@ -137,8 +141,15 @@ def load_device(
     terminal.tenant = tenant
     terminal.internal_extension = extension
     device.terminal = terminal
-    mac_locked, ip_locked = values
-    return LoadedDevice(device=device, mac_locked=bool(mac_locked), ip_locked=bool(ip_locked))
+    return device
+
+
+def _datetime(value: Any) -> datetime | None:
+    """A raw cursor's timestamp as the ORM would give it (SQLite returns text)."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @cache
@@ -153,13 +164,24 @@ def _update_sql(guarded: bool, vendor: str) -> str:
     ]
     if guarded:
         assignments += ["digest_nonce", "digest_nonce_issued_ns", "digest_nc"]
-    sql = f"UPDATE {table} SET {', '.join(f'{_q(a)} = %s' for a in assignments)} "  # noqa: S608
+    sets = [f"{_q(a)} = %s" for a in assignments]
+    # The first success binds the MAC to this device (every SET sees the row as it was).
+    bound_at, bound_by = _q("bound_at"), _q("bound_by")
+    sets.append(f"{bound_at} = COALESCE({bound_at}, %s)")
+    sets.append(f"{bound_by} = CASE WHEN {bound_at} IS NULL THEN %s ELSE {bound_by} END")
+    sql = f"UPDATE {table} SET {', '.join(sets)} "  # noqa: S608
     sql += f"WHERE {_q('id')} = %s"
     if guarded:
         sql += (
             f" AND ({_q('digest_nonce_issued_ns')} < %s"
             f" OR ({_q('digest_nonce')} = %s AND {_q('digest_nc')} < %s))"
         )
+    # Not if another customer's device was bound meanwhile (the partial unique index
+    # device_mac_bound_once is the last guard).
+    sql += (
+        f" AND ({bound_at} IS NOT NULL OR NOT EXISTS (SELECT 1 FROM {table} o "  # noqa: S608
+        f"WHERE o.{_q('mac')} = %s AND o.{bound_at} IS NOT NULL AND o.{_q('id')} <> %s))"
+    )
     return sql
 
 
@@ -173,13 +195,22 @@ class Fetch:
 
 
 def record_fetch(
-    device_id: int, fetch: Fetch, *, nonce: str = "", nonce_issued_ns: int = 0, nc: int = 0
+    device: ProvisioningDevice,
+    fetch: Fetch,
+    *,
+    bound_by: str,
+    nonce: str = "",
+    nonce_issued_ns: int = 0,
+    nc: int = 0,
 ) -> bool:
-    """Write the status; with a nonce, only if it is newer than the last one used or the same
-    with a higher count. False: nothing written (a replay)."""
+    """Write the status and, on the first success, bind the MAC to the device (``bound_by``:
+    how the phone proved it, a :class:`ProvisioningDevice.Binding`); with a nonce, only if it
+    is newer than the last one used or the same with a higher count. False: nothing written (a
+    replay, or another customer's device bound the MAC an instant before)."""
     ops = connection.ops
+    when = ops.adapt_datetimefield_value(fetch.at)
     params: list[Any] = [
-        ops.adapt_datetimefield_value(fetch.at),
+        when,
         ops.adapt_ipaddressfield_value(fetch.address),
         fetch.user_agent[:255],
         fetch.firmware[:64],
@@ -188,9 +219,13 @@ def record_fetch(
     guarded = bool(nonce)
     if guarded:
         params += [nonce, nonce_issued_ns, nc]
-    params.append(device_id)
+    params += [when, bound_by, device.pk]
     if guarded:
         params += [nonce_issued_ns, nonce, nc]
-    with connection.cursor() as cursor:
-        cursor.execute(_update_sql(guarded, connection.vendor), params)
-        return bool(cursor.rowcount == 1)
+    params += [device.mac, device.pk]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_update_sql(guarded, connection.vendor), params)
+            return bool(cursor.rowcount == 1)
+    except IntegrityError:  # two customers' first fetches at once: the other one won
+        return False

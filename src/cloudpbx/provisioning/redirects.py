@@ -33,7 +33,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from cloudpbx.core import events
-from cloudpbx.provisioning import build
+from cloudpbx.provisioning import build, claims
 from cloudpbx.provisioning.models import (
     ProvisioningDevice,
     RedirectRegistration,
@@ -170,12 +170,23 @@ class Request:
 
 
 def _device(manufacturer: str, mac: str) -> ProvisioningDevice | None:
-    """The automatic phone that wants this MAC registered now, if any."""
-    return (
-        ProvisioningDevice.objects.filter(manufacturer=manufacturer, mac=mac)
-        .select_related("terminal")
-        .first()
-    )
+    """The automatic phone that wants this MAC registered now, if any.
+
+    A MAC several customers entered is never pushed for a second one: only its owner (the
+    bound device, or the sole claimant; :func:`claims.owner`) is registered. While claimants
+    are unbound, the one registered before the others came keeps its registration (and its
+    updates) until a fetch, its MAC-ID or the operator binds the MAC; a customer entering a
+    MAC thus cannot take another's redirect away.
+    """
+    device = claims.owner(mac)
+    if device is None:
+        kept = Registration.objects.filter(
+            manufacturer=manufacturer, mac=mac, action=Registration.Action.REGISTER
+        ).values_list("device_id", flat=True)
+        device = claims.claimants(mac).filter(pk__in=kept).select_related("terminal").first()
+    if device is None or device.manufacturer != manufacturer:
+        return None
+    return device
 
 
 def sync(manufacturer: str, mac: str, *, force: bool = False) -> Registration | None:
@@ -313,6 +324,10 @@ def run(manufacturer: str, mac: str, generation: int, *, last_attempt: bool) -> 
         raise error from None
     _finish(record, generation, Registration.Status.DONE, "")
     logger.info("redirect %s of %s %s done", record.action, manufacturer, mac)
+    if record.action == Registration.Action.REGISTER and settings.service == Service.GIGASET:
+        # Gigaset checked the MAC-ID's code against the MAC: whoever typed it has the label.
+        assert device is not None
+        claims.bind_by_mac_id(device)
 
 
 def _finish(record: Registration, generation: int, status: str, detail: str) -> None:
@@ -385,6 +400,13 @@ def status(device: ProvisioningDevice) -> RedirectStatus:
         or record.action != Registration.Action.REGISTER
         or (record.manufacturer, record.mac) != (device.manufacturer, device.mac)
     ):
+        if claims.state(device) in (claims.CONFLICT, claims.BOUND_ELSEWHERE):
+            # Another customer's phone has (or may have) the MAC: this one waits for the
+            # operator, and reads like any registration waiting its turn, so that it tells
+            # nothing about the other customer.
+            return RedirectStatus(
+                state="pending", service=adapter_name(settings), url=url, credentials=carried
+            )
         return RedirectStatus(
             state="not_registered", service=adapter_name(settings), url=url, credentials=carried
         )

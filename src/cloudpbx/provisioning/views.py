@@ -1,14 +1,16 @@
 """``/prov/<file>``: the HTTP adapter of the provisioning engine.
 
-Identification (:mod:`identify`), the authentication decision (:mod:`access`) and rendering
-(:mod:`render`) are pure; this module loads the device (one query), applies the decision and
-records a successful fetch together with the Digest replay guard (one conditional UPDATE).
+Identification (:mod:`identify`), the choice among customers' devices with the MAC and the
+authentication decision (:mod:`access`) and rendering (:mod:`render`) are pure; this module
+loads the devices (one query), applies the decision and records a successful fetch together
+with the Digest replay guard and the MAC's binding (one conditional UPDATE).
 Refusals are uniform: status, headers and body are the same whatever the reason (only the
 nonce differs), and each is logged as one fail2ban-friendly line without secrets.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from functools import cache
@@ -108,8 +110,15 @@ def _serve_device(request: HttpRequest, match: identify.FileMatch, filename: str
     mac = match.mac or ""
     identified = identify.identify(match, user_agent)
     now = timezone.now()
-    loaded = queries.load_device(mac, [v.key for v in identified.vendors], client.address, now)
-    device = loaded.device if loaded else None
+    authorization = meta.get("HTTP_AUTHORIZATION", "")
+    loaded = queries.load_devices(mac, client.address, now)
+    choice = access.choose(
+        [_claimant(d) for d in loaded.devices],
+        [v.key for v in identified.vendors],
+        authorization,
+        client.address,
+    )
+    device = loaded.devices[choice.index] if choice.index is not None else None
 
     password = ""
     if device is not None and device.auth_mode == ProvisioningDevice.AuthMode.CREDENTIALS:
@@ -127,17 +136,23 @@ def _serve_device(request: HttpRequest, match: identify.FileMatch, filename: str
             mac=mac,
             method=request.method or "GET",
             uri=request.get_full_path(),
-            authorization=meta.get("HTTP_AUTHORIZATION", ""),
+            authorization=authorization,
             client=client,
             now_ns=time.time_ns(),
         ),
-        _device_access(loaded, password),
+        _device_access(device, loaded, password),
         policy,
         _signer(settings.SECRET_KEY),
         basic_allowed=bool(vendor and vendor.basic_auth),
     )
     if identified.refusal:
         decision = access.Decision(accepted=False, reason=identified.refusal, counts=True)
+    elif choice.ambiguous:
+        # Two customers' phones fit (overlapping trusted networks, say): neither gets a file
+        # until the operator binds the MAC to one; nobody's failure, so nothing is counted.
+        decision = access.Decision(accepted=False, reason="ambiguous_mac")
+    elif choice.bound_elsewhere and decision.reason == "unknown_mac":
+        decision = dataclasses.replace(decision, reason="bound_elsewhere")
     if device is None or vendor is None or not decision.accepted:
         return _refuse(mac, decision, client, filename, known=device is not None)
     agent = identified.user_agent
@@ -149,8 +164,9 @@ def _serve_device(request: HttpRequest, match: identify.FileMatch, filename: str
         reported_model=agent.model if agent else "",
     )
     recorded = queries.record_fetch(
-        device.pk,
+        device,
         fetch,
+        bound_by=decision.reason,  # "credentials" or "trusted_ip": what the phone proved
         nonce=decision.nonce,
         nonce_issued_ns=decision.nonce_issued_ns,
         nc=decision.nc,
@@ -177,18 +193,27 @@ def _serve_device(request: HttpRequest, match: identify.FileMatch, filename: str
     )
 
 
+def _claimant(device: ProvisioningDevice) -> access.Claimant:
+    return access.Claimant(
+        manufacturer=device.manufacturer,
+        mode=device.auth_mode,
+        username=device.acs_username,
+        networks=tuple(device.trusted_networks or ()),
+        bound=device.bound_at is not None,
+    )
+
+
 def _device_access(
-    loaded: queries.LoadedDevice | None, password: str
+    device: ProvisioningDevice | None, loaded: queries.LoadedDevices, password: str
 ) -> access.DeviceAccess | None:
-    if loaded is None:
+    if device is None:
         return None
-    device = loaded.device
     return access.DeviceAccess(
         mode=device.auth_mode,
         username=device.acs_username,
         password=password or None,
         networks=tuple(device.trusted_networks or ()),
-        mac_locked=loaded.mac_locked,
+        pair_locked=loaded.pair_locked,
         ip_locked=loaded.ip_locked,
     )
 
@@ -214,8 +239,17 @@ def _refuse(
         filename,
     )
     if decision.counts:
-        for key in lockouts.record_failure(mac=mac if known else None, address=client.address):
+        # Known or not, the same MAC is counted: the same statements, the same time.
+        counted = lockouts.record_failure(mac=mac, address=client.address)
+        for key in counted.locked:
             logger.warning("cloudpbx-prov locked %s for %ss", key, config.prov_lockout_seconds)
+        if counted.mac_alert and known:
+            logger.warning(
+                "cloudpbx-prov alert mac=%s failures=%s within %ss (all addresses, not locked)",
+                mac,
+                counted.mac_failures,
+                config.prov_lockout_window_seconds,
+            )
     return response
 
 

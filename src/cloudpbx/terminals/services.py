@@ -21,6 +21,7 @@ from cloudpbx.core import credentials, crypto, events
 from cloudpbx.core.validators import no_control_characters
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
+from cloudpbx.provisioning.addresses import AddressError, parse_mac
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.provisioning.vendors import VENDORS
 from cloudpbx.tenancy.models import Tenant
@@ -300,6 +301,10 @@ def _prepare_device(
         return None
 
     device = existing or ProvisioningDevice()
+    device.tenant = terminal.tenant
+    if device.bound_at is not None and _normalised_mac(settings_.mac) != device.mac:
+        # The binding was the old MAC's: the new one has proven nothing yet.
+        device.bound_at, device.bound_by = None, ""
     device.manufacturer = settings_.manufacturer
     device.model = settings_.model
     device.mac = settings_.mac
@@ -322,6 +327,13 @@ def _prepare_device(
         for name, messages in error.message_dict.items():
             errors[f"device.{name}"] = messages
     return device
+
+
+def _normalised_mac(typed: str) -> str:
+    try:
+        return parse_mac(typed)
+    except AddressError:
+        return typed  # reported by the device's validation
 
 
 def _generate_sip_account(terminal: Terminal) -> None:

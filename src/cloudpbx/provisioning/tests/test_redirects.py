@@ -4,6 +4,7 @@ retries with back-off up to the limit, the retry action, operator settings and M
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,10 +30,12 @@ PROV = f"{django_settings.CLOUDPBX_PUBLIC_URL}/prov"
 
 
 @pytest.fixture(autouse=True)
-def _whole_site(_provisioning_settings: Any, settings: Any) -> None:
+def _whole_site(_provisioning_settings: Any, settings: Any) -> Iterator[None]:
     settings.ROOT_URLCONF = "cloudpbx.urls"
     ymcs._tokens.clear()
     redirects.forget_settings()
+    yield
+    redirects.forget_settings()  # the settings cache must not outlive the test's rows
 
 
 @pytest.fixture
@@ -814,3 +817,115 @@ def test_the_status_include_renders_every_state(
     resync = render_to_string("provisioning/_resync.html", context | {"standalone": True})
     assert "Re-provision now" in resync
     assert "<form" in resync  # standalone: a form of its own
+
+
+# --- one MAC, several customers ----------------------------------------------------------------
+
+
+def _registered_for(fake: Any, mac: str) -> list[Any]:
+    return [
+        payload for path, payload in fake.calls if "add" in path.lower() and mac in str(payload)
+    ]
+
+
+def test_a_mac_a_second_customer_enters_is_never_pushed_for_it(
+    tenant: Any, run_on_commit: Any
+) -> None:
+    from cloudpbx.provisioning import claims
+    from cloudpbx.provisioning.models import ProvisioningDevice
+
+    with fakes.ymcs() as fake:
+        configure("yealink", "ymcs", fake.url)
+        first = phone(api_client(tenant), run_on_commit, "80:5e:c0:11:22:33")
+        assert first["provisioning"]["redirect"]["state"] == "done"
+        pushed = list(fake.calls)
+
+        other_api = api_client(make_tenant())
+        second = phone(other_api, run_on_commit, "80:5e:c0:11:22:33")
+        # Nothing went to the service; the first customer keeps its registration, and the
+        # second reads like any registration waiting its turn (no hint of the first).
+        assert fake.calls == pushed
+        theirs = ProvisioningDevice.objects.get(terminal_id=first["id"])
+        assert record("yealink", "805ec0112233").device_id == theirs.pk
+        assert second["provisioning"]["redirect"]["state"] == "pending"
+        assert shown(api_client(tenant), first["id"])["provisioning"]["redirect"]["state"] == (
+            "done"
+        )
+        retried = run_on_commit(lambda: other_api.post(f"{URL}{second['id']}/redirect-retry"))
+        assert retried.status_code in (202, 409)
+        assert record("yealink", "805ec0112233").device_id == theirs.pk
+
+        # The operator decides for the second: the registration now carries its credentials.
+        mine = ProvisioningDevice.objects.get(terminal_id=second["id"])
+        run_on_commit(lambda: claims.bind(mine))
+        assert record("yealink", "805ec0112233").device_id == mine.pk
+        assert record("yealink", "805ec0112233").status == "done"
+        assert shown(other_api, second["id"])["provisioning"]["redirect"]["state"] == "done"
+        assert shown(api_client(tenant), first["id"])["provisioning"]["redirect"]["state"] == (
+            "pending"
+        )
+        assert fake.problems == []
+
+
+def test_register_all_skips_a_mac_several_customers_claim(tenant: Any, run_on_commit: Any) -> None:
+    phone(api_client(tenant), run_on_commit, "80:5e:c0:11:22:33")
+    phone(api_client(make_tenant()), run_on_commit, "80:5e:c0:11:22:33")
+    phone(api_client(tenant), run_on_commit, "80:5e:c0:44:55:66")
+    with fakes.ymcs() as fake:
+        configure("yealink", "ymcs", fake.url)
+        run_on_commit(lambda: redirects.register_all("yealink"))
+        assert set(fake.devices) == {"805ec0445566"}
+        assert not RedirectRegistration.objects.filter(mac="805ec0112233").exists()
+
+
+def test_the_first_customers_phone_leaving_hands_the_mac_to_the_remaining_one(
+    tenant: Any, run_on_commit: Any
+) -> None:
+    from cloudpbx.provisioning.models import ProvisioningDevice
+
+    with fakes.ymcs() as fake:
+        configure("yealink", "ymcs", fake.url)
+        api = api_client(tenant)
+        first = phone(api, run_on_commit, "80:5e:c0:11:22:33")
+        second = phone(api_client(make_tenant()), run_on_commit, "80:5e:c0:11:22:33")
+        run_on_commit(lambda: api.delete(f"{URL}{first['id']}"))
+        remaining = ProvisioningDevice.objects.get(terminal_id=second["id"])
+        assert record("yealink", "805ec0112233").device_id == remaining.pk
+        assert record("yealink", "805ec0112233").action == "register"
+        assert "805ec0112233" in fake.devices
+
+
+def test_gigaset_accepting_the_mac_id_binds_the_mac(tenant: Any, run_on_commit: Any) -> None:
+    from cloudpbx.provisioning.models import ProvisioningDevice
+
+    with fakes.gigaset() as fake:
+        configure(
+            "gigaset",
+            "gigaset",
+            f"{fake.url}/apxml/rpc.do",
+            secret=fakes.RPC_PASSWORD,
+            account=fakes.RPC_USER,
+        )
+        created = phone(
+            api_client(tenant),
+            run_on_commit,
+            "7c:2f:80:e0:d6:05",
+            "gigaset",
+            "N870",
+            mac_id="AB12",
+        )
+        assert created["provisioning"]["redirect"]["state"] == "done"
+        device = ProvisioningDevice.objects.get(terminal_id=created["id"])
+        assert device.bound_by == ProvisioningDevice.Binding.MAC_ID
+        # Refused by Gigaset (a wrong code, say): nothing is bound.
+        fake.fail_next.extend(["", "MAC-ID invalid"])  # deregister first, then register
+        refused = phone(
+            api_client(make_tenant()),
+            run_on_commit,
+            "7c:2f:80:e0:d6:06",
+            "gigaset",
+            "N870",
+            mac_id="ZZ99",
+        )
+        assert refused["provisioning"]["redirect"]["state"] == "failed"
+        assert ProvisioningDevice.objects.get(terminal_id=refused["id"]).bound_at is None

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from cloudpbx.core.testing import TenantIsolationCases, api_client, errors_at
+from cloudpbx.core.testing import TenantIsolationCases, api_client, errors_at, make_tenant
 from cloudpbx.tenancy.models import Membership
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
@@ -145,6 +145,18 @@ def test_duplicate_name_is_422_on_name(api):
     assert errors_at(api.post(URL, {"name": "Desk", "type": "app"})) == {
         "name": ["Another terminal already has this name."]
     }
+
+
+def test_a_mac_used_twice_in_one_pbx_is_422_on_the_mac_but_not_across_customers(api, tenant):
+    assert api.post(URL, FULL_IP_PHONE).status_code == 201
+    twice = api.post(URL, {**FULL_IP_PHONE, "name": "Second"})
+    assert twice.status_code == 422
+    assert errors_at(twice) == {
+        "provisioning.mac": ["Another terminal of this PBX already uses this MAC address."]
+    }
+    minimal = {"name": "Theirs", "type": "ip_phone", "provisioning": FULL_IP_PHONE["provisioning"]}
+    elsewhere = api_client(make_tenant()).post(URL, minimal)
+    assert elsewhere.status_code == 201, errors_at(elsewhere)
 
 
 def test_patch_changes_only_what_is_sent(api):

@@ -198,6 +198,7 @@ def _populate(tenant: Any, count: int, start: int = 0) -> None:
     ProvisioningDevice.objects.bulk_create(
         ProvisioningDevice(
             terminal=t,
+            tenant=t.tenant,
             manufacturer="yealink",
             model="T54W",
             mac=next_mac(),
@@ -389,7 +390,7 @@ def test_errors_are_translated(tenant: Any) -> None:
     assert errors_of(response, "name") == "Dieses Feld darf nicht leer sein."
 
 
-def test_mac_used_by_another_customer_is_refused(client: Client, tenant: Any) -> None:
+def test_mac_used_by_another_customer_is_saved_without_a_hint(client: Client, tenant: Any) -> None:
     other = make_tenant()
     create_terminal(
         other,
@@ -402,8 +403,34 @@ def test_mac_used_by_another_customer_is_refused(client: Client, tenant: Any) ->
         tenant, config_mode="automatic", manufacturer="yealink", model="T54W", mac="805EC0999999"
     )
     response = client.post(ADD, data)
-    assert errors_of(response, "mac") == "This MAC address is already in use."
-    assert "Theirs" not in response.content.decode()
+    assert response.status_code == 302
+    mine = Terminal.objects.for_tenant(tenant).get(name="Reception")
+    assert mine.device is not None and mine.device.mac == "805ec0999999"
+    page = client.get(response["Location"]).content.decode()
+    assert "Theirs" not in page
+    for hint in ("already", "another customer", "conflict"):
+        assert hint not in page.lower()
+
+
+def test_mac_used_twice_by_the_same_customer_is_refused(client: Client, tenant: Any) -> None:
+    create_terminal(
+        tenant,
+        name="Mine",
+        type="ip_phone",
+        config_mode="automatic",
+        device=DeviceSettings(manufacturer="yealink", model="T54W", mac="805ec0999999"),
+    )
+    data = form_data(
+        tenant, config_mode="automatic", manufacturer="yealink", model="T54W", mac="805EC0999999"
+    )
+    response = client.post(ADD, data)
+    assert (
+        errors_of(response, "mac") == "Another terminal of this PBX already uses this MAC address."
+    )
+    french = portal_client(tenant, language="fr").post(ADD, data)
+    assert errors_of(french, "mac") == (
+        "Un autre terminal de ce PBX utilise déjà cette adresse MAC."
+    )
 
 
 def test_tampered_choice_of_another_customer_is_refused(client: Client, tenant: Any) -> None:
