@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
+from pydantic import ConfigDict
 
 from cloudpbx.core.api import (
     ApiValidationError,
@@ -50,6 +51,8 @@ NAME_LENGTH = max_length(Extension, "name")
 
 
 class ExtensionIn(BodySchema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"number": "40", "name": "Sales"}]})
+
     number: str = Field(pattern=NUMBER, description="2 to 6 digits, not starting with 0.")
     name: str = Field("", max_length=NAME_LENGTH)
 

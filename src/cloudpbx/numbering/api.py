@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
+from pydantic import ConfigDict
 
 from cloudpbx.core.api import (
     ApiValidationError,
@@ -54,6 +55,8 @@ class NumberIn(BodySchema):
 
 
 class NumberPatch(BodySchema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"destination": "10"}]})
+
     is_main: bool | None = None
     label: str | None = Field(None, max_length=LABEL_LENGTH)
     destination: str | None = DESTINATION

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from ninja import Schema
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from cloudpbx.core import credentials
@@ -70,6 +70,15 @@ class ProvisioningIn(BodySchema):
 
 
 class TerminalIn(BodySchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "Softphone", "type": "app", "inbound": {"extensions": ["10"]}},
+                {"name": "Mobile", "type": "external", "external": {"number": "0151 23456789"}},
+            ]
+        }
+    )
+
     name: str = Field(min_length=1, max_length=NAME_LENGTH)
     type: TerminalType
     outbound: OutboundIn | None = None
