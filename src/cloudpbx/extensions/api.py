@@ -5,18 +5,22 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
+from pydantic import ConfigDict
 
 from cloudpbx.core.api import (
     ApiValidationError,
+    BodySchema,
     Pagination,
     get_scoped_or_404,
+    max_length,
     require_admin,
+    responses,
     tenant_of,
 )
 from cloudpbx.extensions import services
-from cloudpbx.extensions.models import Extension
+from cloudpbx.extensions.models import EXTENSION_PATTERN, Extension
 
 router = Router(tags=["extensions"])
 
@@ -42,14 +46,20 @@ class ExtensionOut(Schema):
         return [n.e164 for n in extension.phone_numbers.all()]
 
 
-class ExtensionIn(Schema):
-    number: str
-    name: str = ""
+NUMBER = f"^{EXTENSION_PATTERN.pattern}$"
+NAME_LENGTH = max_length(Extension, "name")
 
 
-class ExtensionPatch(Schema):
-    number: str | None = None
-    name: str | None = None
+class ExtensionIn(BodySchema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"number": "40", "name": "Sales"}]})
+
+    number: str = Field(pattern=NUMBER, description="2 to 6 digits, not starting with 0.")
+    name: str = Field("", max_length=NAME_LENGTH)
+
+
+class ExtensionPatch(BodySchema):
+    number: str | None = Field(None, pattern=NUMBER)
+    name: str | None = Field(None, max_length=NAME_LENGTH)
 
 
 def extensions_of(request: HttpRequest) -> QuerySet[Extension]:
@@ -58,13 +68,13 @@ def extensions_of(request: HttpRequest) -> QuerySet[Extension]:
     )
 
 
-@router.get("/", response=list[ExtensionOut])
+@router.get("/", response=responses({200: list[ExtensionOut]}))
 @paginate(Pagination)
 def list_extensions(request: HttpRequest) -> Any:
     return extensions_of(request)
 
 
-@router.post("/", response={201: ExtensionOut})
+@router.post("/", response=responses({201: ExtensionOut}, 400, 403))
 def create_extension(request: HttpRequest, payload: ExtensionIn) -> Any:
     require_admin(request)
     try:
@@ -74,12 +84,12 @@ def create_extension(request: HttpRequest, payload: ExtensionIn) -> Any:
     return Status(201, extensions_of(request).get(pk=extension.pk))
 
 
-@router.get("/{int:extension_id}", response=ExtensionOut)
+@router.get("/{extension_id}", response=responses({200: ExtensionOut}, 404))
 def get_extension(request: HttpRequest, extension_id: int) -> Any:
     return get_scoped_or_404(extensions_of(request), request, extension_id)
 
 
-@router.patch("/{int:extension_id}", response=ExtensionOut)
+@router.patch("/{extension_id}", response=responses({200: ExtensionOut}, 400, 403, 404))
 def update_extension(request: HttpRequest, extension_id: int, payload: ExtensionPatch) -> Any:
     extension = get_scoped_or_404(extensions_of(request), request, extension_id)
     require_admin(request)
@@ -90,7 +100,7 @@ def update_extension(request: HttpRequest, extension_id: int, payload: Extension
     return extensions_of(request).get(pk=extension.pk)
 
 
-@router.delete("/{int:extension_id}", response={204: None})
+@router.delete("/{extension_id}", response=responses({204: None}, 403, 404))
 def delete_extension(request: HttpRequest, extension_id: int) -> Any:
     extension = get_scoped_or_404(extensions_of(request), request, extension_id)
     require_admin(request)

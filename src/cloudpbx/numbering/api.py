@@ -6,17 +6,22 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
+from pydantic import ConfigDict
 
 from cloudpbx.core.api import (
     ApiValidationError,
+    BodySchema,
     Pagination,
     get_scoped_or_404,
+    max_length,
     require_admin,
     require_operator,
+    responses,
     tenant_of,
 )
+from cloudpbx.extensions.api import NUMBER as EXTENSION_NUMBER
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import services
 from cloudpbx.numbering.models import PhoneNumber
@@ -36,17 +41,25 @@ class NumberOut(Schema):
         return number.destination.number if number.destination else None
 
 
-class NumberIn(Schema):
-    e164: str
+LABEL_LENGTH = max_length(PhoneNumber, "label")
+DESTINATION = Field(None, pattern=EXTENSION_NUMBER, description="An extension; null: none.")
+
+
+class NumberIn(BodySchema):
+    e164: str = Field(
+        min_length=1, description="E.164, or a national number of the customer's country."
+    )
     is_main: bool = False
-    label: str = ""
-    destination: str | None = None
+    label: str = Field("", max_length=LABEL_LENGTH)
+    destination: str | None = DESTINATION
 
 
-class NumberPatch(Schema):
+class NumberPatch(BodySchema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"destination": "10"}]})
+
     is_main: bool | None = None
-    label: str | None = None
-    destination: str | None = None
+    label: str | None = Field(None, max_length=LABEL_LENGTH)
+    destination: str | None = DESTINATION
 
 
 def numbers_of(request: HttpRequest) -> QuerySet[PhoneNumber]:
@@ -67,18 +80,18 @@ def _destination(request: HttpRequest, number: str | None) -> Extension | None:
     return extension
 
 
-@router.get("/", response=list[NumberOut])
+@router.get("/", response=responses({200: list[NumberOut]}))
 @paginate(Pagination)
 def list_numbers(request: HttpRequest) -> Any:
     return numbers_of(request)
 
 
-@router.get("/{int:number_id}", response=NumberOut)
+@router.get("/{number_id}", response=responses({200: NumberOut}, 404))
 def get_number(request: HttpRequest, number_id: int) -> Any:
     return get_scoped_or_404(numbers_of(request), request, number_id)
 
 
-@router.post("/", response={201: NumberOut})
+@router.post("/", response=responses({201: NumberOut}, 400, 403))
 def add_number(request: HttpRequest, payload: NumberIn) -> Any:
     require_operator(request)
     destination = _destination(request, payload.destination)
@@ -95,7 +108,7 @@ def add_number(request: HttpRequest, payload: NumberIn) -> Any:
     return Status(201, number)
 
 
-@router.patch("/{int:number_id}", response=NumberOut)
+@router.patch("/{number_id}", response=responses({200: NumberOut}, 400, 403, 404))
 def update_number(request: HttpRequest, number_id: int, payload: NumberPatch) -> Any:
     """Customers choose the destination; the main flag and label are the operator's."""
     number = get_scoped_or_404(numbers_of(request), request, number_id)
@@ -114,7 +127,7 @@ def update_number(request: HttpRequest, number_id: int, payload: NumberPatch) ->
     return number
 
 
-@router.delete("/{int:number_id}", response={204: None})
+@router.delete("/{number_id}", response=responses({204: None}, 403, 404))
 def delete_number(request: HttpRequest, number_id: int) -> Any:
     number = get_scoped_or_404(numbers_of(request), request, number_id)
     require_operator(request)

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
-from cloudpbx.core.api import get_scoped_or_404, require_admin
+from cloudpbx.core.api import get_scoped_or_404, require_admin, responses
 from cloudpbx.provisioning import redirects, resync
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.terminals.models import Terminal
@@ -45,7 +45,7 @@ def _device(request: HttpRequest, terminal_id: int) -> ProvisioningDevice:
     return device
 
 
-@router.post("/{int:terminal_id}/redirect-retry", response={202: RedirectOut})
+@router.post("/{terminal_id}/redirect-retry", response=responses({202: RedirectOut}, 403, 404, 409))
 def redirect_retry(request: HttpRequest, terminal_id: int) -> Any:
     """Register the phone with its manufacturer's redirect service again, in the background."""
     device = _device(request, terminal_id)
@@ -59,7 +59,9 @@ def redirect_retry(request: HttpRequest, terminal_id: int) -> Any:
     return Status(202, redirects.status_dict(device))
 
 
-@router.post("/{int:terminal_id}/resync", response={200: ResyncResultOut})
+@router.post(
+    "/{terminal_id}/resync", response=responses({200: ResyncResultOut}, 403, 404, 409, 503)
+)
 def resync_now(request: HttpRequest, terminal_id: int) -> Any:
     """Send SIP NOTIFY check-sync to the phone's registered contacts now."""
     device = _device(request, terminal_id)

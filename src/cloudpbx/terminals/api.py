@@ -15,6 +15,7 @@ from cloudpbx.core.api import (
     Pagination,
     get_scoped_or_404,
     require_admin,
+    responses,
     tenant_of,
 )
 from cloudpbx.extensions.models import Extension
@@ -174,7 +175,7 @@ def _call(function: Any, *args: Any, request: HttpRequest, payload: Any) -> Term
         raise ApiValidationError(error, LOCATIONS) from error
 
 
-@router.get("/", response=list[TerminalOut])
+@router.get("/", response=responses({200: list[TerminalOut]}))
 @paginate(Pagination)
 def list_terminals(request: HttpRequest, filters: Query[TerminalFilter]) -> Any:
     terminals = terminals_of(request)
@@ -187,19 +188,19 @@ def list_terminals(request: HttpRequest, filters: Query[TerminalFilter]) -> Any:
     return terminals
 
 
-@router.post("/", response={201: TerminalOut})
+@router.post("/", response=responses({201: TerminalOut}, 400, 403))
 def create_terminal(request: HttpRequest, payload: TerminalIn) -> Any:
     require_admin(request)
     terminal = _call(services.create_terminal, tenant_of(request), request=request, payload=payload)
     return Status(201, terminals_of(request).get(pk=terminal.pk))
 
 
-@router.get("/{int:terminal_id}", response=TerminalOut)
+@router.get("/{terminal_id}", response=responses({200: TerminalOut}, 404))
 def get_terminal(request: HttpRequest, terminal_id: int) -> Any:
     return get_scoped_or_404(terminals_of(request), request, terminal_id)
 
 
-@router.patch("/{int:terminal_id}", response=TerminalOut)
+@router.patch("/{terminal_id}", response=responses({200: TerminalOut}, 400, 403, 404))
 def update_terminal(request: HttpRequest, terminal_id: int, payload: TerminalPatch) -> Any:
     terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
     require_admin(request)
@@ -207,7 +208,7 @@ def update_terminal(request: HttpRequest, terminal_id: int, payload: TerminalPat
     return terminals_of(request).get(pk=terminal.pk)
 
 
-@router.delete("/{int:terminal_id}", response={204: None})
+@router.delete("/{terminal_id}", response=responses({204: None}, 403, 404))
 def delete_terminal(request: HttpRequest, terminal_id: int) -> Any:
     terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
     require_admin(request)
@@ -215,7 +216,10 @@ def delete_terminal(request: HttpRequest, terminal_id: int) -> Any:
     return Status(204, None)
 
 
-@router.post("/{int:terminal_id}/sip-password", response=PasswordOut)
+@router.post(
+    "/{terminal_id}/sip-password",
+    response=responses({200: PasswordOut}, 400, 403, 404),
+)
 def set_sip_password(request: HttpRequest, terminal_id: int, payload: PasswordIn) -> Any:
     """Rotate the SIP password (empty body) or set the one given (strength checked)."""
     terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
@@ -227,7 +231,10 @@ def set_sip_password(request: HttpRequest, terminal_id: int, payload: PasswordIn
     return {"username": terminal.sip_username, "password": password}
 
 
-@router.post("/{int:terminal_id}/acs-password", response=PasswordOut)
+@router.post(
+    "/{terminal_id}/acs-password",
+    response=responses({200: PasswordOut}, 400, 403, 404),
+)
 def set_acs_password(request: HttpRequest, terminal_id: int, payload: PasswordIn) -> Any:
     """Rotate or set the provisioning password of an automatically configured phone."""
     terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
@@ -245,7 +252,7 @@ def set_acs_password(request: HttpRequest, terminal_id: int, payload: PasswordIn
     return {"username": device.acs_username, "password": password}
 
 
-@router.get("/{int:terminal_id}/credentials", response=CredentialsOut)
+@router.get("/{terminal_id}/credentials", response=responses({200: CredentialsOut}, 403, 404))
 def reveal_credentials(request: HttpRequest, terminal_id: int, response: HttpResponse) -> Any:
     """The SIP and provisioning passwords: the one way to read them (admins only, as in the
     portal; no list or detail response carries them), with ``Cache-Control: no-store``."""
@@ -266,7 +273,7 @@ def reveal_credentials(request: HttpRequest, terminal_id: int, response: HttpRes
     return {"sip": sip, "provisioning": provisioning}
 
 
-@router.get("/{int:terminal_id}/status", response={200: StatusOut, 503: dict})
+@router.get("/{terminal_id}/status", response=responses({200: StatusOut}, 404, 503))
 def registration_status(request: HttpRequest, terminal_id: int) -> Any:
     """Registration status read from Kamailio: online, and each contact's details."""
     terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
@@ -283,7 +290,7 @@ def registration_status(request: HttpRequest, terminal_id: int) -> Any:
     }
 
 
-@router.post("/{int:terminal_id}/app-link", response={201: AppLinkOut})
+@router.post("/{terminal_id}/app-link", response=responses({201: AppLinkOut}, 403, 404))
 def new_app_link(request: HttpRequest, terminal_id: int) -> Any:
     """A fresh one-time setup link for an app terminal (and its QR code); earlier links die."""
     terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)

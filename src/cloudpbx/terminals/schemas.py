@@ -1,13 +1,19 @@
 """Request and response shapes of the terminals API."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from ninja import Schema
-from pydantic import Field
+from pydantic import ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
+from cloudpbx.core import credentials
+from cloudpbx.core.api import BodySchema, InputSchema, max_length
+from cloudpbx.extensions.models import EXTENSION_PATTERN
 from cloudpbx.provisioning import redirects
+from cloudpbx.provisioning.addresses import MAX_TRUSTED_NETWORKS
+from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.terminals.models import Terminal
 
 TerminalType = Literal["ip_phone", "app", "external"]
@@ -18,41 +24,62 @@ Manufacturer = Literal["gigaset", "htek", "snom", "yealink"]
 # "pbx": as set for the PBX (the customer's policy).
 MediaEncryptionSetting = Literal["pbx", "off", "optional", "required"]
 
+# An extension as the API names it: its number, as the model checks it.
+EXTENSION_NUMBER = f"^{EXTENSION_PATTERN.pattern}$"
+ExtensionNumber = Annotated[str, Field(pattern=EXTENSION_NUMBER)]
+# Twelve hex digits, in pairs optionally separated as people write them (80:5E:C0:AA:BB:CC,
+# 80-5e-c0-aa-bb-cc, 805e.c0aa.bbcc, 805ec0aabbcc); the model refuses group addresses.
+MAC_ADDRESS = r"^[0-9A-Fa-f]{2}(?:[\s:.\-]?[0-9A-Fa-f]{2}){5}$"
+NAME_LENGTH = max_length(Terminal, "name")
 
-class OutboundIn(Schema):
+
+class OutboundIn(BodySchema):
     external_calls_enabled: bool | None = None
     identification_number: str | None = None
-    internal_display_name: str | None = None
-    internal_extension: str | None = None
+    internal_display_name: str | None = Field(
+        None, max_length=max_length(Terminal, "internal_display_name")
+    )
+    internal_extension: ExtensionNumber | None = Field(None, description="null: none.")
     caller_id_mode: CallerIdMode | None = None
     custom_number: str | None = None
     pbx_number: str | None = None
 
 
-class MediaIn(Schema):
+class MediaIn(BodySchema):
     encryption: MediaEncryptionSetting
 
 
-class ExternalIn(Schema):
-    number: str
+class ExternalIn(BodySchema):
+    number: str = Field(min_length=1)
 
 
-class InboundIn(Schema):
-    extensions: list[str]
+class InboundIn(BodySchema):
+    extensions: list[ExtensionNumber]
 
 
-class ProvisioningIn(Schema):
+class ProvisioningIn(BodySchema):
     mode: ConfigMode
     manufacturer: Manufacturer | None = None
-    model: str | None = None
-    mac: str | None = None
+    model: str | None = Field(None, max_length=max_length(ProvisioningDevice, "model"))
+    mac: str | None = Field(None, pattern=MAC_ADDRESS)
     auth: AuthMode = "credentials"
-    trusted_networks: list[str] = []
-    mac_id: str | None = None
+    trusted_networks: list[str] = Field([], max_length=MAX_TRUSTED_NETWORKS)
+    mac_id: str | None = Field(
+        None, description="Gigaset: the MAC-ID on the label, e.g. 7C2F80E0D605-AB12."
+    )
 
 
-class TerminalIn(Schema):
-    name: str
+class TerminalIn(BodySchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "Softphone", "type": "app", "inbound": {"extensions": ["10"]}},
+                {"name": "Mobile", "type": "external", "external": {"number": "0151 23456789"}},
+            ]
+        }
+    )
+
+    name: str = Field(min_length=1, max_length=NAME_LENGTH)
     type: TerminalType
     outbound: OutboundIn | None = None
     media: MediaIn | None = None
@@ -62,8 +89,8 @@ class TerminalIn(Schema):
     generate_credentials: bool = True
 
 
-class TerminalPatch(Schema):
-    name: str | None = None
+class TerminalPatch(BodySchema):
+    name: str | None = Field(None, min_length=1, max_length=NAME_LENGTH)
     type: TerminalType | None = None
     outbound: OutboundIn | None = None
     media: MediaIn | None = None
@@ -238,8 +265,13 @@ def _e164(number: Any) -> str | None:
     return number.e164 if number else None
 
 
-class PasswordIn(Schema):
-    password: str | None = None
+class PasswordIn(BodySchema):
+    password: str | None = Field(
+        None,
+        min_length=credentials.MIN_CHOSEN_PASSWORD_LENGTH,
+        max_length=credentials.MAX_PASSWORD_LENGTH,
+        description="Absent or null: generate one.",
+    )
 
 
 class PasswordOut(Schema):
@@ -256,10 +288,13 @@ class CredentialsOut(Schema):
     )
 
 
-class TerminalFilter(Schema):
-    type: TerminalType | None = None
-    q: str | None = None
-    extension: str | None = None
+class TerminalFilter(InputSchema):
+    # Absent means "any"; a query string cannot say null, so the schema does not offer it.
+    type: TerminalType | SkipJsonSchema[None] = None
+    q: str | SkipJsonSchema[None] = Field(
+        None, max_length=NAME_LENGTH, description="In the name, or the SIP username."
+    )
+    extension: ExtensionNumber | SkipJsonSchema[None] = None
 
 
 class ContactOut(Schema):
