@@ -95,7 +95,7 @@ def write(config: Config, target: Path, passphrase: bytes | None = None) -> list
         "version": __version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "database": connection.vendor,
-        "migrations": _latest_migrations(),
+        "migrations": latest_migrations(),
         "members": sorted(members),
     }
     data = _tar({"manifest.json": json.dumps(manifest, indent=1).encode(), **members})
@@ -137,7 +137,8 @@ def _pg_dump(target: Path) -> bytes:
     return target.read_bytes()
 
 
-def _latest_migrations() -> dict[str, str]:
+def latest_migrations() -> dict[str, str]:
+    """The last migration applied per app: the schema a backup holds."""
     latest: dict[str, str] = {}
     for app, name in MigrationRecorder(connection).applied_migrations():
         latest[app] = max(latest.get(app, ""), name)
