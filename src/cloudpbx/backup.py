@@ -19,7 +19,6 @@ import secrets
 import sqlite3
 import subprocess
 import tarfile
-import tempfile
 import time
 from contextlib import closing
 from datetime import UTC, datetime
@@ -63,26 +62,22 @@ class Contents:
 # --- writing ----------------------------------------------------------------------------------
 
 
-def write(config: Config, target: Path, passphrase: bytes | None = None) -> list[str]:
-    """Write the archive to ``target`` (which must not exist); return the member names and
-    any warning about what may be missing."""
-    warnings = []
+def write(config: Config, target: Path, passphrase: bytes | None = None) -> None:
+    """Write the archive to ``target``, which must not exist."""
     usrloc = sip_config.usrloc_file(config)
     if usrloc is not None and kamailio.answers(config, timeout=2.0) is None:
         # Registrations made before the backup started reach the file within one write-back.
         time.sleep(sip_config.USRLOC_WRITE_BACK_SECONDS + 1)
     members: dict[str, bytes] = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        work = Path(scratch)
-        if connection.vendor == "postgresql":
-            members["database.pgdump"] = _pg_dump(work / "database.pgdump")
-        else:
-            database = Path(str(connection.settings_dict["NAME"]))
-            members["database.sqlite3"] = _sqlite_copy(database, work / "database.sqlite3")
-            if jobs.queue_file(database).exists():
-                members["jobs.sqlite3"] = _sqlite_copy(jobs.queue_file(database), work / "jobs")
-        if usrloc is not None and usrloc.exists():
-            members["usrloc.sqlite"] = _sqlite_copy(usrloc, work / "usrloc.sqlite")
+    if connection.vendor == "postgresql":
+        members["database.pgdump"] = _pg_dump()
+    else:
+        database = Path(str(connection.settings_dict["NAME"]))
+        members["database.sqlite3"] = _sqlite_copy(database)
+        if jobs.queue_file(database).exists():
+            members["jobs.sqlite3"] = _sqlite_copy(jobs.queue_file(database))
+    if usrloc is not None and usrloc.exists():
+        members["usrloc.sqlite"] = _sqlite_copy(usrloc)
     tls = certificates.directory(config)
     for path in sorted(tls.iterdir()) if tls.is_dir() else ():
         if path.is_file() and _TLS_MEMBER.match(f"tls/{path.name}"):
@@ -105,14 +100,14 @@ def write(config: Config, target: Path, passphrase: bytes | None = None) -> list
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
-    return warnings
 
 
-def _sqlite_copy(source: Path, target: Path) -> bytes:
-    """A consistent copy of a database other processes are writing (the online backup API)."""
-    with closing(sqlite3.connect(source)) as live, closing(sqlite3.connect(target)) as copy:
+def _sqlite_copy(source: Path) -> bytes:
+    """A consistent copy of a database other processes are writing (the online backup API),
+    as the bytes of a database file."""
+    with closing(sqlite3.connect(source)) as live, closing(sqlite3.connect(":memory:")) as copy:
         live.backup(copy)
-    return target.read_bytes()
+        return copy.serialize()
 
 
 def _pg_environment() -> dict[str, str]:
@@ -127,14 +122,14 @@ def _pg_environment() -> dict[str, str]:
     return {**os.environ, **{name: str(value) for name, value in values.items() if value}}
 
 
-def _pg_dump(target: Path) -> bytes:
+def _pg_dump() -> bytes:
     done = subprocess.run(  # noqa: S603 (fixed arguments)
-        [PG_DUMP, "--format=custom", "--no-owner", "--no-privileges", f"--file={target}"],
-        env=_pg_environment(), capture_output=True, text=True, check=False,
+        [PG_DUMP, "--format=custom", "--no-owner", "--no-privileges"],
+        env=_pg_environment(), capture_output=True, check=False,
     )  # fmt: skip
     if done.returncode:
-        raise BackupError(f"pg_dump failed: {done.stderr.strip()}")
-    return target.read_bytes()
+        raise BackupError(f"pg_dump failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
 
 
 def latest_migrations() -> dict[str, str]:
@@ -246,16 +241,13 @@ def _refuse_unless_empty(config: Config) -> None:
 
 
 def _pg_restore(dump: bytes) -> None:
-    with tempfile.NamedTemporaryFile(suffix=".pgdump") as file:
-        file.write(dump)
-        file.flush()
-        done = subprocess.run(  # noqa: S603 (fixed arguments)
-            [PG_RESTORE, "--no-owner", "--no-privileges", "--exit-on-error",
-             f"--dbname={connection.settings_dict['NAME']}", file.name],
-            env=_pg_environment(), capture_output=True, text=True, check=False,
-        )  # fmt: skip
+    done = subprocess.run(  # noqa: S603 (fixed arguments)
+        [PG_RESTORE, "--no-owner", "--no-privileges", "--exit-on-error",
+         f"--dbname={connection.settings_dict['NAME']}"],
+        input=dump, env=_pg_environment(), capture_output=True, check=False,
+    )  # fmt: skip
     if done.returncode:
-        raise BackupError(f"pg_restore failed: {done.stderr.strip()}")
+        raise BackupError(f"pg_restore failed: {done.stderr.decode(errors='replace').strip()}")
 
 
 def _write(path: Path, data: bytes) -> None:

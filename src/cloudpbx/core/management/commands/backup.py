@@ -44,13 +44,9 @@ class Command(BaseCommand):
         if target.exists():
             raise CommandError(f"{target} exists: choose a new file name")
         try:
-            warnings = backup.write(
-                settings.CONFIG, target, read_passphrase(options["passphrase_file"])
-            )
+            backup.write(settings.CONFIG, target, read_passphrase(options["passphrase_file"]))
         except backup.BackupError as error:
             raise CommandError(str(error)) from error
-        for warning in warnings:
-            self.stderr.write(f"warning: {warning}")
         encrypted = " (encrypted)" if options["passphrase_file"] else ""
         self.stdout.write(
             f"Backup written to {target}{encrypted}: keep it safe, it holds the server key."
