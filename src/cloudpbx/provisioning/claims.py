@@ -56,13 +56,14 @@ def state_of(*, bound: bool, other_claims: bool, other_bound: bool) -> str:
 
 
 def state(device: ProvisioningDevice) -> str:
-    others = claimants(device.mac).exclude(pk=device.pk)
     if device.bound_at is not None:
         return BOUND
+    # One query (a terminal list asks this per device): the others' bindings.
+    others = list(claimants(device.mac).exclude(pk=device.pk).values_list("bound_at", flat=True))
     return state_of(
         bound=False,
-        other_claims=others.exists(),
-        other_bound=others.filter(bound_at__isnull=False).exists(),
+        other_claims=bool(others),
+        other_bound=any(bound_at is not None for bound_at in others),
     )
 
 

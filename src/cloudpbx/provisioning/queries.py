@@ -49,6 +49,8 @@ TERMINAL_FIELDS = (
 )
 TENANT_FIELDS = ("id", "country", "language", "timezone", "media_encryption")
 EXTENSION_FIELDS = ("id", "number")
+# The device columns a raw cursor returns in another form than the ORM's (see _hydrate).
+_NETWORKS_AT, _BOUND_AT = DEVICE_FIELDS.index("trusted_networks"), DEVICE_FIELDS.index("bound_at")
 
 
 @dataclass
@@ -124,11 +126,9 @@ def _hydrate(values: list[Any]) -> ProvisioningDevice:
         return taken
 
     device_values = take(len(DEVICE_FIELDS))
-    networks_at = DEVICE_FIELDS.index("trusted_networks")
-    if isinstance(device_values[networks_at], str):  # SQLite returns the JSON text
-        device_values[networks_at] = json.loads(device_values[networks_at])
-    bound_at = DEVICE_FIELDS.index("bound_at")
-    device_values[bound_at] = _datetime(device_values[bound_at])
+    if isinstance(device_values[_NETWORKS_AT], str):  # SQLite returns the JSON text
+        device_values[_NETWORKS_AT] = json.loads(device_values[_NETWORKS_AT])
+    device_values[_BOUND_AT] = _datetime(device_values[_BOUND_AT])
     device = ProvisioningDevice.from_db(db, DEVICE_FIELDS, device_values)
     terminal = Terminal.from_db(db, TERMINAL_FIELDS, take(len(TERMINAL_FIELDS)))
     tenant = Tenant.from_db(db, TENANT_FIELDS, take(len(TENANT_FIELDS)))
