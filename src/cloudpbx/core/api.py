@@ -36,7 +36,7 @@ class BodySchema(InputSchema):
     """A JSON request body: JSON has types, so ``"yes"`` is not a boolean nor ``"5"`` a
     number (a query string has none: its schemas convert, and stay InputSchema)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(strict=True)  # merged with InputSchema's
 
 
 class Message(Schema):
