@@ -10,9 +10,9 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
+from cloudpbx import health
 from cloudpbx.core import jobs
 from cloudpbx.core.models import Heartbeat
-from cloudpbx.web import views
 
 
 def _free_port() -> int:
@@ -27,7 +27,7 @@ def node(settings, monkeypatch):
     settings.CONFIG = dataclasses.replace(
         settings.CONFIG, sip_rpc_port=_free_port(), media_ng_port=_free_port()
     )
-    monkeypatch.setattr(views, "_health", (-views._HEALTH_SECONDS, 0, {}))  # nothing cached
+    monkeypatch.setattr(health, "_cached", (-health.CACHE_SECONDS, {}))  # nothing cached
 
 
 def beat(seconds_ago: float) -> None:
@@ -57,7 +57,7 @@ def test_a_job_worker_is_well_while_it_beats(db, node):
     beat(seconds_ago=1)
     assert Client().get("/healthz").json()["parts"]["jobs"] == "ok"
     beat(seconds_ago=3 * jobs.HEARTBEAT_SECONDS + 5)
-    views._health = (-views._HEALTH_SECONDS, 0, {})
+    health._cached = (-health.CACHE_SECONDS, {})
     assert Client().get("/healthz").json()["parts"]["jobs"] == "silent for 35 s"
 
 

@@ -23,8 +23,8 @@ def answers(config: Config, timeout: float) -> str | None:
         )
     except rpc.NotRunning:
         return "not running"
-    except rpc.RpcError as error:
-        return str(error)
+    except rpc.RpcError as error:  # why, without the RPC's URL (health answers strangers)
+        return str(error.__cause__ or error)
     return None
 
 

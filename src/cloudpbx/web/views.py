@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import time
 import unicodedata
 from typing import Any
 
@@ -23,8 +21,6 @@ from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.web.forms import LoginForm
 from cloudpbx.web.portal import memberships_of, portal_view, select_tenant, tenant_of
-
-logger = logging.getLogger(__name__)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -113,33 +109,13 @@ def _alphabetical(name: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-_HEALTH_SECONDS = 2.0  # a flood of probes asks Kamailio and rtpengine at most this often
-_health: tuple[float, int, dict[str, Any]] = (-_HEALTH_SECONDS, 0, {})
-
-
 def healthz(request: HttpRequest) -> JsonResponse:
     """For monitors and load balancers (no login): 200 when every part of this node is well,
     503 naming those that are not."""
-    global _health
-    checked_at, status, body = _health
-    if time.monotonic() - checked_at >= _HEALTH_SECONDS:
-        parts = health.check(settings.CONFIG)
-        failing = [part.name for part in parts if not part.ok]
-        body = {
-            "status": "failing" if failing else "ok",
-            "parts": {part.name: part.problem or "ok" for part in parts},
-        }
-        if failing:
-            body["failing"] = failing
-        if not _health[2] or failing != _health[2].get("failing", []):
-            # Once per change, not once per probe.
-            log = logger.warning if failing else logger.info
-            log("health: %s", ", ".join(f"{n} {p}" for n, p in body["parts"].items()))
-        status = 503 if failing else 200
-        _health = (time.monotonic(), status, body)
-    response = JsonResponse(body, status=status)
+    body = health.report(settings.CONFIG)
+    response = JsonResponse(body, status=200 if body["status"] == "ok" else 503)
     response["Cache-Control"] = "no-store"
-    response._has_been_logged = True  # type: ignore[attr-defined]  # logged above, on change
+    response._has_been_logged = True  # type: ignore[attr-defined]  # health logs changes
     return response
 
 
