@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,13 @@ from cloudpbx.config import Config, to_environment
 from cloudpbx.core import certificates
 from cloudpbx.core.management.commands import run
 from cloudpbx.core.supervisor import Supervisor
+
+
+def free_port() -> int:
+    """A TCP port on loopback nobody listens on (now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def database_url() -> str:

@@ -31,6 +31,7 @@ from cloudpbx.provisioning.testing import (
 )
 from cloudpbx.tenancy.models import Tenant
 from cloudpbx.terminals.models import Terminal
+from tests.processes import free_port
 
 
 def run_command(*args):
@@ -77,12 +78,6 @@ def test_createtenant_and_addnumbers(db):
         call_command("addnumbers", "Beispiel AG", "12345")
     with pytest.raises(CommandError):
         call_command("createtenant", "Beispiel AG")
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url, token=None, cafile=None):
@@ -143,7 +138,7 @@ def run_environment(data_dir, like: dict[str, str] | None = None) -> dict[str, s
     or on the ports of the environment ``like`` (a restored node that serves the same URLs)."""
     env = dict(os.environ, CLOUDPBX_DATA_DIR=str(data_dir))
     for name in RUN_PORTS:
-        env[name] = like[name] if like else str(_free_port())
+        env[name] = like[name] if like else str(free_port())
     env.update(CLOUDPBX_HTTP_WORKERS="2", CLOUDPBX_SIP_CHILDREN="2")
     if "CLOUDPBX_DATABASE_URL" in env:
         # On the PostgreSQL run: a database of its own on the same server.

@@ -2,7 +2,6 @@
 whole PBX answering 200 is in tests/test_cli.py)."""
 
 import dataclasses
-import socket
 from datetime import timedelta
 
 import pytest
@@ -13,19 +12,14 @@ from django.utils import timezone
 from cloudpbx import health
 from cloudpbx.core import jobs
 from cloudpbx.core.models import Heartbeat
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.processes import free_port
 
 
 @pytest.fixture
 def node(settings, monkeypatch):
     """A node whose Kamailio and rtpengine do not run (ports nobody listens on)."""
     settings.CONFIG = dataclasses.replace(
-        settings.CONFIG, sip_rpc_port=_free_port(), media_ng_port=_free_port()
+        settings.CONFIG, sip_rpc_port=free_port(), media_ng_port=free_port()
     )
     monkeypatch.setattr(health, "_cached", (-health.CACHE_SECONDS, {}))  # nothing cached
 
