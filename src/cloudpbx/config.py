@@ -102,6 +102,9 @@ class Config:
     prov_resync_seconds: int
     prov_plain_http: bool
     app_link_hours: int
+    # Operations: "plain" or "json" log lines; the bearer token of /metrics ("" = loopback only).
+    log_format: str
+    metrics_token: str
 
     @property
     def phone_port(self) -> int:
@@ -158,6 +161,8 @@ ENVIRONMENT_NAMES = {
     "prov_alert_mac_failures": "CLOUDPBX_PROV_ALERT_MAC_FAILURES",
     "prov_ntp_servers": "CLOUDPBX_PROV_NTP_SERVERS",
     "prov_resync_seconds": "CLOUDPBX_PROV_RESYNC_SECONDS",
+    "log_format": "CLOUDPBX_LOG_FORMAT",
+    "metrics_token": "CLOUDPBX_METRICS_TOKEN",
     "prov_plain_http": "CLOUDPBX_PROV_PLAIN_HTTP",
     "app_link_hours": "CLOUDPBX_APP_LINK_HOURS",
 }
@@ -269,6 +274,13 @@ def load() -> Config:
             "CLOUDPBX_MEDIA_PORT_MIN and CLOUDPBX_MEDIA_PORT_MAX must be a range within 1024-65535"
         )
 
+    log_format = os.environ.get("CLOUDPBX_LOG_FORMAT", "plain").strip().lower()
+    if log_format not in {"plain", "json"}:
+        raise ConfigError("CLOUDPBX_LOG_FORMAT must be plain or json")
+    metrics_token = os.environ.get("CLOUDPBX_METRICS_TOKEN", "")
+    if metrics_token and len(metrics_token) < 32:
+        raise ConfigError("CLOUDPBX_METRICS_TOKEN must be at least 32 characters")
+
     return Config(
         production=production,
         data_dir=data_dir,
@@ -332,4 +344,6 @@ def load() -> Config:
         # /prov/ over plain HTTP, for phones that cannot do HTTPS yet: off in production.
         prov_plain_http=_bool("CLOUDPBX_PROV_PLAIN_HTTP", not production),
         app_link_hours=_int("CLOUDPBX_APP_LINK_HOURS", 24),
+        log_format=log_format,
+        metrics_token=metrics_token,
     )

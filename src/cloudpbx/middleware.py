@@ -1,5 +1,9 @@
-"""Who is asking, and over what: decided once per request, first of all middleware, for the
-portal (its login throttle), the API and ``/prov/`` alike.
+"""What every request passes first: who is asking and over what (:class:`ClientAddressMiddleware`),
+its request id in the logs (:class:`RequestIdMiddleware`) and its count and duration in
+``/metrics`` (:class:`MetricsMiddleware`).
+
+Who is asking is decided once per request, first of all middleware, for the portal (its login
+throttle), the API and ``/prov/`` alike.
 
 ``X-Forwarded-For`` and ``-Proto`` count only from a trusted proxy (``CLOUDPBX_TRUSTED_PROXIES``,
 see :mod:`cloudpbx.provisioning.clients`) and are dropped from anyone else, so no client can
@@ -9,16 +13,22 @@ address and the request's scheme the client's; ``request.client`` holds the deci
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
+from cloudpbx import logs
+from cloudpbx.core import metrics
 from cloudpbx.provisioning import clients
+
+GetResponse = Callable[[HttpRequest], HttpResponse]
 
 
 class ClientAddressMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -39,3 +49,47 @@ class ClientAddressMiddleware:
             meta["wsgi.url_scheme"] = "https"  # what request.scheme and is_secure() read
         request.client = client  # type: ignore[attr-defined]
         return self.get_response(request)
+
+
+class RequestIdMiddleware:
+    """A new id per request, in every log line the request causes and in its answer's
+    ``X-Request-ID`` (a customer or operator can quote it). Ours, never the client's: it
+    lands in the logs."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = logs.new_request_id()
+        logs.begin_request(request_id)
+        response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+def _end_request(**kwargs: object) -> None:
+    logs.end_request()  # once Django logged the answer too
+
+
+request_finished.connect(_end_request, dispatch_uid="cloudpbx.request_id")
+
+
+class MetricsMiddleware:
+    """Counts each answer by view, method and status, and times it by view."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = request.resolver_match
+        view = match.view_name if match is not None else metrics.UNMATCHED_VIEW
+        # Any method string a client sends would be a new series: the standard ones only.
+        method = request.method if request.method in _METHODS else "other"
+        metrics.HTTP_REQUESTS.labels(view, method, str(response.status_code)).inc()
+        metrics.HTTP_DURATION.labels(view).observe(time.perf_counter() - started)
+        return response
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -7,7 +7,7 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
-from cloudpbx import config
+from cloudpbx import config, logs
 from cloudpbx.sip import rpc
 
 CONFIG = config.load()
@@ -41,6 +41,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "cloudpbx.middleware.ClientAddressMiddleware",  # first: everything after reads its answer
+    "cloudpbx.middleware.RequestIdMiddleware",
+    "cloudpbx.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -171,11 +173,4 @@ CLOUDPBX_PUBLIC_URL = CONFIG.public_web_url
 CLOUDPBX_KAMAILIO_RPC_URLS = CONFIG.kamailio_rpc_urls
 CLOUDPBX_KAMAILIO_RPC_TOKEN = rpc.token(CONFIG.secret_key)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+LOGGING = logs.configuration(CONFIG.log_format)

@@ -4,7 +4,8 @@
   ``cloudpbx run`` itself, or over plain HTTP to a TLS reverse proxy (``CLOUDPBX_HTTPS_PORT=0``;
   who the client is and whether it came over HTTPS: :mod:`cloudpbx.middleware`).
 - :data:`plain_http`: the plain-HTTP port beside HTTPS. It only redirects to the public HTTPS
-  URL, except ``/healthz`` and ``/healthz/live`` and, where the operator allows it
+  URL, except ``/healthz``, ``/healthz/live``, ``/metrics`` (to this machine only: a token never
+  travels in clear) and, where the operator allows it
   (``CLOUDPBX_PROV_PLAIN_HTTP``), ``/prov/`` for phones that cannot fetch over HTTPS yet.
 """
 
@@ -27,7 +28,7 @@ _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 def served_over_plain_http(path: str) -> bool:
-    return path in {"/healthz", "/healthz/live"} or (
+    return path in {"/healthz", "/healthz/live", "/metrics"} or (
         settings.CONFIG.prov_plain_http and path.startswith("/prov/")
     )
 

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from cloudpbx.core.supervisor import Supervisor
 from cloudpbx.sip import kamailio, rpc, rtpengine, status
+from cloudpbx.sip import metrics as sip_metrics
 from cloudpbx.trunks.models import Trunk
 from cloudpbx.trunks.services import save_trunk
 
@@ -69,6 +70,12 @@ class SipServer:
 
     def rpc(self, method: str, *params):
         return rpc.call(self.rpc_url, method, *params, token=rpc.token(self.config.secret_key))
+
+    def counts(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Kamailio's statistics as /metrics exports them (the router's counters included);
+        they add up over the session's tests: compare before and after."""
+        samples = sip_metrics.kamailio_samples(self.rpc("stats.get_statistics", "all"))
+        return {(sample.metric, sample.labels): sample.value for sample in samples}
 
     def media_sessions(self) -> list[str]:
         """The Call-IDs rtpengine holds sessions for."""

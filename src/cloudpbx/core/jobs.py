@@ -16,7 +16,9 @@ Tests run jobs inline (``huey.immediate = True``, see the root conftest).
 
 Contract for job functions (:func:`db_task`): arguments are plain values (ids, MACs), never
 model instances or secrets, because they are serialised into the queue; a job re-reads the
-database and must be idempotent, since a retry or a duplicate may run it again.
+database and must be idempotent, since a retry or a duplicate may run it again. Each job runs
+under the request id of the request that queued it (:mod:`cloudpbx.logs`), and counts its
+outcome in ``/metrics``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ from typing import Any
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 from huey import Huey
+from huey.api import Task
 from huey.storage import BaseStorage, PostgresStorage, SqliteStorage
+
+from cloudpbx import logs
+from cloudpbx.core import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +80,17 @@ class _LazyStorage:
         return getattr(self._storage, attribute)
 
 
+# The keyword under which a queued job carries the request id it was queued in.
+REQUEST_ID = "_request_id"
+
+
 class _Queue(Huey):
     def get_storage(self, **kwargs: Any) -> Any:
         return _LazyStorage(self.name)
+
+    def enqueue(self, task: Task) -> Any:
+        task.kwargs.setdefault(REQUEST_ID, logs.current_request_id())  # a retry keeps its own
+        return super().enqueue(task)
 
 
 huey = _Queue(QUEUE_NAME, utc=True, results=False)
@@ -89,13 +103,20 @@ def db_task(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     def decorate(function: Callable[..., Any]) -> Any:
         @wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
+            request_id = str(kwargs.pop(REQUEST_ID, logs.NO_REQUEST))
             if not huey.immediate:
                 close_old_connections()
             try:
-                return function(*args, **kwargs)
+                with logs.request_id(request_id):
+                    result = function(*args, **kwargs)
+            except Exception:
+                metrics.JOBS_FINISHED.labels(function.__name__, "failed").inc()
+                raise
             finally:
                 if not huey.immediate:
                     close_old_connections()
+            metrics.JOBS_FINISHED.labels(function.__name__, "ok").inc()
+            return result
 
         return huey.task(**options)(run)
 
@@ -141,6 +162,16 @@ def _beat() -> None:
         finally:
             close_old_connections()
         time.sleep(HEARTBEAT_SECONDS)
+
+
+def queued() -> int:
+    """Jobs waiting in the queue (not those running or scheduled for a retry)."""
+    return int(huey.pending_count())
+
+
+def retrying() -> int:
+    """Failed jobs waiting for their next attempt."""
+    return int(huey.scheduled_count())
 
 
 def last_beat() -> datetime | None:

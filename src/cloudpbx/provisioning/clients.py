@@ -45,6 +45,13 @@ def inside(address: str | None, ranges: Iterable[Network]) -> bool:
 class Client:
     address: str | None  # None: a trusted proxy forwarded something unreadable
     secure: bool  # reached us over HTTPS (directly or through a trusted proxy)
+    proxied: bool = False  # came through a trusted proxy (the address is what it forwarded)
+
+    @property
+    def on_this_host(self) -> bool:
+        """Asked from this machine itself, not through a proxy that runs here."""
+        parsed = parse_address(self.address) if self.address and not self.proxied else None
+        return parsed is not None and parsed.is_loopback
 
 
 def client_of(
@@ -63,7 +70,8 @@ def client_of(
     for hop in reversed(hops):
         address = parse_address(hop)
         if address is None:
-            return Client(address=None, secure=secure)
+            return Client(address=None, secure=secure, proxied=True)
         if not any(address in net for net in proxies):
-            return Client(address=str(address), secure=secure)
-    return Client(address=str(peer), secure=secure)  # only proxies: the last one is the client
+            return Client(address=str(address), secure=secure, proxied=True)
+    # Only proxies: the last one is the client.
+    return Client(address=str(peer), secure=secure, proxied=True)

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.utils import timezone
 
-from cloudpbx.core import certificates, crypto
+from cloudpbx.core import certificates, crypto, metrics
 from cloudpbx.provisioning import (
     access,
     applinks,
@@ -85,12 +85,13 @@ def _answer(request: HttpRequest, filename: str) -> HttpResponse:
         return HttpResponseNotAllowed(["GET", "HEAD"])
     match = identify.match_file(filename)
     if match is None or match.kind == "absent":
-        return _not_found()
+        return _counted(_not_found(), UNKNOWN_VENDOR, "not_found")
     if match.kind == "common":
         vendor, rule = match.candidates[0]
         assert match.model is not None
         body = render.render_common(vendor, match.model, rule.template, build.base_url())
-        return _file(request, body, rule.content_type, cache_control="no-cache")
+        served = _file(request, body, rule.content_type, cache_control="no-cache")
+        return _counted(served, vendor.key, "common")
     assert match.mac is not None
     return _serve_device(request, match, filename)
 
@@ -154,7 +155,9 @@ def _serve_device(request: HttpRequest, match: identify.FileMatch, filename: str
     elif choice.bound_elsewhere and decision.reason == "unknown_mac":
         decision = dataclasses.replace(decision, reason="bound_elsewhere")
     if device is None or vendor is None or not decision.accepted:
-        return _refuse(mac, decision, client, filename, known=device is not None)
+        asked = device.manufacturer if device is not None else _vendor_key(identified)
+        refused = _refuse(mac, decision, client, filename, known=device is not None)
+        return _counted(refused, asked, decision.reason)
     agent = identified.user_agent
     fetch = queries.Fetch(
         at=now,
@@ -176,7 +179,8 @@ def _serve_device(request: HttpRequest, match: identify.FileMatch, filename: str
         # its last Authorization must be asked again (stale=true), never locked out; someone
         # replaying a captured header cannot answer the new challenge.
         replayed = access.Decision(accepted=False, reason="replayed_nonce", stale=True)
-        return _refuse(mac, replayed, client, filename, known=True)
+        refused = _refuse(mac, replayed, client, filename, known=True)
+        return _counted(refused, vendor.key, replayed.reason)
 
     model = vendor.model(device.model) or PhoneModel(key=device.model, label=device.model)
     try:
@@ -187,10 +191,25 @@ def _serve_device(request: HttpRequest, match: identify.FileMatch, filename: str
         # A setting changed for the whole PBX (e.g. SRTP required) that this phone's file
         # cannot say: the phone keeps its last file rather than a wrong one.
         logger.warning("provisioning refused mac=%s reason=%s", mac, error)
-        return HttpResponse("Unavailable\n", status=503, content_type="text/plain")
-    return _file(
+        unavailable = HttpResponse("Unavailable\n", status=503, content_type="text/plain")
+        return _counted(unavailable, vendor.key, "unavailable")
+    served = _file(
         request, body, match.rule_of(vendor).content_type, cache_control="private, no-cache"
     )
+    return _counted(served, vendor.key, "served" if served.status_code == 200 else "not_modified")
+
+
+UNKNOWN_VENDOR = "unknown"
+
+
+def _vendor_key(identified: identify.Identification) -> str:
+    """The vendor a refused request names (its file name and User-Agent), for the metrics."""
+    return identified.vendors[0].key if len(identified.vendors) == 1 else UNKNOWN_VENDOR
+
+
+def _counted(response: HttpResponse, vendor: str, result: str) -> HttpResponse:
+    metrics.PROVISIONING_FETCHES.labels(vendor, result).inc()
+    return response
 
 
 def _claimant(device: ProvisioningDevice) -> access.Claimant:

@@ -16,6 +16,7 @@ import jinja2
 
 from cloudpbx.config import Config, to_environment
 from cloudpbx.core import certificates
+from cloudpbx.sip import metrics
 
 TEMPLATE = Path(__file__).with_name("kamailio.cfg.j2")
 SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"  # Debian's ca-certificates
@@ -141,6 +142,7 @@ def render(config: Config, run_dir: Path) -> str:
         ban_seconds=config.sip_ban_seconds,
         failure_window_seconds=config.sip_ban_seconds,
         kemi_script=KEMI_SCRIPT,
+        router_counters=metrics.ROUTER_COUNTERS,
         media_ng_port=config.media_ng_port,
         tls_config=tls_config_path(run_dir) if config.sip_tls_port else "",
     )

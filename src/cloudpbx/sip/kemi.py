@@ -10,12 +10,11 @@ import site
 if os.environ.get("CLOUDPBX_SITE_PACKAGES"):
     site.addsitedir(os.environ["CLOUDPBX_SITE_PACKAGES"])
 
-import logging
-import sys
+import logging.config
 
 from django.conf import settings
 
-from cloudpbx import config
+from cloudpbx import config, logs
 
 CONFIG = config.load()
 # The numbering rules build messages with gettext_lazy (SIP needs no translations); the
@@ -29,7 +28,8 @@ if not settings.configured:
 
 from cloudpbx.sip.ksr import Router  # noqa: E402 (needs the settings above)
 
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(name)s %(message)s")
+# The router's lines as the web's (plain or JSON), on stderr beside Kamailio's own.
+logging.config.dictConfig(logs.configuration(CONFIG.log_format))
 
 
 def mod_init() -> Router:

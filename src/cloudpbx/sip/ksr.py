@@ -23,7 +23,7 @@ import KSR  # provided by Kamailio's app_python3
 from cloudpbx.config import Config
 from cloudpbx.core import crypto
 from cloudpbx.numbering.rules import SUPPORTED_COUNTRIES, emergency_numbers
-from cloudpbx.sip import edge, media, routing, rpc, rtpengine
+from cloudpbx.sip import edge, media, metrics, routing, rpc, rtpengine
 from cloudpbx.sip.directory import Account, Database, Directory, Trunk
 from cloudpbx.sip.numberplan import CountryNumberPlan
 
@@ -54,6 +54,11 @@ def _increment(table: str, key: str) -> int:
         KSR.htable.sht_seti(table, key, 1)
         return 1
     return int(KSR.htable.sht_inc(table, key))
+
+
+def count(counter: str) -> None:
+    """Add one to a router counter (:data:`cloudpbx.sip.metrics.ROUTER_COUNTERS`)."""
+    KSR.statistics.update_stat(counter, 1)
 
 
 def pv(name: str) -> str:
@@ -197,6 +202,7 @@ class Router:
         banned = KSR.htable.sht_get("ipban", source) is not None
         if not banned and not self._within_flood_limit(source):
             KSR.htable.sht_seti("ipban", source, 1)
+            count(metrics.ban_counter("ip_flood"))
             logger.warning("cloudpbx-sip banned ip=%s reason=flood", source)
             banned = True
         if not banned:
@@ -401,10 +407,12 @@ class Router:
 
     def route_register(self, source: str, trunk: Trunk | None) -> int:
         if trunk is not None:
+            count(metrics.register_counter("refused"))
             KSR.sl.sl_send_reply(403, "Forbidden")  # a carrier has no account here
             return OK
         account = self.authenticate(source, "REGISTER")
         if account is None:
+            count(metrics.register_counter("challenged"))
             return OK
         contacts = edge.split_contacts(pv("$(hdr(Contact)[*])"))
         refusal = edge.contact_refusal(contacts, self.hosts())
@@ -413,6 +421,7 @@ class Router:
                 "cloudpbx-sip refused contact user=%s ip=%s reason=%s",
                 account.caller.sip_username, source, refusal,
             )  # fmt: skip
+            count(metrics.register_counter("refused"))
             KSR.sl.sl_send_reply(403, refusal)
             return OK
         # The contact is reached where this REGISTER came from, never at the host it names.
@@ -420,7 +429,10 @@ class Router:
         if KSR.nathelper.nat_uac_test(NAT_TEST_REQUEST) > 0:
             KSR.setbflag(NAT_FLAG)
         if KSR.registrar.save("location", 0) < 0:
+            count(metrics.register_counter("failed"))
             KSR.sl.sl_reply_error()
+        else:
+            count(metrics.register_counter("accepted"))
         return OK
 
     # --- INVITE ------------------------------------------------------------------------------
@@ -435,12 +447,14 @@ class Router:
             return self.apply(decision, None)
         account = self.authenticate(source, "INVITE")
         if account is None:
+            count(metrics.call_counter("challenged"))
             return OK
         caller = account.caller
         offer = pv("$rb")
         srtp = media.srtp_refusal(caller.media_encryption, offer)
         if srtp is not None:
             logger.info("cloudpbx-sip refused call user=%s reason=srtp", caller.sip_username)
+            count(metrics.call_counter("srtp_refused"))
             KSR.sl.sl_send_reply(*srtp)
             return OK
         self.record_call(caller.sip_username, offer)
@@ -449,11 +463,13 @@ class Router:
 
     def apply(self, decision: routing.Decision, caller: routing.Caller | None) -> int:
         if isinstance(decision, routing.Reject):
+            count(metrics.call_counter("rejected"))
             KSR.sl.sl_send_reply(decision.code, decision.reason)
             return OK
         if isinstance(decision, routing.ToTrunk) and caller is not None:
             refusal = self.outbound_limit(caller, decision)
             if refusal is not None:
+                count(metrics.call_counter("over_limit"))
                 KSR.sl.sl_send_reply(refusal.code, refusal.reason)
                 return OK
         for header in edge.IDENTITY_HEADERS:
@@ -465,8 +481,10 @@ class Router:
         if isinstance(decision, routing.ToTrunk):
             trunk = self.directory.default_trunk()
             if trunk is None:
+                count(metrics.call_counter("no_trunk"))
                 KSR.sl.sl_send_reply(503, "No Trunk Configured")
                 return OK
+            count(metrics.call_counter("trunk"))
             KSR.pv.sets("$dlg_var(trunk)", "1")
             if caller is not None:
                 KSR.dialog.set_dlg_profile(OUTBOUND_PROFILE, str(caller.tenant_id))
@@ -477,9 +495,15 @@ class Router:
             self.arm_branches(trunk_call=True)
         else:
             if not self.load_targets(decision):
+                count(metrics.call_counter("unavailable"))
                 KSR.sl.sl_send_reply(480, "Temporarily Unavailable")
                 return OK
-            if caller is None or any(t.kind == "external" for t in decision.targets):
+            external = any(t.kind == "external" for t in decision.targets)
+            if caller is None:
+                count(metrics.call_counter("inbound"))
+            else:
+                count(metrics.call_counter("external" if external else "internal"))
+            if caller is None or external:
                 KSR.pv.sets("$dlg_var(trunk)", "1")
             self._ring = decision
             self.arm_branches(trunk_call=False)
@@ -648,11 +672,14 @@ class Router:
         return None
 
     def count_failure(self, source: str, ip_key: str, user_key: str | None, username: str) -> None:
+        count(metrics.AUTH_FAILURES)
         if _increment("authfail", ip_key) > self.limits.auth_failures_per_ip:
             KSR.htable.sht_seti("ipban", source, 1)
+            count(metrics.ban_counter("ip_auth_failures"))
             logger.warning("cloudpbx-sip banned ip=%s reason=auth-failures", source)
         if user_key and _increment("authfail", user_key) > self.limits.auth_failures_per_user:
             KSR.htable.sht_seti("userban", user_key, 1)
+            count(metrics.ban_counter("user_auth_failures"))
             logger.warning(
                 "cloudpbx-sip banned user=%s ip=%s reason=auth-failures", username, source
             )

@@ -41,6 +41,7 @@ def flush_directory_caches(**payload: Any) -> None:
                 url, "htable.seti", "cache", "gen", generation,
                 token=settings.CLOUDPBX_KAMAILIO_RPC_TOKEN, timeout=1.0,
             )  # fmt: skip
+            logger.info("SIP directory cache flushed at %s (generation %s)", url, generation)
         except rpc.NotRunning:
             # No Kamailio there (e.g. the demo data `cloudpbx run` writes before starting it):
             # no cache to flush, one starts empty.

@@ -171,3 +171,18 @@ def _from_database(found: dict[str, Registration]) -> dict[str, Registration] | 
             )
             found[username] = Registration(contacts=(*found[username].contacts, entry))
     return found
+
+
+def registered_in_database() -> tuple[int, int] | None:
+    """With PostgreSQL (where Kamailio keeps no count in memory): the SIP accounts with a live
+    contact and the live contacts, over every node; None before Kamailio created its table."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('location') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute(
+            "SELECT count(DISTINCT username), count(*) FROM location"
+            " WHERE expires > (now() AT TIME ZONE 'UTC')"
+        )
+        accounts, contacts = cursor.fetchone()
+    return int(accounts), int(contacts)

@@ -12,4 +12,5 @@ urlpatterns = [
     path("pbx/", views.pbx, name="pbx"),
     path("healthz", views.healthz, name="healthz"),
     path("healthz/live", views.live, name="live"),
+    path("metrics", views.metrics_view, name="metrics"),
 ]

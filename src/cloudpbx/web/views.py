@@ -8,13 +8,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from cloudpbx import health
+from cloudpbx import health, metrics
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import rules
 from cloudpbx.numbering.models import PhoneNumber
@@ -116,6 +116,19 @@ def healthz(request: HttpRequest) -> JsonResponse:
     response = JsonResponse(body, status=200 if body["status"] == "ok" else 503)
     response["Cache-Control"] = "no-store"
     response._has_been_logged = True  # type: ignore[attr-defined]  # health logs changes
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """For Prometheus: on this machine, or with the metrics token over HTTPS. Anyone else gets
+    the answer of a path that does not exist."""
+    config = settings.CONFIG
+    client = request.client  # type: ignore[attr-defined]
+    if not metrics.allowed(client, request.headers.get("Authorization", ""), config):
+        raise Http404
+    response = HttpResponse(metrics.exposition(config), content_type=metrics.CONTENT_TYPE)
+    response["Cache-Control"] = "no-store"
     return response
 
 

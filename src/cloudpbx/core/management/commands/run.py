@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from cloudpbx import metrics
 from cloudpbx.config import Config, ConfigError
 from cloudpbx.core import certificates
 from cloudpbx.core.supervisor import Child, Supervisor
@@ -53,6 +54,7 @@ class Command(BaseCommand):
             summary = ensure_demo()
             self.stdout.write("Demo data created.")
 
+        metrics.count_across_processes(config.data_dir)
         web = web_servers(config, server_certificate)
         children = [*web, self.job_worker()]
         if not options["no_sip"]:
