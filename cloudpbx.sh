@@ -14,14 +14,18 @@ VENV=$ROOT/.venv
 # Python routing, the media relay (rtpengine-daemon only: the rtpengine metapackage pulls a
 # kernel module), real SIP clients for the tests, iptables (the NAT routers of the NAT tests),
 # Chromium for the portal's browser tests, zbar (QR codes), nginx (benchmark baseline),
-# systemd (the service unit's checks; a minimal container may lack it).
+# systemd (the service unit's checks; a minimal container may lack it), Prometheus (the tests
+# scrape /metrics with it and check the format with promtool).
 APT_PACKAGES=(
     python3 python3-venv python3-dev gcc gettext ca-certificates postgresql
     kamailio kamailio-python3-modules kamailio-sqlite-modules kamailio-postgres-modules
     kamailio-tls-modules kamailio-extra-modules kamailio-utils-modules rtpengine-daemon
     sip-tester sipsak baresip-core linphone-cli sipvicious iptables
-    chromium zbar-tools nginx-light systemd
+    chromium zbar-tools nginx-light systemd prometheus
 )
+# Daemons Debian starts when it installs them and cloudpbx runs itself, with its own
+# configuration: the system copies would hold the SIP port (5060) and the relay's.
+SYSTEM_COPIES=(kamailio rtpengine-daemon)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -47,6 +51,15 @@ install_debian_packages() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null
+    # Only when installed just now (PostgreSQL, nginx and Prometheus stay: an operator may use
+    # them as the database, the reverse proxy and the monitoring of this PBX).
+    if [ -d /run/systemd/system ]; then
+        for package in "${missing[@]}"; do
+            if [[ " ${SYSTEM_COPIES[*]} " == *" $package "* ]]; then
+                as_root systemctl disable --now "$package" >/dev/null 2>&1 || true
+            fi
+        done
+    fi
 }
 
 install_python_environment() {
@@ -91,7 +104,8 @@ run_tests() {
     say "Lint: ruff check, ruff format --check, mypy"
     "$VENV/bin/ruff" check src tests conftest.py
     "$VENV/bin/ruff" format --check -q src tests conftest.py
-    "$VENV/bin/mypy" src/cloudpbx/numbering/rules.py src/cloudpbx/provisioning src/cloudpbx/sip src/cloudpbx/health.py
+    "$VENV/bin/mypy" src/cloudpbx/numbering/rules.py src/cloudpbx/provisioning src/cloudpbx/sip \
+        src/cloudpbx/health.py src/cloudpbx/metrics.py src/cloudpbx/logs.py src/cloudpbx/core/metrics.py
 
     say "Tests on SQLite"
     "$VENV/bin/pytest" "$@" || status=$?
