@@ -92,6 +92,11 @@ class _Queue(Huey):
         task.kwargs.setdefault(REQUEST_ID, logs.current_request_id())  # a retry keeps its own
         return super().enqueue(task)
 
+    def execute(self, task: Task, timestamp: Any = None) -> Any:
+        # huey's own lines about the job ("Executing …", a retry) carry the id too.
+        with logs.request_id(str(task.kwargs.get(REQUEST_ID, logs.NO_REQUEST))):
+            return super().execute(task, timestamp)
+
 
 huey = _Queue(QUEUE_NAME, utc=True, results=False)
 
@@ -103,12 +108,11 @@ def db_task(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     def decorate(function: Callable[..., Any]) -> Any:
         @wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
-            request_id = str(kwargs.pop(REQUEST_ID, logs.NO_REQUEST))
+            kwargs.pop(REQUEST_ID, None)  # already the logs' (_Queue.execute)
             if not huey.immediate:
                 close_old_connections()
             try:
-                with logs.request_id(request_id):
-                    result = function(*args, **kwargs)
+                result = function(*args, **kwargs)
             except Exception:
                 metrics.JOBS_FINISHED.labels(function.__name__, "failed").inc()
                 raise
