@@ -62,7 +62,7 @@ class Command(BaseCommand):
             children.append(rtpengine.child(config, config.data_dir / "rtpengine"))
             children.append(kamailio.child(config, config.data_dir / "kamailio"))
         watch = CertificateWatch(config, server_certificate, web, sip=not options["no_sip"])
-        supervisor = Supervisor(children, tick=watch.tick)
+        supervisor = Supervisor(children, tick=watch.tick, state_dir=config.data_dir / "run")
 
         def stop(signum: int, frame: Any) -> None:
             supervisor.stopping = True
