@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cloudpbx.provisioning.testing import fetch_config, phone_request, urllib_getter
 from tests.processes import free_port
-from tests.sip.wire import Peer, code, header
+from tests.sip.wire import Peer, code, header, reply
 from tests.test_cli import run_environment, start_run, stop_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,7 +141,7 @@ def observed(tmp_path_factory) -> Iterator[Observed]:
         notify = phone.receive(timeout=20)  # sent by the job worker, through Kamailio
         assert notify is not None and notify.startswith("NOTIFY "), notify
         assert header(notify, "Event") == ["check-sync;reboot=false"]
-        phone.send(_ok(notify))
+        phone.send(reply(notify, 200, "OK"))
 
         metrics = _scrape_once_counted(running.port)
         forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
@@ -189,19 +189,6 @@ def observed(tmp_path_factory) -> Iterator[Observed]:
         output=output,
         secrets=(sip["password"], prov["password"], token),
     )
-
-
-def _ok(request: str) -> str:
-    lines = [
-        "SIP/2.0 200 OK",
-        *(f"Via: {v}" for v in header(request, "Via")),
-        f"From: {header(request, 'From')[0]}",
-        f"To: {header(request, 'To')[0]};tag={secrets.token_hex(4)}",
-        f"Call-ID: {header(request, 'Call-ID')[0]}",
-        f"CSeq: {header(request, 'CSeq')[0]}",
-        "Content-Length: 0",
-    ]
-    return "\r\n".join(lines) + "\r\n\r\n"
 
 
 def _scrape_once_counted(port: int) -> str:

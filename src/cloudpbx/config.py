@@ -81,6 +81,8 @@ class Config:
     sip_shm_mb: int
     sip_flood_exempt: list[str]
     sip_debug: int
+    # With SQLite: registrations written back every few seconds, or with each REGISTER.
+    sip_usrloc_mode: str
     # Media relay (rtpengine)
     media_address: str
     media_advertise: str
@@ -144,6 +146,7 @@ ENVIRONMENT_NAMES = {
     "sip_shm_mb": "CLOUDPBX_SIP_SHM_MB",
     "sip_flood_exempt": "CLOUDPBX_SIP_FLOOD_EXEMPT",
     "sip_debug": "CLOUDPBX_SIP_DEBUG",
+    "sip_usrloc_mode": "CLOUDPBX_SIP_USRLOC_MODE",
     "media_address": "CLOUDPBX_MEDIA_ADDRESS",
     "media_advertise": "CLOUDPBX_MEDIA_ADVERTISE",
     "media_ng_port": "CLOUDPBX_MEDIA_NG_PORT",
@@ -274,6 +277,9 @@ def load() -> Config:
             "CLOUDPBX_MEDIA_PORT_MIN and CLOUDPBX_MEDIA_PORT_MAX must be a range within 1024-65535"
         )
 
+    usrloc_mode = os.environ.get("CLOUDPBX_SIP_USRLOC_MODE", "write-back").strip().lower()
+    if usrloc_mode not in {"write-back", "write-through"}:
+        raise ConfigError("CLOUDPBX_SIP_USRLOC_MODE must be write-back or write-through")
     log_format = os.environ.get("CLOUDPBX_LOG_FORMAT", "plain").strip().lower()
     if log_format not in {"plain", "json"}:
         raise ConfigError("CLOUDPBX_LOG_FORMAT must be plain or json")
@@ -315,6 +321,7 @@ def load() -> Config:
         # Sources never flood-banned (load generators, a carrier): CIDRs.
         sip_flood_exempt=_list("CLOUDPBX_SIP_FLOOD_EXEMPT", []),
         sip_debug=_int("CLOUDPBX_SIP_DEBUG", 1),
+        sip_usrloc_mode=usrloc_mode,
         media_address=media_address,
         # The public address of a server behind 1:1 NAT (cloud VMs), written into SDP.
         media_advertise=os.environ.get("CLOUDPBX_MEDIA_ADVERTISE", ""),

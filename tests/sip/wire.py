@@ -97,10 +97,11 @@ class Peer:
             *headers,
         ]
         if body:
-            lines += ["Content-Type: application/sdp", f"Content-Length: {len(body)}", "", body]
-        else:
-            lines += ["Content-Length: 0", ""]
-        return "\r\n".join(lines) + "\r\n"
+            size = len(body.encode())
+            return "\r\n".join(
+                [*lines, "Content-Type: application/sdp", f"Content-Length: {size}"]
+            ) + ("\r\n\r\n" + body)
+        return "\r\n".join([*lines, "Content-Length: 0", ""]) + "\r\n"
 
     def send(self, message: str | bytes) -> None:
         data = message.encode() if isinstance(message, str) else message
@@ -115,25 +116,81 @@ class Peer:
         return data.decode(errors="replace")
 
     def ask(self, message: str | bytes, timeout: float = 3.0) -> str | None:
-        """Send and return the first final response (1xx skipped); None when none came."""
+        """Send and return the first final response (1xx and requests skipped: an ACK or a
+        retransmission may still arrive); None when none came."""
         self.send(message)
         while True:
             answer = self.receive(timeout)
-            if answer is None or not answer.startswith("SIP/2.0 1"):
+            if answer is None or (answer.startswith("SIP/2.0 ") and answer[8] != "1"):
                 return answer
 
-    def register(self, user: str, password: str, contact: str = "", qop: bool = True) -> str | None:
-        """REGISTER → 401 → REGISTER with the digest answer; returns the final response."""
+    def register(
+        self, user: str, password: str, contact: str = "", qop: bool = True, expires: int = 0
+    ) -> str | None:
+        """REGISTER → 401 → REGISTER with the digest answer; returns the final response.
+        ``expires``: the Expires header (``-1``: 0, which removes the contact)."""
         uri = f"sip:{self.domain}"
-        first = self.ask(self.build("REGISTER", uri, user=user, contact=contact))
+        extra = [f"Expires: {max(expires, 0)}"] if expires else []
+        first = self.ask(self.build("REGISTER", uri, user=user, contact=contact, headers=extra))
         if code(first) != 401:
             return first
         auth = digest(user, password, "REGISTER", uri, challenge(first or ""), qop=qop)
         return self.ask(
             self.build(
-                "REGISTER", uri, user=user, contact=contact, headers=[f"Authorization: {auth}"]
+                "REGISTER", uri, user=user, contact=contact,
+                headers=[*extra, f"Authorization: {auth}"],
             )
+        )  # fmt: skip
+
+    def call(self, user: str, password: str, dialled: str) -> str | None:
+        """INVITE (with an audio offer) → 407 → INVITE with the digest answer; returns the
+        first final response, or None (e.g. while the callee rings: keep receiving)."""
+        uri = f"sip:{dialled}@{self.domain}"
+        offer = (
+            f"v=0\r\no=- 1 1 IN IP4 {self.ip}\r\ns=-\r\nc=IN IP4 {self.ip}\r\nt=0 0\r\n"
+            f"m=audio {self.port + 2} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
         )
+        first = self.ask(self.build("INVITE", uri, user=user, to_user=dialled, body=offer))
+        if code(first) != 407:
+            return first
+        self.send(_ack(first or ""))
+        auth = digest(user, password, "INVITE", uri, challenge(first or ""))
+        invite = self.build(
+            "INVITE", uri, user=user, to_user=dialled, body=offer,
+            headers=[f"Proxy-Authorization: {auth}"],
+        )  # fmt: skip
+        return self.ask(invite, timeout=2.0)
+
+
+def reply(request: str, status: int, reason: str) -> str:
+    """A phone's answer to ``request`` (without a body)."""
+    lines = [
+        f"SIP/2.0 {status} {reason}",
+        *(f"Via: {via}" for via in header(request, "Via")),
+        f"From: {header(request, 'From')[0]}",
+        f"To: {header(request, 'To')[0]};tag={secrets.token_hex(4)}",
+        f"Call-ID: {header(request, 'Call-ID')[0]}",
+        f"CSeq: {header(request, 'CSeq')[0]}",
+        "Content-Length: 0",
+    ]
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+def _ack(response: str) -> str:
+    """The ACK of a non-2xx final response (same branch, Call-ID and CSeq number)."""
+    cseq = header(response, "CSeq")[0].split()[0]
+    request_uri = header(response, "To")[0].split("<", 1)[1].split(">", 1)[0]
+    lines = [
+        f"ACK {request_uri} SIP/2.0",
+        f"Via: {header(response, 'Via')[0]}",
+        f"From: {header(response, 'From')[0]}",
+        f"To: {header(response, 'To')[0]}",
+        f"Call-ID: {header(response, 'Call-ID')[0]}",
+        f"CSeq: {cseq} ACK",
+        "Max-Forwards: 70",
+        "Content-Length: 0",
+    ]
+    return "\r\n".join(lines) + "\r\n\r\n"
 
 
 def header(message: str, name: str) -> list[str]:

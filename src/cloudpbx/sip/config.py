@@ -48,6 +48,7 @@ def module_dir() -> str:
 # db_mode 2); a write-back cannot be asked for over RPC (only the timer process has a database
 # connection), so whoever needs the file current waits this long.
 USRLOC_WRITE_BACK_SECONDS = 10
+USRLOC_DB_MODES = {"write-through": 1, "write-back": 2}  # CLOUDPBX_SIP_USRLOC_MODE, SQLite
 
 
 def usrloc_file(config: Config) -> Path | None:
@@ -131,7 +132,7 @@ def render(config: Config, run_dir: Path) -> str:
         usrloc_db_url=usrloc_db_url(config),
         # Write-back keeps REGISTER off the disk; a shared PostgreSQL is the only state when
         # several nodes serve the same phones (DB-only).
-        usrloc_db_mode=3 if postgres else 2,
+        usrloc_db_mode=3 if postgres else USRLOC_DB_MODES[config.sip_usrloc_mode],
         usrloc_write_back_seconds=USRLOC_WRITE_BACK_SECONDS,
         max_contacts=config.sip_max_contacts,
         ring_timeout_ms=config.sip_ring_timeout * 1000,
