@@ -45,6 +45,18 @@ def _jobs_inline_and_no_vendor_calls():
 
 
 @pytest.fixture
+def queued_jobs():
+    """Jobs go to the real queue (in the test database) instead of running inline."""
+    from cloudpbx.core.jobs import huey
+
+    huey.immediate = False
+    yield
+    huey.storage.flush_queue()
+    huey.storage.flush_schedule()
+    huey.immediate = True
+
+
+@pytest.fixture
 def tenant(db):
     """A German customer with a main number, two more numbers and extensions 10, 11, 20."""
     tenant = make_tenant("Muster GmbH", country="DE")

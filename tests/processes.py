@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from django.db import connection
 
@@ -16,6 +17,29 @@ from cloudpbx.config import Config, to_environment
 from cloudpbx.core import certificates
 from cloudpbx.core.management.commands import run
 from cloudpbx.core.supervisor import Supervisor
+
+
+def gone(pid: int) -> bool:
+    """Not running: no such process, or a zombie nobody has reaped yet."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in {"Z", "X"}
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
 
 
 def free_port() -> int:

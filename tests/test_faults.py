@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import children_of, gone
 from tests.sip.wire import Peer, code, header, reply
 from tests.test_cli import HEALTH_PARTS, Running, _get, run_environment, start_run, stop_run
 
@@ -66,31 +67,10 @@ def pbx(tmp_path_factory) -> Iterator[Pbx]:
     stop_run(pbx.running)
 
 
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return sorted(found)
-
-
 def wait_gone(pid: int, deadline: float) -> None:
     while not gone(pid):
         assert time.monotonic() < deadline, f"process {pid} still runs"
         time.sleep(0.1)
-
-
-def gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return True
-    return state in {"Z", "X"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,22 +13,11 @@ import pytest
 from django.conf import settings
 
 from cloudpbx import config
-from cloudpbx.core.jobs import huey
 from cloudpbx.provisioning.models import RedirectRegistration, RedirectSettings
 from cloudpbx.provisioning.tests import fakes
 from cloudpbx.terminals.services import DeviceSettings, create_terminal
 
 from .processes import database_url
-
-
-@pytest.fixture
-def queued_jobs():
-    """Jobs go to the real queue (in the test database) instead of running inline."""
-    huey.immediate = False
-    yield
-    huey.storage.flush_queue()
-    huey.storage.flush_schedule()
-    huey.immediate = True
 
 
 @pytest.fixture

@@ -79,17 +79,8 @@ def test_each_web_request_gets_its_own_id_in_its_answer(client):
     assert logs.current_request_id() == "-"  # over once the answer is sent
 
 
-@pytest.fixture
-def queued():
-    huey.immediate = False
-    yield
-    huey.storage.flush_queue()
-    huey.storage.flush_schedule()
-    huey.immediate = True
-
-
 @pytest.mark.django_db
-def test_a_job_runs_under_the_request_id_it_was_queued_in(queued):
+def test_a_job_runs_under_the_request_id_it_was_queued_in(queued_jobs):
     seen.clear()
     with logs.request_id("feedfacecafebeef"):
         remember_request_id()

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from cloudpbx.core.supervisor import Child, Supervisor
+from tests.processes import gone
 
 # A main process that forks a worker and waits, like Kamailio: the worker survives a kill -9 of
 # its main process unless the supervisor takes the whole group down.
@@ -22,15 +23,6 @@ worker = subprocess.Popen(["sleep", "300"])
 open(sys.argv[1], "w").write(str(worker.pid))
 time.sleep(300)
 """
-
-
-def gone(pid: int) -> bool:
-    """Not running: no such process, or a zombie nobody has reaped yet."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return True
-    return state in {"Z", "X"}
 
 
 def test_a_child_killed_hard_is_restarted_without_its_orphaned_workers(tmp_path):
