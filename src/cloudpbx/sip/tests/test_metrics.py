@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from cloudpbx.sip import metrics
 from cloudpbx.sip.config import render
 
@@ -78,7 +81,7 @@ def test_every_sample_belongs_to_a_declared_family() -> None:
     assert len(exported) == 4  # registers, calls, bans, auth failures
 
 
-def test_kamailio_declares_every_router_counter(tmp_path, settings) -> None:
+def test_kamailio_declares_every_router_counter(tmp_path: Path, settings: Any) -> None:
     cfg = render(settings.CONFIG, tmp_path)
     for name in metrics.ROUTER_COUNTERS:
         assert f'modparam("statistics", "variable", "{name}")' in cfg
