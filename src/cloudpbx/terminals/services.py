@@ -151,6 +151,22 @@ def handset_limit(device: ProvisioningDevice) -> int:
     return model.handsets if model else 1
 
 
+def handset_pin(terminal: Terminal) -> str:
+    """The PIN the terminal's handset registers with at its DECT base ("" if none)."""
+    device = terminal.base or terminal.device
+    vendor = VENDORS.get(device.manufacturer) if device is not None else None
+    if vendor is None or vendor.handset_pin is None:
+        return ""
+    extension = terminal.internal_extension.number if terminal.internal_extension else ""
+    return vendor.handset_pin(extension)
+
+
+def handset_registration_minutes(device: ProvisioningDevice) -> int:
+    """How long the base lets new handsets register once one is added."""
+    vendor = VENDORS.get(device.manufacturer)
+    return vendor.handset_registration_seconds // 60 if vendor else 0
+
+
 def _is_dect_base(device: ProvisioningDevice) -> bool:
     return handset_limit(device) > 1
 

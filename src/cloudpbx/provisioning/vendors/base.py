@@ -163,6 +163,8 @@ class Vendor:
     # How long a DECT base lets new handsets register once one is added, in seconds (its
     # file opens the window); 0: the vendor serves no bases.
     handset_registration_seconds: int = 0
+    # The PIN a new handset registers with, from its extension ("" when it has none).
+    handset_pin: Callable[[str], str] | None = None
     context: Callable[[PhoneConfig], Mapping[str, object]] = _no_context
     read_account: Callable[[bytes], SipCredentials] = _no_reader
     # A DECT base's file holds one account per handset: {handset number: account}.

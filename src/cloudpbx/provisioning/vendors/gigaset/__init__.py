@@ -221,7 +221,7 @@ def context(config: PhoneConfig) -> Mapping[str, object]:
         "nx70_tone_scheme": NX70_TONE_SCHEMES.get(config.country, ""),
         "nx70_zone": timezones.closest_zone(config.timezone, NX70_ZONES) or "",
         "handsets": [
-            {"index": f"{handset.number:05d}", "pin": _dect_pin(handset.account.extension)}
+            {"index": f"{handset.number:05d}", "pin": dect_pin(handset.account.extension)}
             | {"account": handset.account}
             for handset in config.every_handset
         ],
@@ -229,7 +229,7 @@ def context(config: PhoneConfig) -> Mapping[str, object]:
     }
 
 
-def _dect_pin(extension: str) -> str:
+def dect_pin(extension: str) -> str:
     """A handset's registration PIN (DECT_AC): the last four digits of its extension, 0000
     without one (wazo-platform/wazo-provd-plugins plugins/wazo-gigaset/Nx70-83.v2.49.1/
     common.py _add_ac_code)."""
@@ -296,6 +296,7 @@ VENDOR = Vendor(
     user_agents=USER_AGENTS,
     mac_case="lower",
     handset_registration_seconds=REGISTRATION_WINDOW_SECONDS,
+    handset_pin=dect_pin,
     context=context,
     read_account=read_account,
     read_handsets=read_handsets,
