@@ -29,6 +29,16 @@ def _card(page: Any, title: str) -> Any:
     return page.locator("label.radio-card", has_text=title)
 
 
+def _automatic_phone(page: Any, manufacturer: str, model_label: str, model: str, mac: str) -> None:
+    """Automatic configuration of the phone on the terminal page being filled in."""
+    _card(page, "Automatic").click()
+    page.get_by_label("Manufacturer").select_option(label=manufacturer)
+    models = page.locator("#id_model")
+    expect(models.locator("option", has_text=model_label)).to_have_count(1)  # loaded by htmx
+    models.select_option(model)
+    page.get_by_label("MAC address").fill(mac)
+
+
 def test_journey_1_manual_ip_phone_credentials_copy_and_new_password(
     page: Any, portal_user: Any
 ) -> None:
@@ -75,12 +85,7 @@ def test_journey_1_manual_ip_phone_credentials_copy_and_new_password(
 def test_journey_2_automatic_yealink_with_trusted_ip_ranges(page: Any, portal_user: Any) -> None:
     log_in(page, portal_user)
     _add_page(page, "Meeting room")
-    _card(page, "Automatic").click()
-    page.get_by_label("Manufacturer").select_option(label="Yealink")
-    model = page.locator("#id_model")
-    expect(model.locator("option", has_text="T54W")).to_have_count(1)  # loaded by htmx
-    model.select_option("T54W")
-    page.get_by_label("MAC address").fill("80:5e:c0:ab:cd:ef")
+    _automatic_phone(page, "Yealink", "T54W", "T54W", "80:5e:c0:ab:cd:ef")
     _card(page, "Trusted IP addresses").click()
     page.locator("#provisioning").get_by_role("button", name="Edit").click()
     dialog = page.locator("#networks-dialog")
@@ -303,12 +308,7 @@ def test_journey_dect_base_with_two_handsets(page: Any, portal_user: Any, live_s
 
     log_in(page, portal_user)
     _add_page(page, "DECT Basis")
-    _card(page, "Automatic").click()
-    page.get_by_label("Manufacturer").select_option(label="Gigaset")
-    model = page.locator("#id_model")
-    expect(model.locator("option", has_text="N870 IP PRO")).to_have_count(1)  # loaded by htmx
-    model.select_option("N870")
-    page.get_by_label("MAC address").fill("7c:2f:80:e0:d6:05")
+    _automatic_phone(page, "Gigaset", "N870 IP PRO", "N870", "7c:2f:80:e0:d6:05")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_text("Terminal “DECT Basis” added.")).to_be_visible()
     page.locator("#terminal-results").get_by_role("link", name="DECT Basis").click()

@@ -51,16 +51,10 @@ def trusted_ca_url() -> str | None:
     return f"{base_url()}/{CA_FILE}"
 
 
-def is_dect_base(device: ProvisioningDevice) -> bool:
-    vendor = VENDORS.get(device.manufacturer)
-    model = vendor.model(device.model) if vendor else None
-    return model is not None and model.is_dect_base
-
-
 def handsets_of(device: ProvisioningDevice) -> list[Terminal]:
     """A DECT base's further handsets in handset order, ready for :func:`phone_config` (one
     query; none for other phones)."""
-    if not is_dect_base(device):
+    if not device.is_dect_base:
         return []
     found = (
         Terminal.objects.filter(base=device)
@@ -80,7 +74,7 @@ def registration_window(
     opened = device.handset_registration_from
     vendor = VENDORS.get(device.manufacturer)
     seconds = vendor.handset_registration_seconds if vendor else 0
-    if opened is None or not seconds or not is_dect_base(device):
+    if opened is None or not seconds or not device.is_dect_base:
         return None
     if (now or timezone.now()) >= opened + timedelta(seconds=seconds):
         return None

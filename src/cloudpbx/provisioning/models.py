@@ -191,6 +191,18 @@ class ProvisioningDevice(BaseModel):
     def acs_password(self) -> str:
         return crypto.decrypt(self.acs_password_encrypted) if self.acs_password_encrypted else ""
 
+    @property
+    def handset_limit(self) -> int:
+        """How many handsets this phone serves, its own terminal included (its model's, from
+        the vendor plugin); more than 1: a DECT base."""
+        vendor = VENDORS.get(self.manufacturer)
+        model = vendor.model(self.model) if vendor else None
+        return model.handsets if model else 1
+
+    @property
+    def is_dect_base(self) -> bool:
+        return self.handset_limit > 1
+
     def normalise_fields(self) -> dict[str, ValidationError]:
         try:
             self.mac = parse_mac(self.mac or "")

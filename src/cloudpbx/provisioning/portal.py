@@ -106,7 +106,7 @@ def handset_registration(request: HttpRequest, pk: int) -> HttpResponse:
     """ "Let handsets register": open the DECT base's registration window again (a handset
     not registered in time after it was added)."""
     terminal, device = _device(request, pk)
-    if services.handset_limit(device) <= 1:
+    if not device.is_dect_base:
         raise Http404
     services.open_handset_registration(device)
     messages.success(

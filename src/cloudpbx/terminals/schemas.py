@@ -15,7 +15,6 @@ from cloudpbx.provisioning import redirects
 from cloudpbx.provisioning.addresses import MAX_TRUSTED_NETWORKS
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.terminals.models import Terminal
-from cloudpbx.terminals.services import handset_limit
 
 TerminalType = Literal["ip_phone", "app", "external"]
 CallerIdMode = Literal["anonymous", "custom", "pbx_number"]
@@ -219,7 +218,7 @@ class TerminalOut(Schema):
         if terminal.base is not None:
             return terminal.handset_number
         device = terminal.device
-        return 1 if device is not None and handset_limit(device) > 1 else None
+        return 1 if device is not None and device.is_dect_base else None
 
     @staticmethod
     def resolve_outbound(terminal: Terminal) -> dict[str, Any] | None:

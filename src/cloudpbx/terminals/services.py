@@ -130,7 +130,7 @@ def delete_terminal(terminal: Terminal) -> None:
 def open_handset_registration(device: ProvisioningDevice) -> None:
     """Let new handsets register with this DECT base for the vendor's window, from now (the
     base is re-synced, so its file opens the window at once)."""
-    if not _is_dect_base(device):
+    if not device.is_dect_base:
         raise ValidationError({"base": _("This phone is not a DECT base.")})
     with transaction.atomic():
         device.handset_registration_from = timezone.now()
@@ -142,13 +142,6 @@ def open_handset_registration(device: ProvisioningDevice) -> None:
             previous_device=device_ref(device),
             device=device_ref(device),
         )
-
-
-def handset_limit(device: ProvisioningDevice) -> int:
-    """How many handsets (its own terminal included) the base's model takes; 1: not a base."""
-    vendor = VENDORS.get(device.manufacturer)
-    model = vendor.model(device.model) if vendor else None
-    return model.handsets if model else 1
 
 
 def handset_pin(terminal: Terminal) -> str:
@@ -165,10 +158,6 @@ def handset_registration_minutes(device: ProvisioningDevice) -> int:
     """How long the base lets new handsets register once one is added."""
     vendor = VENDORS.get(device.manufacturer)
     return vendor.handset_registration_seconds // 60 if vendor else 0
-
-
-def _is_dect_base(device: ProvisioningDevice) -> bool:
-    return handset_limit(device) > 1
 
 
 def _base_of(terminal: Terminal) -> dict[str, int]:
@@ -326,7 +315,7 @@ def _save(
         if device is None and existing is not None:
             existing.delete()
         elif device is not None:
-            if _is_dect_base(device) and (existing is None or previous_model != device.model):
+            if device.is_dect_base and (existing is None or previous_model != device.model):
                 # A new base: its handset 1 (this terminal) registers now.
                 device.handset_registration_from = timezone.now()
             device.terminal = terminal
@@ -359,7 +348,7 @@ def _check_handset(terminal: Terminal, errors: dict[str, Any]) -> None:
     assert base is not None
     if base.tenant_id != terminal.tenant_id:
         return  # refused by Terminal.clean; nothing of another customer's base is told
-    limit = handset_limit(base)
+    limit = base.handset_limit
     if limit <= 1:
         errors["base"] = [
             _("%(model)s is not a DECT base: it takes no further handsets.")
@@ -367,7 +356,7 @@ def _check_handset(terminal: Terminal, errors: dict[str, Any]) -> None:
         ]
         return
     if terminal.pk is None and base.handsets.count() + 1 >= limit:
-        errors["base"] = [_handset_limit_message(base, limit)]
+        errors["base"] = [_handset_limit_message(base)]
     if terminal.type != Terminal.Type.IP_PHONE:
         errors["type"] = [_("A handset of a DECT base is an IP phone.")]
     elif terminal.config_mode != Terminal.ConfigMode.AUTOMATIC:
@@ -378,10 +367,10 @@ def _check_handset(terminal: Terminal, errors: dict[str, Any]) -> None:
         ]
 
 
-def _handset_limit_message(device: ProvisioningDevice, limit: int) -> str:
+def _handset_limit_message(device: ProvisioningDevice) -> str:
     return _("A %(model)s base takes at most %(limit)d handsets, its own terminal included.") % {
         "model": f"{VENDORS[device.manufacturer].name} {device.model}",
-        "limit": limit,
+        "limit": device.handset_limit,
     }
 
 
@@ -397,20 +386,20 @@ def _check_base_keeps_its_handsets(
         errors["config_mode"] = [
             _("Remove the handsets of this DECT base first: they belong to it.")
         ]
-    elif count + 1 > handset_limit(device):
-        errors["device.model"] = [_handset_limit_message(device, handset_limit(device))]
+    elif count + 1 > device.handset_limit:
+        errors["device.model"] = [_handset_limit_message(device)]
 
 
 def _file_new_handset(terminal: Terminal) -> None:
-    """Give a new handset the lowest free number of its base and open the base's
-    registration window. Called in the saving transaction with the base's row locked, so two
+    """Give a new handset its number on the base (:func:`_free_handset_number`) and open the
+    base's registration window. Called in the saving transaction with the base's row locked, so two
     handsets added at once neither share a number nor pass the limit together."""
     base = terminal.base
     assert base is not None
     locked = ProvisioningDevice.objects.select_for_update().get(pk=base.pk)
     taken = set(locked.handsets.values_list("handset_number", flat=True))
-    if len(taken) + 1 >= handset_limit(locked):
-        raise ValidationError({"base": [_handset_limit_message(locked, handset_limit(locked))]})
+    if len(taken) + 1 >= locked.handset_limit:
+        raise ValidationError({"base": [_handset_limit_message(locked)]})
     terminal.handset_number = _free_handset_number(locked, taken)
     base.handset_registration_from = timezone.now()
     base.last_handset_number = max(locked.last_handset_number, terminal.handset_number)
@@ -421,7 +410,7 @@ def _free_handset_number(base: ProvisioningDevice, taken: set[int | None]) -> in
     """The number after the last one given while the model's range allows: a number freed a
     moment ago may still be the removed handset's on a base that has not fetched its file
     since, and would hand it the new handset's account. Then the lowest free one."""
-    limit = handset_limit(base)
+    limit = base.handset_limit
     following = base.last_handset_number + 1
     if following <= limit:
         return following

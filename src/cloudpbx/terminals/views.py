@@ -135,7 +135,7 @@ def _form_context(
         "handset_base": form.base,
         # A DECT base's page: its further handsets and how many it takes.
         "handsets": handsets,
-        "handset_limit": services.handset_limit(device) if device else 1,
+        "handset_limit": device.handset_limit if device else 1,
         "cards": {
             name: [(choice, hints[choice.data["value"]]) for choice in form[name]]
             for name, hints in CHOICE_HINTS.items()
@@ -160,7 +160,7 @@ def _form_context(
 
 
 def _handsets(device: ProvisioningDevice | None) -> list[Terminal]:
-    if device is None or services.handset_limit(device) <= 1:
+    if device is None or not device.is_dect_base:
         return []
     return list(device.handsets.order_by("handset_number"))
 
@@ -235,7 +235,7 @@ def _dect_base_or_404(request: HttpRequest, pk: int) -> tuple[Terminal, Provisio
     """The terminal whose phone is a DECT base (of this customer), and its device."""
     terminal = _terminal_or_404(request, pk)
     device = terminal.device
-    if device is None or services.handset_limit(device) <= 1:
+    if device is None or not device.is_dect_base:
         raise Http404
     return terminal, device
 

@@ -18,15 +18,20 @@ def errors_of(call, *args, **kwargs):
     return caught.value.message_dict
 
 
-def base_of(tenant, model="N870", mac="7c:2f:80:e0:d6:05", name="Basis", **values):
-    terminal = services.create_terminal(
+def automatic_phone(tenant, manufacturer, model, mac, name, **values):
+    """An IP phone in automatic configuration (a DECT base when its model is one)."""
+    return services.create_terminal(
         tenant,
         name=name,
         type="ip_phone",
         config_mode="automatic",
-        device=DeviceSettings(manufacturer="gigaset", model=model, mac=mac),
+        device=DeviceSettings(manufacturer=manufacturer, model=model, mac=mac),
         **values,
     )
+
+
+def base_of(tenant, model="N870", mac="7c:2f:80:e0:d6:05", name="Basis", **values):
+    terminal = automatic_phone(tenant, "gigaset", model, mac, name, **values)
     assert terminal.device is not None
     return terminal.device
 
@@ -98,13 +103,7 @@ def test_limits_per_model_as_the_vendor_documents_them():
     [("yealink", "T54W", "80:5e:c0:12:34:56"), ("gigaset", "Maxwell 3", "7c:2f:80:e0:d6:06")],
 )
 def test_a_phone_that_is_no_dect_base_takes_no_handsets(tenant, manufacturer, model, mac):
-    desk = services.create_terminal(
-        tenant,
-        name="Tisch",
-        type="ip_phone",
-        config_mode="automatic",
-        device=DeviceSettings(manufacturer=manufacturer, model=model, mac=mac),
-    )
+    desk = automatic_phone(tenant, manufacturer, model, mac, "Tisch")
     errors = errors_of(handset, desk.device, "Mobilteil")
     assert list(errors) == ["base"]
     assert "is not a DECT base" in errors["base"][0]
@@ -155,7 +154,7 @@ def test_a_base_with_handsets_is_neither_deleted_nor_unmade(tenant):
         "config_mode": [message]
     }
     terminal = Terminal.objects.get(pk=base.terminal_id)
-    maxwell = DeviceSettings(manufacturer="gigaset", model="Maxwell 3", mac="7c:2f:80:e0:d6:05")
+    maxwell = DeviceSettings(manufacturer="gigaset", model="Maxwell 3", mac=base.mac)
     errors = errors_of(services.update_terminal, terminal, device=maxwell)
     assert "device.model" in errors
     assert ProvisioningDevice.objects.get(pk=base.pk).model == "N870"
@@ -171,13 +170,7 @@ def test_opening_the_registration_window_again(tenant):
     before = base.handset_registration_from
     services.open_handset_registration(base)
     assert ProvisioningDevice.objects.get(pk=base.pk).handset_registration_from > before
-    desk = services.create_terminal(
-        tenant,
-        name="Tisch",
-        type="ip_phone",
-        config_mode="automatic",
-        device=DeviceSettings(manufacturer="yealink", model="T54W", mac="80:5e:c0:12:34:56"),
-    )
+    desk = automatic_phone(tenant, "yealink", "T54W", "80:5e:c0:12:34:56", "Tisch")
     assert "base" in errors_of(services.open_handset_registration, desk.device)
 
 

@@ -12,19 +12,14 @@ from cloudpbx.extensions.models import Extension
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
-from cloudpbx.terminals.services import DeviceSettings
+from cloudpbx.terminals.tests.test_handsets import automatic_phone
 from cloudpbx.terminals.tests.test_views_terminals import edit_url, form_data
 from cloudpbx.web.testing import PortalIsolationCases, portal_client
 
 
 def make_base(tenant: Any, mac: str = "7c2f80e0d605", name: str = "Basis") -> Terminal:
-    return services.create_terminal(
-        tenant,
-        name=name,
-        type="ip_phone",
-        config_mode="automatic",
-        device=DeviceSettings(manufacturer="gigaset", model="N870", mac=mac),
-    )
+    terminal: Terminal = automatic_phone(tenant, "gigaset", "N870", mac, name)
+    return terminal
 
 
 def add_url(base: Terminal) -> str:
@@ -86,13 +81,7 @@ def test_the_overview_shows_which_base_a_handset_belongs_to(tenant: Any) -> None
 
 
 def test_a_full_base_refuses_the_next_handset_with_a_message(tenant: Any) -> None:
-    base = services.create_terminal(
-        tenant,
-        name="Klein",
-        type="ip_phone",
-        config_mode="automatic",
-        device=DeviceSettings(manufacturer="gigaset", model="N670", mac="7c2f80e0d606"),
-    )
+    base = automatic_phone(tenant, "gigaset", "N670", "7c2f80e0d606", "Klein")
     for number in range(2, 21):
         services.create_terminal(tenant, base=base.device, name=f"M{number}", type="ip_phone")
     client = portal_client(tenant)
@@ -104,13 +93,7 @@ def test_a_full_base_refuses_the_next_handset_with_a_message(tenant: Any) -> Non
 
 
 def test_no_add_handset_on_a_phone_that_is_no_base(tenant: Any) -> None:
-    desk = services.create_terminal(
-        tenant,
-        name="Tisch",
-        type="ip_phone",
-        config_mode="automatic",
-        device=DeviceSettings(manufacturer="yealink", model="T54W", mac="805ec0123456"),
-    )
+    desk = automatic_phone(tenant, "yealink", "T54W", "805ec0123456", "Tisch")
     client = portal_client(tenant)
     assert "Add handset" not in client.get(edit_url(desk)).content.decode()
     assert client.get(add_url(desk)).status_code == 404
