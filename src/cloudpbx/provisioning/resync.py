@@ -65,8 +65,10 @@ def notify_headers(device: ProvisioningDevice, contact: Contact, username: str) 
 
 def accounts(device: ProvisioningDevice) -> list[str]:
     """The SIP usernames the phone registers: its terminal's, then a DECT base's handsets'."""
-    handsets = device.handsets.order_by("handset_number").values_list("sip_username", flat=True)
-    found = [device.terminal.sip_username, *handsets]
+    found = [device.terminal.sip_username]
+    if device.is_dect_base:
+        handsets = device.handsets.order_by("handset_number")
+        found += handsets.values_list("sip_username", flat=True)
     return [username for username in found if username]
 
 
