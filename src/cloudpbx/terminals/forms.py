@@ -221,6 +221,11 @@ class TerminalForm(forms.Form):
         self.base = base
         if base is not None:
             self.fields["auth_mode"].required = False  # the base's, not asked
+            # The base's one SIP provider sets SRTP for all its handsets.
+            self.fields["media_encryption"].disabled = True
+            self.fields["media_encryption"].help_text = _(
+                "A handset uses the media encryption of its DECT base: change it on the base."
+            )
         numbers = PhoneNumber.objects.for_tenant(tenant).order_by("-is_main", "e164")
         extensions = Extension.objects.for_tenant(tenant)
         self.fields["identification_number"].queryset = numbers

@@ -66,6 +66,7 @@ def test_a_handsets_page_names_its_base_and_saves_like_any_terminal(tenant: Any)
     html = client.get(edit_url(lager)).content.decode()
     assert "Handset 2 of the DECT base" in html and edit_url(base) in html
     assert 'name="mac"' not in html
+    assert "change it on the base" in html  # media encryption is the base's
     response = client.post(edit_url(lager), handset_form(tenant, "Lager Nord"))
     assert response.status_code == 302
     lager.refresh_from_db()
