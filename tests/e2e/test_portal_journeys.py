@@ -29,6 +29,16 @@ def _card(page: Any, title: str) -> Any:
     return page.locator("label.radio-card", has_text=title)
 
 
+def _automatic_phone(page: Any, manufacturer: str, model_label: str, model: str, mac: str) -> None:
+    """Automatic configuration of the phone on the terminal page being filled in."""
+    _card(page, "Automatic").click()
+    page.get_by_label("Manufacturer").select_option(label=manufacturer)
+    models = page.locator("#id_model")
+    expect(models.locator("option", has_text=model_label)).to_have_count(1)  # loaded by htmx
+    models.select_option(model)
+    page.get_by_label("MAC address").fill(mac)
+
+
 def test_journey_1_manual_ip_phone_credentials_copy_and_new_password(
     page: Any, portal_user: Any
 ) -> None:
@@ -75,12 +85,7 @@ def test_journey_1_manual_ip_phone_credentials_copy_and_new_password(
 def test_journey_2_automatic_yealink_with_trusted_ip_ranges(page: Any, portal_user: Any) -> None:
     log_in(page, portal_user)
     _add_page(page, "Meeting room")
-    _card(page, "Automatic").click()
-    page.get_by_label("Manufacturer").select_option(label="Yealink")
-    model = page.locator("#id_model")
-    expect(model.locator("option", has_text="T54W")).to_have_count(1)  # loaded by htmx
-    model.select_option("T54W")
-    page.get_by_label("MAC address").fill("80:5e:c0:ab:cd:ef")
+    _automatic_phone(page, "Yealink", "T54W", "T54W", "80:5e:c0:ab:cd:ef")
     _card(page, "Trusted IP addresses").click()
     page.locator("#provisioning").get_by_role("button", name="Edit").click()
     dialog = page.locator("#networks-dialog")
@@ -293,3 +298,56 @@ def test_journey_app_qr_code_holds_exactly_the_link(page: Any, portal_user: Any)
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     assert decoded == link
+
+
+def test_journey_dect_base_with_two_handsets(page: Any, portal_user: Any, live_server: Any) -> None:
+    """Issue 13: a Gigaset N870 base, two handsets added on its page, and the base's file (as
+    the base fetches it) carrying the three SIP accounts."""
+    from cloudpbx.provisioning import testing
+    from cloudpbx.provisioning.vendors import VENDORS
+
+    log_in(page, portal_user)
+    _add_page(page, "DECT Basis")
+    _automatic_phone(page, "Gigaset", "N870 IP PRO", "N870", "7c:2f:80:e0:d6:05")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("Terminal “DECT Basis” added.")).to_be_visible()
+    page.locator("#terminal-results").get_by_role("link", name="DECT Basis").click()
+
+    for name, extension in (("Lager", "11 · Ext 11"), ("Werkstatt", "20 · Ext 20")):
+        page.locator("#handsets").get_by_role("link", name="Add handset").click()
+        expect(page.get_by_role("heading", name="Add handset")).to_be_visible()
+        expect(page.get_by_label("Manufacturer")).to_have_count(0)  # the base configures it
+        page.locator("#id_name").fill(name)
+        page.get_by_label("Extension shown on internal calls").select_option(label=extension)
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.get_by_text(f"Handset “{name}” added.")).to_be_visible()
+
+    rows = page.locator("#handset-list tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_contain_text("DECT Basis")
+    expect(rows.nth(1)).to_contain_text("Lager")
+    expect(rows.nth(2)).to_contain_text("Werkstatt")
+    page.locator("#handsets").scroll_into_view_if_needed()
+    screenshot(page, "journey-9-dect-base-with-handsets")
+
+    page.goto("/pbx/terminals/")
+    expect(page.locator("#terminal-results tr", has_text="Lager")).to_contain_text(
+        "of the DECT base DECT Basis"
+    )
+
+    base = Terminal.objects.get(name="DECT Basis")
+    device = base.device
+    assert device is not None and device.acs_username
+    body = testing.fetch_config(
+        testing.urllib_getter(live_server.url),
+        testing.phone_request_for(base),
+        device.acs_username,
+        device.acs_password,
+    )
+    accounts = VENDORS["gigaset"].read_accounts(body)
+    handsets = [base, *Terminal.objects.filter(base=device).order_by("handset_number")]
+    assert [t.name for t in handsets] == ["DECT Basis", "Lager", "Werkstatt"]
+    assert {number: (a.username, a.password) for number, a in accounts.items()} == {
+        number: (t.sip_username, t.sip_password) for number, t in enumerate(handsets, start=1)
+    }
+    assert b'name="update_dm"' in body  # the new handsets may register now

@@ -131,3 +131,31 @@ def test_re_provision_now_of_a_phone_that_is_not_registered_is_409(sip, tenant):
     answer = api.post(f"{URL}{terminal.pk}/resync")
     assert answer.status_code == 409
     assert "not registered" in answer.json_body["detail"]
+
+
+def test_adding_or_changing_a_handset_sends_check_sync_to_its_dect_base(sip, tenant):
+    """A handset is configured by its base's file: its addition and its changes reach the base
+    (a NOTIFY to the base's registered account), never a NOTIFY of its own."""
+    api = api_client(tenant)
+    base = automatic_phone(api, "gigaset", "N870", "7c:2f:80:e0:d6:05")
+    port = free_port()
+    code, trace = register(sip, base, port)
+    assert code == 0, trace.responses()
+
+    uas = phone_waiting_for_notify(sip, port)
+    added = api.post(URL, {"name": "Lager", "type": "ip_phone", "base": base.pk})
+    assert added.status_code == 201, added.json_body
+    code, trace = uas.wait(20)
+    assert code == 0, (uas.errors()[-2000:], sip.log_text()[-3000:])
+    (notify,) = trace.requests("NOTIFY")
+    assert header(notify, "Event") == ["check-sync;reboot=false"]
+    assert header(notify, "To")[0].startswith(f"<sip:{base.sip_username}@")
+
+    uas = phone_waiting_for_notify(sip, port)
+    handset = added.json_body["id"]
+    changed = api.patch(f"{URL}{handset}", {"outbound": {"internal_display_name": "Lager Süd"}})
+    assert changed.status_code == 200
+    code, trace = uas.wait(20)
+    assert code == 0, (uas.errors()[-2000:], sip.log_text()[-3000:])
+    (notify,) = trace.requests("NOTIFY")
+    assert notify.startswith(f"NOTIFY sip:{base.sip_username}@127.0.0.1:{port}")

@@ -126,6 +126,14 @@ class ProvisioningDevice(BaseModel):
         blank=True,
         help_text=_("Gigaset: the MAC-ID printed on the device label, e.g. 7C2F80E0D605-AB12."),
     )
+    # A DECT base: when it was last told to let new handsets register (a handset was added);
+    # its file opens the registration window from then on, for the vendor's duration.
+    handset_registration_from = models.DateTimeField(
+        verbose_name=_("handset registration opened"), null=True, blank=True, editable=False
+    )
+    # A DECT base: the highest handset number it was given, never given again while the
+    # model's range has higher ones (see terminals.services._free_handset_number).
+    last_handset_number = models.PositiveSmallIntegerField(default=1, editable=False)
     # When a SIP NOTIFY check-sync last went to the phone (re-provision now, or after a change).
     resync_sent_at = models.DateTimeField(verbose_name=_("re-sync sent"), null=True, blank=True)
 
@@ -182,6 +190,18 @@ class ProvisioningDevice(BaseModel):
     @property
     def acs_password(self) -> str:
         return crypto.decrypt(self.acs_password_encrypted) if self.acs_password_encrypted else ""
+
+    @property
+    def handset_limit(self) -> int:
+        """How many handsets this phone serves, its own terminal included (its model's, from
+        the vendor plugin); more than 1: a DECT base."""
+        vendor = VENDORS.get(self.manufacturer)
+        model = vendor.model(self.model) if vendor else None
+        return model.handsets if model else 1
+
+    @property
+    def is_dect_base(self) -> bool:
+        return self.handset_limit > 1
 
     def normalise_fields(self) -> dict[str, ValidationError]:
         try:

@@ -47,6 +47,24 @@ class ProvisioningAccess:
 
 
 @dataclass(frozen=True)
+class Handset:
+    """One further handset of a DECT base: the number the base files it under (stable while
+    the handset exists, so a removal never hands one handset's account to another) and its
+    own SIP account."""
+
+    number: int  # 2, 3, …: the base's own terminal is handset 1
+    account: SipAccount
+
+
+@dataclass(frozen=True)
+class RegistrationWindow:
+    """When a DECT base lets new handsets register (opened when one is added)."""
+
+    start: int  # Unix time
+    seconds: int
+
+
+@dataclass(frozen=True)
 class PhoneConfig:
     vendor: str  # vendor key, e.g. "yealink"
     model: str  # model key as configured in the portal, e.g. "T54W"
@@ -60,6 +78,14 @@ class PhoneConfig:
     # The PEM of the private CA that signed the server certificate, for phones to add to
     # their trusted list; None when the certificate chains to a public CA.
     trusted_ca_url: str | None = None
+    # A DECT base: its further handsets, by number, and the registration window while open.
+    handsets: tuple[Handset, ...] = ()
+    registration_window: RegistrationWindow | None = None
+
+    @property
+    def every_handset(self) -> tuple[Handset, ...]:
+        """Handset 1 (the device's own terminal, ``account``) and the further ones."""
+        return (Handset(number=1, account=self.account), *self.handsets)
 
 
 @dataclass(frozen=True)

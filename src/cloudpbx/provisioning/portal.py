@@ -1,4 +1,5 @@
-"""Portal actions on an automatically configured phone: redirect retry and re-provision now.
+"""Portal actions on an automatically configured phone: redirect retry, re-provision now, and
+(DECT bases) letting new handsets register.
 
 The terminal page includes ``provisioning/_redirect_status.html`` and
 ``provisioning/_resync.html`` with :func:`phone_context`; their buttons POST here (htmx swaps
@@ -14,11 +15,13 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from cloudpbx.provisioning import redirects, resync
 from cloudpbx.provisioning.models import ProvisioningDevice
+from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.web.portal import get_scoped_or_404, is_htmx, portal_view
 
@@ -95,3 +98,20 @@ def resync_now(request: HttpRequest, pk: int) -> HttpResponse:
             )
             level = messages.WARNING
     return _answer(request, terminal, "provisioning/_resync.html", notice, level)
+
+
+@portal_view
+@require_POST
+def handset_registration(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Let handsets register": open the DECT base's registration window again (a handset
+    not registered in time after it was added)."""
+    terminal, device = _device(request, pk)
+    if not device.is_dect_base:
+        raise Http404
+    services.open_handset_registration(device)
+    messages.success(
+        request,
+        _("The base lets new handsets register for %(minutes)d minutes.")
+        % {"minutes": services.handset_registration_minutes(device)},
+    )
+    return redirect(f"{reverse('terminals:edit', args=[terminal.pk])}#handsets")

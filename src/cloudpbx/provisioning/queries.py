@@ -36,6 +36,7 @@ DEVICE_FIELDS = (
     "acs_username",
     "acs_password_encrypted",
     "trusted_networks",
+    "handset_registration_from",
 )
 TERMINAL_FIELDS = (
     "id",
@@ -50,7 +51,8 @@ TERMINAL_FIELDS = (
 TENANT_FIELDS = ("id", "country", "language", "timezone", "media_encryption")
 EXTENSION_FIELDS = ("id", "number")
 # The device columns a raw cursor returns in another form than the ORM's (see _hydrate).
-_NETWORKS_AT, _BOUND_AT = DEVICE_FIELDS.index("trusted_networks"), DEVICE_FIELDS.index("bound_at")
+_NETWORKS_AT = DEVICE_FIELDS.index("trusted_networks")
+_DATETIMES_AT = (DEVICE_FIELDS.index("bound_at"), DEVICE_FIELDS.index("handset_registration_from"))
 
 
 @dataclass
@@ -128,7 +130,8 @@ def _hydrate(values: list[Any]) -> ProvisioningDevice:
     device_values = take(len(DEVICE_FIELDS))
     if isinstance(device_values[_NETWORKS_AT], str):  # SQLite returns the JSON text
         device_values[_NETWORKS_AT] = json.loads(device_values[_NETWORKS_AT])
-    device_values[_BOUND_AT] = _datetime(device_values[_BOUND_AT])
+    for at in _DATETIMES_AT:
+        device_values[at] = _datetime(device_values[at])
     device = ProvisioningDevice.from_db(db, DEVICE_FIELDS, device_values)
     terminal = Terminal.from_db(db, TERMINAL_FIELDS, take(len(TERMINAL_FIELDS)))
     tenant = Tenant.from_db(db, TENANT_FIELDS, take(len(TENANT_FIELDS)))

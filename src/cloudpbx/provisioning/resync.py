@@ -6,7 +6,8 @@ REGISTER came from (the contact's ``received``), where the phone's NAT keeps a p
 With several Kamailio nodes the first node that owns the socket sends it.
 
 Called by the "re-provision now" action (at once, so the customer sees the result) and, through
-a job, after every saved change of an automatically configured terminal. The provisioning
+a job, after every saved change of an automatically configured terminal (for a handset of a
+DECT base, of its base; also when a handset is added or removed). The provisioning
 server records the next fetch (``last_fetch_at``), so the portal shows whether it worked.
 """
 
@@ -62,22 +63,36 @@ def notify_headers(device: ProvisioningDevice, contact: Contact, username: str) 
     return "\r\n".join(lines) + "\r\n"
 
 
+def accounts(device: ProvisioningDevice) -> list[str]:
+    """The SIP usernames the phone registers: its terminal's, then a DECT base's handsets'."""
+    found = [device.terminal.sip_username]
+    if device.is_dect_base:
+        handsets = device.handsets.order_by("handset_number")
+        found += handsets.values_list("sip_username", flat=True)
+    return [username for username in found if username]
+
+
 def send(device: ProvisioningDevice) -> ResyncResult:
-    """Send check-sync to every registered contact of the device's terminal.
+    """Send check-sync to every registered contact of the phone's first registered account.
+
+    One account is enough: a DECT base registers all its handsets' accounts and fetches one
+    file for all of them, so a NOTIFY to each would make it fetch once per handset (and the
+    base's own account may not be registered while handset 1 is not paired yet).
 
     Raises :class:`ResyncUnavailable` when the registrations cannot be read or Kamailio
     accepted none of the NOTIFYs. Records ``resync_sent_at`` when at least one went out.
     """
-    username = device.terminal.sip_username or ""
-    if not username:
+    usernames = accounts(device)
+    if not usernames:
         return ResyncResult(contacts=0, sent=0, sent_at=None)
     try:
         with transaction.atomic():  # a failed query must not spoil the caller's transaction
-            found = status.registrations([username])
+            found = status.registrations(usernames)
     except DatabaseError as error:  # PostgreSQL before Kamailio created its location table
         raise ResyncUnavailable(f"registrations unavailable: {error}") from error
     if found is None:
         raise ResyncUnavailable("registrations unavailable")
+    username = next((name for name in usernames if found[name].contacts), usernames[0])
     contacts = found[username].contacts
     sent = 0
     for contact in contacts:
@@ -120,18 +135,35 @@ def _send_one(device: ProvisioningDevice, contact: Contact, username: str) -> bo
 _UNKNOWN = object()
 
 
-def on_terminal_changed(terminal_id: int, device: object = _UNKNOWN, **payload: object) -> None:
+def on_terminal_changed(
+    terminal_id: int,
+    device: object = _UNKNOWN,
+    base_terminal_id: int | None = None,
+    **payload: object,
+) -> None:
     """Subscriber of terminal.changed: re-sync the phone in the background.
 
     A payload without ``device`` (a password rotation) may concern a provisioned phone too;
-    ``device=None`` says the terminal has no automatic configuration.
+    ``device=None`` says the terminal has no automatic configuration of its own. A handset of
+    a DECT base (``base_terminal_id``) is configured by the base's file: the base re-syncs.
     """
-    if device is None:
-        return
     from cloudpbx.provisioning import jobs
 
-    jobs.resync_job(terminal_id)
+    if base_terminal_id is not None:
+        jobs.resync_job(base_terminal_id)
+    elif device is not None:
+        jobs.resync_job(terminal_id)
+
+
+def on_handset_added_or_removed(base_terminal_id: int | None = None, **payload: object) -> None:
+    """Subscriber of terminal.created/deleted: the base's file gains or loses an account."""
+    if base_terminal_id is not None:
+        from cloudpbx.provisioning import jobs
+
+        jobs.resync_job(base_terminal_id)
 
 
 def connect() -> None:
     events.subscribe("terminal.changed", on_terminal_changed)
+    events.subscribe("terminal.created", on_handset_added_or_removed)
+    events.subscribe("terminal.deleted", on_handset_added_or_removed)

@@ -185,7 +185,10 @@ def _serve_device(request: HttpRequest, match: identify.FileMatch, filename: str
     model = vendor.model(device.model) or PhoneModel(key=device.model, label=device.model)
     try:
         body = render.render_device(
-            vendor, model, match.rule_of(vendor).template, build.phone_config(device, password)
+            vendor,
+            model,
+            match.rule_of(vendor).template,
+            build.phone_config(device, password, build.handsets_of(device)),
         )
     except UnsupportedSetting as error:
         # A setting changed for the whole PBX (e.g. SRTP required) that this phone's file

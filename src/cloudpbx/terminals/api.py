@@ -59,6 +59,7 @@ LOCATIONS: dict[str, tuple[str, ...]] = {
     "device.auth_mode": ("provisioning", "auth"),
     "device.trusted_networks": ("provisioning", "trusted_networks"),
     "device.mac_id_crc": ("provisioning", "mac_id"),
+    "base": ("base",),
 }
 
 
@@ -72,6 +73,7 @@ def terminals_of(request: HttpRequest) -> QuerySet[Terminal]:
             "caller_id_number",
             "provisioning_device",
             "provisioning_device__redirect_registration",
+            "base",
         )
         .prefetch_related("ringing_extensions")
     )
@@ -166,11 +168,11 @@ def _service_arguments(request: HttpRequest, payload: TerminalIn | TerminalPatch
     return arguments
 
 
-def _call(function: Any, *args: Any, request: HttpRequest, payload: Any) -> Terminal:
+def _call(function: Any, *args: Any, request: HttpRequest, payload: Any, **extra: Any) -> Terminal:
     try:
         arguments = _service_arguments(request, payload)
         values = arguments.pop("values")
-        return function(*args, **arguments, **values)
+        return function(*args, **arguments, **extra, **values)
     except ValidationError as error:
         raise ApiValidationError(error, LOCATIONS) from error
 
@@ -188,10 +190,21 @@ def list_terminals(request: HttpRequest, filters: Query[TerminalFilter]) -> Any:
     return terminals
 
 
-@router.post("/", response=responses({201: TerminalOut}, 400, 403))
+@router.post("/", response=responses({201: TerminalOut}, 400, 403, 404))
 def create_terminal(request: HttpRequest, payload: TerminalIn) -> Any:
+    """With ``base``: a handset of that DECT base (404 if the base is not this customer's
+    terminal; 422 if it is no DECT base or has all the handsets its model takes)."""
     require_admin(request)
-    terminal = _call(services.create_terminal, tenant_of(request), request=request, payload=payload)
+    base = None
+    if payload.base is not None:
+        base_terminal = get_scoped_or_404(terminals_of(request), request, payload.base)
+        base = base_terminal.device
+        if base is None:
+            error = ValidationError({"base": _("This terminal's phone is not a DECT base.")})
+            raise ApiValidationError(error, LOCATIONS)
+    terminal = _call(
+        services.create_terminal, tenant_of(request), request=request, payload=payload, base=base
+    )
     return Status(201, terminals_of(request).get(pk=terminal.pk))
 
 
@@ -210,9 +223,13 @@ def update_terminal(request: HttpRequest, terminal_id: int, payload: TerminalPat
 
 @router.delete("/{terminal_id}", response=responses({204: None}, 403, 404))
 def delete_terminal(request: HttpRequest, terminal_id: int) -> Any:
+    """A DECT base with handsets is refused (422 at ``base``): remove its handsets first."""
     terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
     require_admin(request)
-    services.delete_terminal(terminal)
+    try:
+        services.delete_terminal(terminal)
+    except ValidationError as error:
+        raise ApiValidationError(error, LOCATIONS) from error
     return Status(204, None)
 
 

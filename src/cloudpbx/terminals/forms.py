@@ -212,8 +212,20 @@ class TerminalForm(forms.Form):
         help_text=_("One address or range per line, e.g. 203.0.113.10 or 198.51.100.0/24."),
     )
 
-    def __init__(self, tenant: Tenant, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, tenant: Tenant, *args: Any, base: ProvisioningDevice | None = None, **kwargs: Any
+    ) -> None:
+        """``base``: the form of a handset of that DECT base (new or existing), which is an IP
+        phone configured by the base: no type, configuration mode or device to choose."""
         super().__init__(*args, **kwargs)
+        self.base = base
+        if base is not None:
+            self.fields["auth_mode"].required = False  # the base's, not asked
+            # The base's one SIP provider sets SRTP for all its handsets.
+            self.fields["media_encryption"].disabled = True
+            self.fields["media_encryption"].help_text = _(
+                "A handset uses the media encryption of its DECT base: change it on the base."
+            )
         numbers = PhoneNumber.objects.for_tenant(tenant).order_by("-is_main", "e164")
         extensions = Extension.objects.for_tenant(tenant)
         self.fields["identification_number"].queryset = numbers
@@ -253,12 +265,16 @@ class TerminalForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        if self.base is not None:
+            data["type"] = Terminal.Type.IP_PHONE
+            data["config_mode"] = Terminal.ConfigMode.AUTOMATIC
         if data.get("type") != Terminal.Type.IP_PHONE:
             data["config_mode"] = Terminal.ConfigMode.MANUAL
         return data
 
     def service_arguments(self) -> dict[str, Any]:
-        """Keyword arguments for ``create_terminal`` / ``update_terminal``."""
+        """Keyword arguments for ``create_terminal`` / ``update_terminal`` (a handset's: none
+        for its device, it has none; its base is the caller's to pass)."""
         data = self.cleaned_data
         arguments = {
             name: data[name]
@@ -278,6 +294,8 @@ class TerminalForm(forms.Form):
             )
         }
         arguments["ringing_extensions"] = list(data["ringing_extensions"])
+        if self.base is not None:
+            return arguments
         automatic = (
             data["type"] == Terminal.Type.IP_PHONE
             and data["config_mode"] == Terminal.ConfigMode.AUTOMATIC

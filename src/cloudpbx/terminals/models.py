@@ -135,6 +135,21 @@ class Terminal(TenantScopedModel):
         blank=True,
         error_messages={"unique": _("This SIP username is taken.")},
     )
+    # A handset of a DECT base: configured by the base's file (the base's own terminal is its
+    # handset 1), so it has no provisioning device of its own. Never changes once set.
+    base = models.ForeignKey(
+        "provisioning.ProvisioningDevice",
+        verbose_name=_("DECT base"),
+        on_delete=models.PROTECT,  # a base with handsets is not removed under them
+        null=True,
+        blank=True,
+        related_name="handsets",
+    )
+    # Where the base files the handset (2, 3, …): kept while it exists, so removing one never
+    # hands its account to another handset.
+    handset_number = models.PositiveSmallIntegerField(
+        verbose_name=_("handset number"), null=True, blank=True, editable=False
+    )
     sip_password_encrypted = models.TextField(blank=True, editable=False)
     sip_ha1 = models.CharField(max_length=32, blank=True, editable=False)
     sip_ha1_sha256 = models.CharField(max_length=64, blank=True, editable=False)
@@ -174,6 +189,22 @@ class Terminal(TenantScopedModel):
                 violation_error_message=_("Only IP phones can be configured automatically."),
             ),
             models.CheckConstraint(
+                condition=Q(base__isnull=True) | Q(type="ip_phone", config_mode="automatic"),
+                name="terminal_handset_is_automatic_ip_phone",
+                violation_error_message=_("A handset of a DECT base is configured by the base."),
+            ),
+            models.CheckConstraint(
+                condition=Q(base__isnull=True, handset_number__isnull=True)
+                | Q(base__isnull=False, handset_number__gte=2),
+                name="terminal_handset_has_number",
+                violation_error_message=_("A handset of a DECT base has a handset number."),
+            ),
+            models.UniqueConstraint(
+                fields=["base", "handset_number"],
+                name="terminal_handset_number_unique_per_base",
+                violation_error_message=_("Another handset of this base has this number."),
+            ),
+            models.CheckConstraint(
                 condition=~Q(caller_id_mode="custom") | ~Q(caller_id_custom=""),
                 name="terminal_custom_caller_id_has_number",
                 violation_error_message=_("Enter the number to show."),
@@ -196,6 +227,11 @@ class Terminal(TenantScopedModel):
     @property
     def sip_password(self) -> str:
         return crypto.decrypt(self.sip_password_encrypted) if self.sip_password_encrypted else ""
+
+    @property
+    def is_handset(self) -> bool:
+        """A further handset of a DECT base (the base's own terminal is not one)."""
+        return self.base_id is not None
 
     @property
     def device(self) -> ProvisioningDevice | None:
@@ -256,6 +292,8 @@ class Terminal(TenantScopedModel):
         if not self.has_sip_account:
             return
         errors: dict[str, object] = {}
+        if self.base is not None and self.base.tenant_id != self.tenant_id:
+            errors["base"] = _("Choose a DECT base of this customer.")
         foreign = {
             "identification_number": _("Choose one of this customer's numbers."),
             "internal_extension": _("Choose one of this customer's extensions."),

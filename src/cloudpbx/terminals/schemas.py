@@ -86,6 +86,14 @@ class TerminalIn(BodySchema):
     external: ExternalIn | None = None
     inbound: InboundIn | None = None
     provisioning: ProvisioningIn | None = None
+    base: int | None = Field(
+        None,
+        description=(
+            "The id of a DECT base's terminal: the new terminal is a further handset of that "
+            "base (an IP phone with its own SIP account, configured by the base's file: no "
+            "provisioning of its own). Cannot be changed later."
+        ),
+    )
     generate_credentials: bool = True
 
 
@@ -189,8 +197,28 @@ class TerminalOut(Schema):
     inbound: InboundOut
     sip: SipOut | None
     provisioning: ProvisioningOut | None
+    base: int | None = Field(
+        description="A handset of a DECT base: the id of the base's terminal; else null."
+    )
+    handset_number: int | None = Field(
+        description=(
+            "A DECT base's handsets are numbered on the base: 1 for the base's own terminal, "
+            "2, 3… for its further handsets; null for other terminals."
+        )
+    )
     created: datetime
     updated: datetime
+
+    @staticmethod
+    def resolve_base(terminal: Terminal) -> int | None:
+        return terminal.base.terminal_id if terminal.base else None
+
+    @staticmethod
+    def resolve_handset_number(terminal: Terminal) -> int | None:
+        if terminal.base is not None:
+            return terminal.handset_number
+        device = terminal.device
+        return 1 if device is not None and device.is_dect_base else None
 
     @staticmethod
     def resolve_outbound(terminal: Terminal) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("models/", views.device_models, name="models"),
     path("<int:pk>/", views.terminal_edit, name="edit"),
     path("<int:pk>/delete/", views.terminal_delete, name="delete"),
+    path("<int:pk>/handsets/add/", views.handset_add, name="add-handset"),
     path("<int:pk>/password/<str:kind>/", views.terminal_password, name="password"),
     path("<int:pk>/app-link/", views.terminal_app_link, name="app-link"),
 ]

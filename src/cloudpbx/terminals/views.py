@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import rules
 from cloudpbx.provisioning import applinks
-from cloudpbx.provisioning.models import AppLink
+from cloudpbx.provisioning.models import AppLink, ProvisioningDevice
 from cloudpbx.provisioning.portal import phone_context
 from cloudpbx.terminals import services
 from cloudpbx.terminals.forms import (
@@ -86,8 +86,13 @@ def terminal_list(request: HttpRequest) -> HttpResponse:
     )
     if kind:
         found = found.filter(type=kind)
-    page_queryset = found.select_related("provisioning_device").prefetch_related(
-        Prefetch("ringing_extensions", queryset=Extension.objects.order_by("number"))
+    page_queryset = (
+        found.select_related("provisioning_device", "base__terminal")
+        .order_by("name")  # the GROUP BY of the count drops the default ordering
+        .annotate(handset_count=Count("provisioning_device__handsets"))
+        .prefetch_related(
+            Prefetch("ringing_extensions", queryset=Extension.objects.order_by("number"))
+        )
     )
     paginator = Paginator(page_queryset, PAGE_SIZE)
     paginator.count = counts[kind or "all"]  # already counted above: no second COUNT(*)
@@ -118,13 +123,19 @@ def _form_context(
     country = rules.rules_for(tenant.country)
     selected = {str(pk) for pk in (form["ringing_extensions"].value() or [])}
     device = terminal.device if terminal is not None else None
+    handsets = _handsets(device)
     if terminal is not None:
-        attach_registrations([terminal])
+        attach_registrations([terminal, *handsets])
         attach_last_call(terminal)
     return {
         "form": form,
         "terminal": terminal,
         "device": device,
+        # A handset's form (new or existing): the DECT base it belongs to.
+        "handset_base": form.base,
+        # A DECT base's page: its further handsets and how many it takes.
+        "handsets": handsets,
+        "handset_limit": device.handset_limit if device else 1,
         "cards": {
             name: [(choice, hints[choice.data["value"]]) for choice in form[name]]
             for name, hints in CHOICE_HINTS.items()
@@ -146,6 +157,12 @@ def _form_context(
         "app_link": _latest_app_link(terminal),
         **(phone_context(terminal, can_edit=request.portal.can_edit) if terminal else {}),  # type: ignore[attr-defined]
     }
+
+
+def _handsets(device: ProvisioningDevice | None) -> list[Terminal]:
+    if device is None or not device.is_dect_base:
+        return []
+    return list(device.handsets.order_by("handset_number"))
 
 
 def _latest_app_link(terminal: Terminal | None) -> AppLink | None:
@@ -195,9 +212,9 @@ def terminal_edit(request: HttpRequest, pk: int) -> HttpResponse:
     tenant = tenant_of(request)
     terminal = _terminal_or_404(request, pk)
     if request.method != "POST":
-        form = TerminalForm(tenant, initial=TerminalForm.initial_for(terminal))
+        form = TerminalForm(tenant, initial=TerminalForm.initial_for(terminal), base=terminal.base)
         return render(request, "terminals/form.html", _form_context(request, form, terminal))
-    form = TerminalForm(tenant, request.POST)
+    form = TerminalForm(tenant, request.POST, base=terminal.base)
     if form.is_valid():
         generate = request.POST.get("action") == "generate"
         try:
@@ -214,6 +231,56 @@ def terminal_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _dect_base_or_404(request: HttpRequest, pk: int) -> tuple[Terminal, ProvisioningDevice]:
+    """The terminal whose phone is a DECT base (of this customer), and its device."""
+    terminal = _terminal_or_404(request, pk)
+    device = terminal.device
+    if device is None or not device.is_dect_base:
+        raise Http404
+    return terminal, device
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def handset_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Add handset" on a DECT base's page: a new terminal of that base, with SIP credentials
+    generated and a name and extensions chosen like any terminal's."""
+    tenant = tenant_of(request)
+    base_terminal, base = _dect_base_or_404(request, pk)
+    if request.method != "POST":
+        name = _("%(base)s handset %(number)d") % {
+            "base": base_terminal.name,
+            "number": base.last_handset_number + 1,
+        }
+        initial = _add_defaults(request) | {
+            "name": name,
+            "media_encryption": base_terminal.media_encryption,
+        }
+        form = TerminalForm(tenant, initial=initial, base=base)
+        return render(request, "terminals/form.html", _form_context(request, form, None))
+    form = TerminalForm(tenant, request.POST, base=base)
+    if form.is_valid():
+        try:
+            handset = services.create_terminal(tenant, base=base, **form.service_arguments())
+        except ValidationError as error:
+            add_service_errors(form, error, ERROR_FIELDS)
+        else:
+            messages.success(
+                request,
+                _(
+                    "Handset “%(name)s” added. Register it with the base within %(minutes)d "
+                    "minutes, with the PIN %(pin)s."
+                )
+                % {
+                    "name": handset.name,
+                    "minutes": services.handset_registration_minutes(base),
+                    "pin": services.handset_pin(handset),
+                },
+            )
+            return redirect(f"{reverse('terminals:edit', args=[base_terminal.pk])}#handsets")
+    return render(request, "terminals/form.html", _form_context(request, form, None), status=422)
+
+
 def _after_save(
     request: HttpRequest, terminal: Terminal, generate: bool, *, created: bool
 ) -> HttpResponse:
@@ -228,7 +295,11 @@ def _after_save(
 
 def _terminal_or_404(request: HttpRequest, pk: int) -> Terminal:
     queryset = Terminal.objects.select_related(
-        "provisioning_device", "identification_number", "caller_id_number", "internal_extension"
+        "provisioning_device",
+        "identification_number",
+        "caller_id_number",
+        "internal_extension",
+        "base__terminal",
     ).prefetch_related("ringing_extensions")
     return get_scoped_or_404(queryset, request, pk)
 
@@ -238,7 +309,13 @@ def _terminal_or_404(request: HttpRequest, pk: int) -> Terminal:
 def terminal_delete(request: HttpRequest, pk: int) -> HttpResponse:
     terminal = _terminal_or_404(request, pk)
     if request.method == "POST":
-        services.delete_terminal(terminal)
+        try:
+            services.delete_terminal(terminal)
+        except ValidationError as error:  # a DECT base that still has handsets
+            for problems in error.message_dict.values():
+                for message in problems:
+                    messages.error(request, message)
+            return redirect(f"{reverse('terminals:edit', args=[terminal.pk])}#handsets")
         messages.success(request, _("Terminal “%(name)s” deleted.") % {"name": terminal.name})
         return redirect("terminals:list")
     return render(request, "terminals/confirm_delete.html", {"terminal": terminal})

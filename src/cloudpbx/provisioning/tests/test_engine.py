@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from cloudpbx.provisioning import clients, digest, identify, render
-from cloudpbx.provisioning.phoneconfig import PhoneConfig, ProvisioningAccess, SipAccount
+from cloudpbx.provisioning.phoneconfig import (
+    Handset,
+    PhoneConfig,
+    ProvisioningAccess,
+    RegistrationWindow,
+    SipAccount,
+)
 from cloudpbx.provisioning.vendors import VENDORS, xmlread
 from cloudpbx.provisioning.vendors.base import UnsupportedSetting
 from cloudpbx.provisioning.vendors.yealink import parse_settings
@@ -77,6 +83,8 @@ CASES = {
     "gigaset-nx70-tls-srtp-private-ca.xml": ("gigaset", "N870", "7c2f80e0d607", "secure"),
     "gigaset-maxwell-tls-srtp-private-ca.xml": ("gigaset", "Maxwell 3", "7c2f80e0d608", "secure"),
     "htek-uc9xx-tls-private-ca.xml": ("htek", "UC926", "001fc110d3aa", "secure-rtp"),
+    # A DECT base with two further handsets (numbers 2 and 4: 3 was removed), one just added.
+    "gigaset-nx70-base-with-handsets.xml": ("gigaset", "N870", "7c2f80e0d609", "dect"),
 }
 
 CA_URL = "https://pbx.example.net/ca/cloudpbx-ca.pem"
@@ -89,8 +97,33 @@ def secure(base: PhoneConfig, media_encryption: str) -> dict[str, object]:
     return {"account": account, "trusted_ca_url": CA_URL}
 
 
+def handset(number: int, username: str, extension: str, name: str) -> Handset:
+    base = config("gigaset", "N870", "7c2f80e0d609").account
+    account = dataclasses.replace(
+        base,
+        username=username,
+        auth_name=username,
+        password=f"Handset-{number}-Secret-4242",
+        display_name=name,
+        extension=extension,
+        label=f"{extension} {name}".strip(),
+    )
+    return Handset(number=number, account=account)
+
+
+DECT_BASE = {
+    "handsets": (
+        handset(2, "tb7hx2kq9wz4", "11", "Lager"),
+        handset(4, "tc5mv8rd3pn6", "", "Werkstatt"),
+    ),
+    "registration_window": RegistrationWindow(start=1_780_000_000, seconds=900),
+}
+
+
 def _changes(kind: object) -> dict[str, object]:
     base = config("yealink", "T54W", "805ec0123456")
+    if kind == "dect":
+        return DECT_BASE
     if kind == "secure":
         return secure(base, "required")
     if kind == "secure-rtp":

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from cloudpbx.provisioning import identify, render, resync
-from cloudpbx.provisioning.tests.test_engine import config, render_phone, secure
+from cloudpbx.provisioning.tests.test_engine import DECT_BASE, config, render_phone, secure
 from cloudpbx.provisioning.vendors import VENDORS, xmlread
 from cloudpbx.provisioning.vendors.base import PhoneModel, UnsupportedSetting
 from cloudpbx.provisioning.vendors.yealink import parse_settings
@@ -193,11 +193,15 @@ def variants(vendor: str, model_key: str, mac: str) -> list[bytes]:
     base = config(vendor, model_key, mac)
     srtp = "optional" if vendor == "htek" else "required"
     trusted_ip = dataclasses.replace(base.provisioning, username=None, password=None)
-    return [
+    files = [
         render_phone(base),
         render_phone(dataclasses.replace(base, **secure(base, srtp))),  # type: ignore[arg-type]
         render_phone(dataclasses.replace(base, provisioning=trusted_ip, language="fr")),
     ]
+    model = VENDORS[vendor].model(model_key)
+    if model is not None and model.is_dect_base:  # with handsets and the registration window
+        files.append(render_phone(dataclasses.replace(base, **DECT_BASE)))  # type: ignore[arg-type]
+    return files
 
 
 @pytest.mark.parametrize(("vendor", "model_key", "mac"), EVERY_MODEL)
@@ -221,16 +225,25 @@ def test_every_file_has_its_vendors_shape(vendor: str, model_key: str, mac: str)
             assert root.tag == "provisioning" and root.attrib["version"] == "1.1"
             assert root.attrib.get("productID") == ("e2" if model.family == "nx70" else None)
             assert [child.tag for child in root] == ["nvm"]
+            # Each param once; an operation (a handset's add_hs, the registration window's
+            # update_dm) once per value, its own params once each within it.
             nvm = root.find("nvm")
             assert nvm is not None
-            names = []
+            names, operations = [], []
             for element in nvm:
                 assert element.tag in {"param", "oper"}, element.tag
+                if element.tag == "oper":
+                    operations.append((element.attrib["name"], element.attrib.get("value")))
+                    assert set(element.attrib) <= {"name", "value"}, element.attrib
                 params = [element] if element.tag == "param" else list(element)
                 for param in params:
                     assert param.tag == "param" and set(param.attrib) == {"name", "value"}
-                    names.append(param.attrib["name"])
+                inside = [param.attrib["name"] for param in element if element.tag == "oper"]
+                assert len(inside) == len(set(inside)), inside
+                if element.tag == "param":
+                    names.append(element.attrib["name"])
             assert len(names) == len(set(names)), names
+            assert len(operations) == len(set(operations)), operations
         elif vendor == "htek":
             # <hl_provision version="1"><config version="1"> holding P-codes only, each once.
             assert root.tag == "hl_provision" and root.attrib["version"] == "1"

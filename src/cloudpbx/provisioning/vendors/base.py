@@ -8,7 +8,8 @@ A plugin is plain data plus two functions:
 - ``context(config)``: the vendor's encodings of a :class:`PhoneConfig` (transport codes,
   language names, time-zone notation…) handed to its Jinja2 templates;
 - ``read_account(body)``: the SIP credentials a rendered file gives the phone (tests and the
-  end-to-end registration check read files back with it).
+  end-to-end registration check read files back with it); ``read_handsets(body)``, for DECT
+  bases, every handset's.
 
 A setting a vendor's file cannot express is refused, never dropped: ``context`` raises
 :class:`UnsupportedSetting` (e.g. SRTP on a phone whose SRTP key is not verified), so a phone
@@ -39,6 +40,13 @@ class PhoneModel:
     label: str  # as shown in the portal, e.g. "T54W"
     family: str = ""  # template family inside the vendor, e.g. "maxwell"
     code: str = ""  # the vendor's model code in common file names, e.g. "96" (y000000000096.cfg)
+    # How many handsets, each its own SIP account and terminal, one device of this model
+    # serves: 1 for a desk phone; for a DECT base, the limit its manufacturer documents.
+    handsets: int = 1
+
+    @property
+    def is_dect_base(self) -> bool:
+        return self.handsets > 1
 
     @property
     def slug(self) -> str:
@@ -152,8 +160,21 @@ class Vendor:
     # The longest provisioning (HTTP) password the phones take: generated ones are cut to it,
     # chosen ones refused above it.
     acs_password_max_length: int = 64
+    # How long a DECT base lets new handsets register once one is added, in seconds (its
+    # file opens the window); 0: the vendor serves no bases.
+    handset_registration_seconds: int = 0
+    # The PIN a new handset registers with, from its extension ("" when it has none).
+    handset_pin: Callable[[str], str] | None = None
     context: Callable[[PhoneConfig], Mapping[str, object]] = _no_context
     read_account: Callable[[bytes], SipCredentials] = _no_reader
+    # A DECT base's file holds one account per handset: {handset number: account}.
+    read_handsets: Callable[[bytes], dict[int, SipCredentials]] | None = None
+
+    def read_accounts(self, body: bytes) -> dict[int, SipCredentials]:
+        """Every SIP account the file gives, by handset number (a desk phone's is 1)."""
+        if self.read_handsets is not None:
+            return self.read_handsets(body)
+        return {1: self.read_account(body)}
 
     def model(self, key: str) -> PhoneModel | None:
         return next((m for m in self.models if m.key == key), None)

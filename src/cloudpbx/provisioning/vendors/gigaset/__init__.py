@@ -117,8 +117,23 @@ _MAXWELL_ZONE_OF = {
 }
 
 
-def _nx70(key: str) -> PhoneModel:
-    return PhoneModel(key=key, label=f"{key} IP PRO", family="nx70")
+# Handsets per DECT base (each its own SIP account and terminal). The N670 is a single-cell
+# base: Gigaset recommends at most 20 handsets per DECT base (Gigaset wiki, N610/N670/N870
+# system sizes, https://teamwork.gigaset.com/gigawiki/plugins/viewsource/
+# viewpagesrc.action?pageId=826896322). The N870/N870E in the All-in-one role (integrator,
+# DECT manager and base in one device, the role this server provisions: see
+# docs/provisioning.md) manage up to 250 handsets per Gigaset's N870 IP PRO data sheet; that
+# figure was not found in the sources stored here. The Maxwell desk phones are no base.
+N670_HANDSETS = 20
+N870_HANDSETS = 250
+# How long a base accepts new handsets once one is added (update_dm RegDuration, seconds;
+# wazo-platform/wazo-provd-plugins plugins/wazo-gigaset/Nx70-83.v2.49.1/templates/base.tpl
+# opens 900 s from RegStart, a Unix time).
+REGISTRATION_WINDOW_SECONDS = 900
+
+
+def _nx70(key: str, handsets: int) -> PhoneModel:
+    return PhoneModel(key=key, label=f"{key} IP PRO", family="nx70", handsets=handsets)
 
 
 def _maxwell(key: str) -> PhoneModel:
@@ -126,9 +141,9 @@ def _maxwell(key: str) -> PhoneModel:
 
 
 MODELS = (
-    _nx70("N670"),
-    _nx70("N870"),
-    _nx70("N870E"),
+    _nx70("N670", N670_HANDSETS),
+    _nx70("N870", N870_HANDSETS),
+    _nx70("N870E", N870_HANDSETS),
     _maxwell("Maxwell Basic"),
     _maxwell("Maxwell 2"),
     _maxwell("Maxwell 3"),
@@ -192,15 +207,34 @@ def context(config: PhoneConfig) -> Mapping[str, object]:
             "maxwell_zone": _MAXWELL_ZONE_OF[zone] if zone else "",
             "srtp": srtp,
         }
-    digits = "".join(ch for ch in account.extension if ch.isdigit())
+    for handset in config.handsets:
+        # SRTP is a setting of the base's one SIP provider, shared by every handset.
+        if handset.account.media_encryption != account.media_encryption:
+            raise UnsupportedSetting(
+                "Gigaset Nx70",
+                f"handset {handset.number} media_encryption",
+                handset.account.media_encryption,
+                "all handsets of a base share its SRTP setting",
+            )
     return {
         "nx70_transport": NX70_TRANSPORTS[account.transport],
         "nx70_tone_scheme": NX70_TONE_SCHEMES.get(config.country, ""),
         "nx70_zone": timezones.closest_zone(config.timezone, NX70_ZONES) or "",
-        # The handset's registration PIN: the last four digits of the extension.
-        "dect_pin": digits[-4:].rjust(4, "0") if digits else "0000",
+        "handsets": [
+            {"index": f"{handset.number:05d}", "pin": dect_pin(handset.account.extension)}
+            | {"account": handset.account}
+            for handset in config.every_handset
+        ],
         "srtp": srtp,
     }
+
+
+def dect_pin(extension: str) -> str:
+    """A handset's registration PIN (DECT_AC): the last four digits of its extension, 0000
+    without one (wazo-platform/wazo-provd-plugins plugins/wazo-gigaset/Nx70-83.v2.49.1/
+    common.py _add_ac_code)."""
+    digits = "".join(ch for ch in extension if ch.isdigit())
+    return digits[-4:].rjust(4, "0") if digits else "0000"
 
 
 def _srtp(values: dict[str, str], enabled: str, accept_plain: str) -> str:
@@ -209,14 +243,25 @@ def _srtp(values: dict[str, str], enabled: str, accept_plain: str) -> str:
     return SRTP_NAMES[(values[enabled], values[accept_plain])]
 
 
-def read_account(body: bytes) -> SipCredentials:
+def read_handsets(body: bytes) -> dict[int, SipCredentials]:
+    """Every handset's account in an Nx70 file (all on SIP provider 0), by handset number;
+    a Maxwell's one account as handset 1."""
     values = xmlread.params(xmlread.parse(body))
-    if "SipAccount.00001.UserName" in values:  # Nx70
-        transports = {code: name for name, code in NX70_TRANSPORTS.items()}
-        return SipCredentials(
-            username=values["SipAccount.00001.UserName"],
-            auth_name=values["SipAccount.00001.AuthName"],
-            password=values["SipAccount.00001.AuthPassword"],
+    if "SipAccount.00001.UserName" not in values:
+        return {1: read_account(body)}
+    transports = {code: name for name, code in NX70_TRANSPORTS.items()}
+    numbers = sorted(
+        int(name.split(".")[1])
+        for name in values
+        if name.startswith("SipAccount.") and name.endswith(".UserName")
+    )
+    accounts = {}
+    for number in numbers:
+        key = f"SipAccount.{number:05d}"
+        accounts[number] = SipCredentials(
+            username=values[f"{key}.UserName"],
+            auth_name=values[f"{key}.AuthName"],
+            password=values[f"{key}.AuthPassword"],
             registrar=values["SipProvider.0.RegServerAddress"],
             port=int(values["SipProvider.0.RegServerPort"]),
             transport=transports[values["SipProvider.0.TransportProtocol"]],
@@ -224,6 +269,13 @@ def read_account(body: bytes) -> SipCredentials:
                 values, "SipProvider.0.SRTP_Enabled", "SipProvider.0.AcceptNonSRTPCalls"
             ),
         )
+    return accounts
+
+
+def read_account(body: bytes) -> SipCredentials:
+    values = xmlread.params(xmlread.parse(body))
+    if "SipAccount.00001.UserName" in values:  # Nx70: handset 1, the base's own terminal
+        return read_handsets(body)[1]
     return SipCredentials(  # Maxwell
         username=values["SIP.Account.0.Username"],
         auth_name=values["SIP.Account.0.AuthName"],
@@ -243,6 +295,9 @@ VENDOR = Vendor(
     files=FILES,
     user_agents=USER_AGENTS,
     mac_case="lower",
+    handset_registration_seconds=REGISTRATION_WINDOW_SECONDS,
+    handset_pin=dect_pin,
     context=context,
     read_account=read_account,
+    read_handsets=read_handsets,
 )
