@@ -35,11 +35,15 @@ class ResyncResultOut(Schema):
 
 
 def _device(request: HttpRequest, terminal_id: int) -> ProvisioningDevice:
+    """The phone the terminal's configuration comes from: its own, or its DECT base's (a
+    handset is re-synced and redirected with its base)."""
     terminal: Terminal = get_scoped_or_404(
-        Terminal.objects.select_related("provisioning_device"), request, terminal_id
+        Terminal.objects.select_related("provisioning_device", "base__terminal"),
+        request,
+        terminal_id,
     )
     require_admin(request)
-    device = terminal.device
+    device = terminal.device or terminal.base
     if device is None:
         raise HttpError(409, _("This terminal is not configured automatically."))
     return device

@@ -126,3 +126,14 @@ def test_deleting_a_base_with_handsets_is_refused_then_allowed(api):
     }
     assert api.delete(f"{URL}{handset['id']}").status_code == 204
     assert api.delete(f"{URL}{base['id']}").status_code == 204
+
+
+def test_re_provisioning_a_handset_re_syncs_its_base(api):
+    base = create_base(api)
+    body = {"name": "Lager", "type": "ip_phone", "base": base["id"]}
+    handset = api.post(URL, body).json_body
+    answer = api.post(f"{URL}{handset['id']}/resync")
+    # Acted on the base's device: no registered contact (PostgreSQL reads its table) or no
+    # Kamailio to ask (SQLite); never "not configured automatically".
+    not_registered = answer.status_code == 409 and "not registered" in answer.json_body["detail"]
+    assert answer.status_code == 503 or not_registered, answer.json_body
