@@ -11,3 +11,13 @@ ROOT_URLCONF = "cloudpbx.provisioning.tests.urls"
 # opens and closes one per request, which costs more than the whole provisioning logic).
 if os.environ.get("BENCH_PERSISTENT_CONNECTIONS") == "1":
     DATABASES["default"]["CONN_MAX_AGE"] = 600  # noqa: F405
+
+# ``BENCH_WITHOUT_OBSERVABILITY=1``: without the request id and metrics middleware, to measure
+# what they cost (bench/README.md, "Provisioning with metrics and request ids").
+if os.environ.get("BENCH_WITHOUT_OBSERVABILITY") == "1":
+    MIDDLEWARE = [
+        entry
+        for entry in MIDDLEWARE  # noqa: F405
+        if entry
+        not in ("cloudpbx.middleware.RequestIdMiddleware", "cloudpbx.middleware.MetricsMiddleware")
+    ]
