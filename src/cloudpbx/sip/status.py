@@ -149,8 +149,7 @@ def _from_database(found: dict[str, Registration]) -> dict[str, Registration] | 
     # Kamailio writes ``expires`` as a time without zone, in UTC (its supervisor sets TZ=UTC).
     names = list(found)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass('location') IS NOT NULL")
-        if not cursor.fetchone()[0]:
+        if not _location_table(cursor):
             return None  # Kamailio has not created its table yet: nothing is known
         cursor.execute(
             "SELECT username, contact, user_agent, received, socket,"
@@ -177,8 +176,7 @@ def registered_in_database() -> tuple[int, int] | None:
     """With PostgreSQL (where Kamailio keeps no count in memory): the SIP accounts with a live
     contact and the live contacts, over every node; None before Kamailio created its table."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass('location') IS NOT NULL")
-        if not cursor.fetchone()[0]:
+        if not _location_table(cursor):
             return None
         cursor.execute(
             "SELECT count(DISTINCT username), count(*) FROM location"
@@ -186,3 +184,9 @@ def registered_in_database() -> tuple[int, int] | None:
         )
         accounts, contacts = cursor.fetchone()
     return int(accounts), int(contacts)
+
+
+def _location_table(cursor: Any) -> bool:
+    """Whether Kamailio has created its ``location`` table in PostgreSQL yet."""
+    cursor.execute("SELECT to_regclass('location') IS NOT NULL")
+    return bool(cursor.fetchone()[0])
