@@ -14,10 +14,11 @@ VENV=$ROOT/.venv
 # Python routing, the media relay (rtpengine-daemon only: the rtpengine metapackage pulls a
 # kernel module), real SIP clients for the tests, iptables (the NAT routers of the NAT tests),
 # Chromium for the portal's browser tests, zbar (QR codes), nginx (benchmark baseline),
+# gcc (a small library preloaded into Kamailio, see build_kamailio_preload),
 # systemd (the service unit's checks; a minimal container may lack it), Prometheus (the tests
 # scrape /metrics with it and check the format with promtool).
 APT_PACKAGES=(
-    python3 python3-venv python3-dev gcc gettext ca-certificates postgresql
+    python3 python3-venv python3-dev gcc libc6-dev gettext ca-certificates postgresql
     kamailio kamailio-python3-modules kamailio-sqlite-modules kamailio-postgres-modules
     kamailio-tls-modules kamailio-extra-modules kamailio-utils-modules rtpengine-daemon
     sip-tester sipsak baresip-core linphone-cli sipvicious iptables
@@ -94,6 +95,16 @@ compile_translations() {
     done
 }
 
+build_kamailio_preload() {
+    # Debian 12's Kamailio (5.6) shares one OpenSSL error state between its workers, which a
+    # stranger's dropped TLS connections turn into a crash; this library gives each its own.
+    local source=src/cloudpbx/sip/openssl_fork.c library="$VENV/lib/cloudpbx-openssl-fork.so"
+    if [ ! -f "$library" ] || [ "$source" -nt "$library" ]; then
+        say "Building $library"
+        gcc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$library" "$source"
+    fi
+}
+
 run_tests() {
     local status=0
     TEST_DATA_DIR=$(mktemp -d)
@@ -120,8 +131,9 @@ main() {
     install_debian_packages
     install_python_environment
     compile_translations
+    build_kamailio_preload
     case "$command" in
-        install) say "Installed: Debian packages, .venv, translations" ;;
+        install) say "Installed: Debian packages, .venv, translations, Kamailio's OpenSSL fix" ;;
         test) run_tests "$@" ;;
         *) exec "$VENV/bin/cloudpbx" "$command" "$@" ;;
     esac

@@ -3,6 +3,7 @@ test database; plus helpers to register sipp phones and to play the carrier trun
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -112,6 +113,31 @@ def sip_server(django_db_setup, django_db_blocker):
     yield server
     server.stop()
     if not os.environ.get("CLOUDPBX_KEEP_TEST_LOGS"):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def own_server(sip_server: SipServer, name: str, **changes):
+    """A Kamailio (and media relay) of a test's own, as the session's but with ``changes``:
+    for settings read at start, or for a test that may bring it down."""
+    run_dir = Path(tempfile.mkdtemp(prefix=f"cloudpbx-{name}-"))
+    config = dataclasses.replace(
+        sip_server.config,
+        data_dir=run_dir,
+        sip_port=free_port(),
+        sip_tls_port=free_port(socket.SOCK_STREAM),
+        sip_rpc_port=free_port(socket.SOCK_STREAM),
+        media_ng_port=free_port(),
+        media_port_min=32000,
+        media_port_max=32199,
+        **changes,
+    )
+    server = SipServer(config, run_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
 
 

@@ -3,42 +3,22 @@ Kamailio of its own, started as ``cloudpbx run`` starts it, with that one settin
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
 import socket
 import ssl
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from cloudpbx.terminals.services import create_terminal
 
 from . import wire
-from .conftest import SipServer, free_port
+from .conftest import SipServer, own_server
 
 
 @pytest.fixture
 def tls_only(sip_server, transactional_db, settings):
-    run_dir = Path(tempfile.mkdtemp(prefix="cloudpbx-tls-only-"))
-    config = dataclasses.replace(
-        sip_server.config,
-        data_dir=run_dir,
-        sip_plain_phones=False,
-        sip_transport="tls",
-        sip_port=free_port(),
-        sip_tls_port=free_port(socket.SOCK_STREAM),
-        sip_rpc_port=free_port(socket.SOCK_STREAM),
-        media_ng_port=free_port(),
-        media_port_min=32000,
-        media_port_max=32199,
-    )
-    server = SipServer(config, run_dir)
-    server.start()
-    settings.CLOUDPBX_KAMAILIO_RPC_URLS = [server.rpc_url]
-    yield server
-    server.stop()
-    shutil.rmtree(run_dir, ignore_errors=True)
+    with own_server(sip_server, "tls-only", sip_plain_phones=False, sip_transport="tls") as server:
+        settings.CLOUDPBX_KAMAILIO_RPC_URLS = [server.rpc_url]
+        yield server
 
 
 class TlsPeer:

@@ -8,6 +8,7 @@ import hmac
 import ipaddress
 import os
 import sqlite3
+import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ from cloudpbx.sip import metrics
 TEMPLATE = Path(__file__).with_name("kamailio.cfg.j2")
 SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"  # Debian's ca-certificates
 KEMI_SCRIPT = Path(__file__).with_name("kemi.py")
+# Built by ./cloudpbx.sh from openssl_fork.c: without it, TLS errors in several Kamailio
+# workers at once corrupt its shared memory (see the source).
+OPENSSL_FORK_FIX = Path(sys.prefix) / "lib" / "cloudpbx-openssl-fork.so"
 SCHEMA_DIRS = {
     "sqlite": "/usr/share/kamailio/db_sqlite",
     "postgres": "/usr/share/kamailio/postgres",
@@ -206,4 +210,11 @@ def environment(config: Config) -> dict[str, str]:
     env.update(to_environment(config))
     env["CLOUDPBX_SITE_PACKAGES"] = sysconfig.get_paths()["purelib"]
     env["TZ"] = "UTC"  # registration expiry times in the database are zone-less
+    if config.sip_tls_port:
+        if not OPENSSL_FORK_FIX.is_file():
+            raise RuntimeError(
+                f"{OPENSSL_FORK_FIX} is missing: Kamailio's TLS would not survive concurrent "
+                "TLS errors (./cloudpbx.sh install builds it)"
+            )
+        env["LD_PRELOAD"] = str(OPENSSL_FORK_FIX)
     return env
