@@ -66,6 +66,10 @@ class Softphone:
     def dial(self, number: str) -> None:
         self.process.send(f"/dial {number}\n")
 
+    def answer(self) -> None:
+        """Picks up the ringing call (a phone without ``answermode=auto``)."""
+        self.process.send("/accept\n")
+
     def hangup(self) -> None:
         self.process.send("/hangup\n")
 

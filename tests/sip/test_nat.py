@@ -284,17 +284,21 @@ def test_in_a_call_group_the_answering_phone_gets_the_audio_and_other_branches_g
     pbx.start()
     mobile = carrier(numbers=["+4915123456789"], answer=False)
     ringing_phone = office_phone(lab, 1, ringing, tmp_path, answer=False)
-    answering_phone = office_phone(lab, 2, answering, tmp_path)
+    answering_phone = office_phone(lab, 2, answering, tmp_path, answer=False)
     caller_phone = office_phone(lab, 3, caller, tmp_path, answer=False)
 
-    # The signalling as the PBX's namespace sees it, shown if the CANCELs do not arrive (this
-    # failed twice in ~8 full runs, never alone: not understood yet).
+    # The signalling as the PBX's namespace sees it, shown if the CANCELs do not arrive.
     trace = lab.inet.call(lambda: capture.Capture(interface=""))
     try:
         caller_phone.dial("20")
+        # Picked up once every branch rings, as by a person. (An answer before another
+        # branch's first provisional reply is a race of its own: in one CI run that branch got
+        # no CANCEL; not covered here, see the note on #15.)
+        for phone in (answering_phone, ringing_phone, mobile):
+            phone.process.wait_for(r"Incoming call from", timeout=10)
+        answering_phone.answer()
         answering_phone.process.wait_for(r"Call established", timeout=15)
         for other in (ringing_phone, mobile):  # both rang, then got a CANCEL
-            other.process.wait_for(r"Incoming call from", timeout=5)
             other.process.wait_for(r"session closed|terminated", timeout=10)
     except AssertionError as failure:
         signalling = capture.sip_summary(trace.datagrams)
