@@ -1,5 +1,6 @@
 """Calls through Kamailio: internal, call groups, the trunk in both directions, caller ID."""
 
+import threading
 import time
 
 import pytest
@@ -12,6 +13,7 @@ from cloudpbx.trunks.services import save_trunk
 
 from .conftest import CARRIER_IP, RING_TIMEOUT, free_port, register
 from .sipp import Sipp, call_scenario, header, uas_scenario
+from .wire import Peer, code, reply
 
 
 def ext(tenant, number):
@@ -95,6 +97,43 @@ def test_call_group_rings_phones_and_the_mobile_through_the_trunk(sip, tenant, c
     assert invite.startswith(f"INVITE sip:+4915123456789@127.0.0.1:{carrier.sipp_port}")
     main = PhoneNumber.objects.get(tenant=tenant, is_main=True).e164
     assert header(invite, "P-Asserted-Identity") == [f"<sip:{main}@127.0.0.1>"]
+
+
+def test_a_branch_whose_first_ringing_comes_after_the_answer_is_cancelled(sip, tenant):
+    """Desk A answers before Desk B has sent anything (a slow phone, or its 180 lost): when
+    B's 180 comes, B must get a CANCEL, not ring on. (Kamailio stops retransmitting the
+    INVITE to such a branch once another answered: measured, tm's default cancel_b_method.)"""
+    answering = phone(tenant, "Desk A", rings=["20"])
+    late = phone(tenant, "Desk B", rings=["20"])
+    caller = phone(tenant, "Caller", kind="app")
+    first = answering_phone(sip, answering, ring_ms=0)
+    desk_b = Peer(sip.address)
+    assert code(desk_b.register(late.sip_username, late.sip_password)) == 200
+    answered = threading.Event()
+    cancel: list[str] = []
+
+    def ring_late() -> None:
+        invite = desk_b.receive(timeout=10)
+        assert invite is not None and invite.startswith("INVITE "), invite
+        answered.wait(timeout=20)  # a slow phone: its first reply after the answer elsewhere
+        desk_b.send(reply(invite, 180, "Ringing"))
+        while (request := desk_b.receive(timeout=5)) is not None:
+            if request.startswith("CANCEL "):
+                cancel.append(request)
+                desk_b.send(reply(request, 200, "OK"))
+                desk_b.send(reply(invite, 487, "Request Terminated"))
+                return
+
+    ringing = threading.Thread(target=ring_late)
+    ringing.start()
+    try:
+        dial(sip, caller, "20", 200)
+    finally:
+        answered.set()
+    assert first.wait()[0] == 0
+    ringing.join(timeout=20)
+    desk_b.close()
+    assert cancel, "Desk B got no CANCEL after its late 180"
 
 
 def test_the_caller_is_not_rung_by_its_own_group(sip, tenant):
