@@ -192,6 +192,12 @@ class ProvisioningDevice(BaseModel):
         return crypto.decrypt(self.acs_password_encrypted) if self.acs_password_encrypted else ""
 
     @property
+    def model_name(self) -> str:
+        """The phone as its user knows it: "Gigaset N870"."""
+        vendor = VENDORS.get(self.manufacturer)
+        return f"{vendor.name} {self.model}" if vendor else self.model
+
+    @property
     def handset_limit(self) -> int:
         """How many handsets this phone serves, its own terminal included (its model's, from
         the vendor plugin); more than 1: a DECT base."""

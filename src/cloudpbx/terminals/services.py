@@ -352,7 +352,7 @@ def _check_handset(terminal: Terminal, errors: dict[str, Any]) -> None:
     if limit <= 1:
         errors["base"] = [
             _("%(model)s is not a DECT base: it takes no further handsets.")
-            % {"model": f"{VENDORS[base.manufacturer].name} {base.model}"}
+            % {"model": base.model_name}
         ]
         return
     if terminal.pk is None and base.handsets.count() + 1 >= limit:
@@ -369,7 +369,7 @@ def _check_handset(terminal: Terminal, errors: dict[str, Any]) -> None:
 
 def _handset_limit_message(device: ProvisioningDevice) -> str:
     return _("A %(model)s base takes at most %(limit)d handsets, its own terminal included.") % {
-        "model": f"{VENDORS[device.manufacturer].name} {device.model}",
+        "model": device.model_name,
         "limit": device.handset_limit,
     }
 
