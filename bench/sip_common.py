@@ -205,10 +205,14 @@ class Phone:
 
 
 def setup_django(data_dir: Path) -> None:
-    """Point cloudpbx at a fresh SQLite database in ``data_dir`` and migrate it."""
+    """Point cloudpbx at a fresh SQLite database in ``data_dir`` and migrate it; or, run under
+    ``python -m cloudpbx.core.pgserver``, at its throw-away PostgreSQL server."""
+    database = os.environ.get("CLOUDPBX_DATABASE_URL", "")
+    if not database.startswith("postgres"):
+        database = f"sqlite:///{data_dir / 'cloudpbx.sqlite3'}"
     os.environ.update(
         CLOUDPBX_DATA_DIR=str(data_dir),
-        CLOUDPBX_DATABASE_URL=f"sqlite:///{data_dir / 'cloudpbx.sqlite3'}",
+        CLOUDPBX_DATABASE_URL=database,
         CLOUDPBX_SIP_DOMAIN=DOMAIN,
         CLOUDPBX_SIP_REALM=DOMAIN,
         # Nothing to notify while seeding: Kamailio starts afterwards with empty caches.

@@ -1,8 +1,10 @@
 """REGISTER benchmark: digest-authenticated registrations per second on loopback.
 
     .venv/bin/python bench/sip_register/run.py [--max-rate 30000] [--step 2000] [--seconds 10]
+    .venv/bin/python -m cloudpbx.core.pgserver .venv/bin/python bench/sip_register/run.py …
+        (the same on a throw-away PostgreSQL server: registrations in the database only)
 
-Seeds a throw-away cloudpbx data dir (SQLite) with ``--phones`` IP phones through the service
+Seeds a throw-away cloudpbx data dir (SQLite, or the PostgreSQL server it is given) with ``--phones`` IP phones through the service
 layer, starts cloudpbx's Kamailio (Python routing) and, in the same run, a native Kamailio config
 holding the same credentials in an htable (the ceiling), and drives both with sipp at rising
 rates: each registration is REGISTER → 401 → REGISTER with the digest answer → 200, a fresh
