@@ -4,14 +4,15 @@
     .venv/bin/python -m cloudpbx.core.pgserver .venv/bin/python bench/sip_register/run.py …
         (the same on a throw-away PostgreSQL server: registrations in the database only)
 
-Seeds a throw-away cloudpbx data dir (SQLite, or the PostgreSQL server it is given) with ``--phones`` IP phones through the service
-layer, starts cloudpbx's Kamailio (Python routing) and, in the same run, a native Kamailio config
-holding the same credentials in an htable (the ceiling), and drives both with sipp at rising
-rates: each registration is REGISTER → 401 → REGISTER with the digest answer → 200, a fresh
-nonce every time. Each rate runs for ``--seconds`` against one server, then the other (the order
-alternates between rates). A step is clean when sipp reports 0 failed calls, 0 retransmissions,
-every registration done, and the rate held. Prints a table, the highest clean rate of each
-server and their ratio. Bounded, 127.0.0.1 only, stops everything it started.
+Seeds a throw-away cloudpbx data dir (SQLite, or the PostgreSQL server it is given) with
+``--phones`` IP phones through the service layer, starts cloudpbx's Kamailio (Python routing)
+and, in the same run, a native Kamailio config holding the same credentials in an htable (the
+ceiling), and drives both with sipp at rising rates: each registration is REGISTER → 401 →
+REGISTER with the digest answer → 200, a fresh nonce every time. Each rate runs for
+``--seconds`` against one server, then the other (the order alternates between rates). A step is
+clean when sipp reports 0 failed calls, 0 retransmissions, every registration done, and the rate
+held. Prints a table, the highest clean rate of each server and their ratio. Bounded, 127.0.0.1
+only, stops everything it started.
 """
 
 from __future__ import annotations
