@@ -60,7 +60,10 @@ class Command(BaseCommand):
         if not options["no_sip"]:
             # The relay first: Kamailio checks it is there when it starts.
             children.append(rtpengine.child(config, config.data_dir / "rtpengine"))
-            children.append(kamailio.child(config, config.data_dir / "kamailio"))
+            try:
+                children.append(kamailio.child(config, config.data_dir / "kamailio"))
+            except RuntimeError as error:  # what ./cloudpbx.sh install would have provided
+                raise CommandError(str(error)) from error
         watch = CertificateWatch(config, server_certificate, web, sip=not options["no_sip"])
         supervisor = Supervisor(children, tick=watch.tick, state_dir=config.data_dir / "run")
 
