@@ -29,22 +29,21 @@ class Pbx:
     data_dir: Path
     callee: dict  # the demo "Büro Yealink": extension 11
     caller: dict  # the demo "Empfang Telefon"
-    api: dict[str, str]  # the demo's API token, as a header
+    token: str  # the demo's API token
     callee_path: str  # the callee terminal in the API
 
     def rename_callee(self, name: str) -> int:
         changed = ask(
             self.running.https_port, self.callee_path, method="PATCH", body={"name": name},
-            headers=self.api, tls_ca=self.running.ca,
+            headers={"Authorization": f"Bearer {self.token}"}, tls_ca=self.running.ca,
         )  # fmt: skip
         return changed.status
 
     def callee_name(self) -> str:
-        found = ask(
-            self.running.https_port, self.callee_path, headers=self.api, tls_ca=self.running.ca
-        )
-        assert found.status == 200, found.body
-        return str(json.loads(found.body)["name"])
+        url = f"{self.running.portal}{self.callee_path}"
+        status, found = _get(url, self.token, cafile=self.running.ca)
+        assert status == 200, found
+        return str(found["name"])
 
     @property
     def sip(self) -> tuple[str, int]:
@@ -84,7 +83,7 @@ def pbx(tmp_path_factory) -> Iterator[Pbx]:
 
     pbx = Pbx(
         running, data_dir, account("Büro Yealink"), account("Empfang Telefon"),
-        api={"Authorization": f"Bearer {token}"},
+        token=token,
         callee_path=f"/api/v1/terminals/{terminal('Büro Yealink')['id']}",
     )  # fmt: skip
     yield pbx

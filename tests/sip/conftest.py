@@ -133,8 +133,8 @@ def own_server(sip_server: SipServer, name: str, **changes):
         **changes,
     )
     server = SipServer(config, run_dir)
-    server.start()
     try:
+        server.start()  # inside: a start that fails still stops what it started
         yield server
     finally:
         server.stop()
