@@ -23,7 +23,7 @@ def gone(pid: int) -> bool:
     """Not running: no such process, or a zombie nobody has reaped yet."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # the latter: reaped while being read
         return True
     return state in {"Z", "X"}
 
