@@ -20,7 +20,8 @@ VENV=$ROOT/.venv
 APT_PACKAGES=(
     python3 python3-venv python3-dev gcc libc6-dev gettext ca-certificates postgresql
     kamailio kamailio-python3-modules kamailio-sqlite-modules kamailio-postgres-modules
-    kamailio-tls-modules kamailio-extra-modules kamailio-utils-modules rtpengine-daemon
+    kamailio-tls-modules kamailio-websocket-modules kamailio-extra-modules kamailio-utils-modules
+    rtpengine-daemon
     sip-tester sipsak baresip-core linphone-cli sipvicious iptables
     chromium zbar-tools nginx-light systemd prometheus
 )

@@ -11,6 +11,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class ConfigError(RuntimeError):
@@ -68,6 +69,8 @@ class Config:
     sip_port: int
     sip_transport: str
     sip_tls_port: int
+    # SIP over secure WebSocket for the portal's browser softphone (0: none).
+    sip_wss_port: int
     sip_plain_phones: bool
     sip_listen: str
     sip_rpc_port: int
@@ -113,6 +116,19 @@ class Config:
         """The SIP port phones and apps are told: the TLS port over TLS."""
         return self.sip_tls_port if self.sip_transport == "tls" else self.sip_port
 
+    @property
+    def portal_origin(self) -> str:
+        """The portal's origin (scheme, host, port): the only one whose pages may open a
+        WebSocket to the SIP server."""
+        url = urlsplit(self.public_web_url)
+        return f"{url.scheme}://{url.netloc}".lower()
+
+    @property
+    def softphone_url(self) -> str:
+        """Where the browser softphone connects: the web host, the secure WebSocket port."""
+        host = urlsplit(self.public_web_url).hostname or self.http_host
+        return f"wss://{f'[{host}]' if ':' in host else host}:{self.sip_wss_port}/sip"
+
 
 # Config field → environment variable, for handing the same settings to a child process.
 ENVIRONMENT_NAMES = {
@@ -133,6 +149,7 @@ ENVIRONMENT_NAMES = {
     "sip_port": "CLOUDPBX_SIP_PORT",
     "sip_transport": "CLOUDPBX_SIP_TRANSPORT",
     "sip_tls_port": "CLOUDPBX_SIP_TLS_PORT",
+    "sip_wss_port": "CLOUDPBX_SIP_WSS_PORT",
     "sip_plain_phones": "CLOUDPBX_SIP_PLAIN_PHONES",
     "sip_listen": "CLOUDPBX_SIP_LISTEN",
     "sip_rpc_port": "CLOUDPBX_SIP_RPC_PORT",
@@ -306,6 +323,7 @@ def load() -> Config:
         sip_port=_int("CLOUDPBX_SIP_PORT", 5060),
         sip_transport=transport,
         sip_tls_port=_int("CLOUDPBX_SIP_TLS_PORT", 5061),
+        sip_wss_port=_int("CLOUDPBX_SIP_WSS_PORT", 7443),
         sip_plain_phones=sip_plain_phones,
         sip_listen=sip_listen,
         sip_rpc_port=_int("CLOUDPBX_SIP_RPC_PORT", 5071),

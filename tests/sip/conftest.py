@@ -10,7 +10,9 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from django.conf import settings
@@ -22,7 +24,11 @@ from cloudpbx.trunks.models import Trunk
 from cloudpbx.trunks.services import save_trunk
 
 from ..processes import database_url
+from .netlab import Process
 from .sipp import Sipp, register_scenario
+
+if TYPE_CHECKING:
+    from .softphone import Spawn
 
 RING_TIMEOUT = 4
 
@@ -51,6 +57,8 @@ class SipServer:
         self.child = kamailio.child(config, run_dir, output=self.log)
         self.supervisor = Supervisor([self.media, self.child])
         self.address = ("127.0.0.1", config.sip_port)
+        self.wss_address = ("127.0.0.1", config.sip_wss_port)
+        self.ca = run_dir / "tls" / "ca.pem"  # the embedded CA of its certificate
         self.domain = config.sip_domain
         self.rpc_url = kamailio.rpc_url(config)
 
@@ -100,6 +108,7 @@ def sip_server(django_db_setup, django_db_blocker):
         sip_port=free_port(),
         sip_rpc_port=free_port(socket.SOCK_STREAM),
         sip_tls_port=free_port(socket.SOCK_STREAM),
+        sip_wss_port=free_port(socket.SOCK_STREAM),
         sip_children=2,
         sip_ring_timeout=RING_TIMEOUT,
         sip_shm_mb=128,
@@ -126,6 +135,7 @@ def own_server(sip_server: SipServer, name: str, **changes):
         data_dir=run_dir,
         sip_port=free_port(),
         sip_tls_port=free_port(socket.SOCK_STREAM),
+        sip_wss_port=free_port(socket.SOCK_STREAM),
         sip_rpc_port=free_port(socket.SOCK_STREAM),
         media_ng_port=free_port(),
         media_port_min=32000,
@@ -190,3 +200,20 @@ def carrier(sip):
     save_trunk(trunk)
     trunk.sipp_port = port
     return trunk
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """Start processes on this host; each one is killed when the test ends (also on failure)."""
+    started: list[Process] = []
+
+    def start(command: list[str], log: Path) -> Process:
+        process = Process(command, log)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.popen.poll() is None:
+            process.popen.kill()
+        process.popen.wait(timeout=5)

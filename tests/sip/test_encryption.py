@@ -13,7 +13,6 @@ import dataclasses
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,9 +28,8 @@ from cloudpbx.trunks.services import save_trunk
 from .audio import decode_ulaw, tone_seconds, write_samples
 from .capture import Capture, capture, rtp_stream
 from .conftest import free_port, register
-from .netlab import Process
 from .sipp import SDP, Sipp, uas_scenario
-from .softphone import CALL_SECONDS, TONES, Softphone, Spawn, assert_two_way, talk
+from .softphone import CALL_SECONDS, TONES, Softphone, assert_two_way, talk
 from .test_baresip import free_port_pair
 from .test_calls import answering_phone, dial, phone
 
@@ -43,23 +41,6 @@ CARRIER_RTP = range(29200, 29220)
 CARRIER_IP = "127.0.0.9"  # the carrier's own loopback address: the trunk's source network
 PCMU, FRAME = 0, 160  # payload type, and bytes of a 20 ms frame
 UNWANTED_SUITES = re.compile(r"NULL_|F8_|AES_192_")  # no cipher; rare (media.EXCLUDED_SUITES)
-
-
-@pytest.fixture
-def spawn() -> Iterator[Spawn]:
-    """Start processes on this host; each one is killed when the test ends (also on failure)."""
-    started: list[Process] = []
-
-    def start(command: list[str], log: Path) -> Process:
-        process = Process(command, log)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.popen.poll() is None:
-            process.popen.kill()
-        process.popen.wait(timeout=5)
 
 
 @pytest.fixture

@@ -59,6 +59,8 @@ def code(response: str | None) -> int | None:
 class Peer:
     """A UDP SIP endpoint on ``ip`` (a loopback address): builds, sends and reads messages."""
 
+    via = "UDP"  # the Via transport; the sent-by is where replies come back
+
     def __init__(self, server: tuple[str, int], ip: str = "127.0.0.1", domain: str = "") -> None:
         self.server = server
         self.domain = domain or server[0]
@@ -87,12 +89,12 @@ class Peer:
         to = f"<sip:{to_user or user}@{self.domain}>" + (f";tag={to_tag}" if to_tag else "")
         lines = [
             f"{method} {ruri} SIP/2.0",
-            f"Via: SIP/2.0/UDP {self.ip}:{self.port};rport;branch=z9hG4bK{secrets.token_hex(6)}",
+            f"Via: SIP/2.0/{self.via} {self.sent_by};rport;branch=z9hG4bK{secrets.token_hex(6)}",
             f"From: <sip:{user}@{self.domain}>;tag={self.call_id[:6]}",
             f"To: {to}",
             f"Call-ID: {self.call_id}",
             f"CSeq: {self.cseq} {method}",
-            f"Contact: {contact or f'<sip:{user}@{self.ip}:{self.port}>'}",
+            f"Contact: {contact or self.contact(user)}",
             "Max-Forwards: 70",
             *headers,
         ]
@@ -102,6 +104,13 @@ class Peer:
                 [*lines, "Content-Type: application/sdp", f"Content-Length: {size}"]
             ) + ("\r\n\r\n" + body)
         return "\r\n".join([*lines, "Content-Length: 0", ""]) + "\r\n"
+
+    @property
+    def sent_by(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    def contact(self, user: str) -> str:
+        return f"<sip:{user}@{self.ip}:{self.port}>"
 
     def send(self, message: str | bytes) -> None:
         data = message.encode() if isinstance(message, str) else message

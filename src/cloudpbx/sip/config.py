@@ -117,11 +117,17 @@ def render_tls(server: certificates.ServerCertificate) -> str:
     )
 
 
+def uses_tls(config: Config) -> bool:
+    """SIP over TLS for phones, or over secure WebSockets for browsers."""
+    return bool(config.sip_tls_port or config.sip_wss_port)
+
+
 def render(config: Config, run_dir: Path) -> str:
     postgres = usrloc_db_url(config).startswith("postgres")
     listen = [f"{proto}:{config.sip_listen}:{config.sip_port}" for proto in ("udp", "tcp")]
-    if config.sip_tls_port:
-        listen.append(f"tls:{config.sip_listen}:{config.sip_tls_port}")
+    for port in (config.sip_tls_port, config.sip_wss_port):
+        if port:
+            listen.append(f"tls:{config.sip_listen}:{port}")
     environment = jinja2.Environment(autoescape=False, keep_trailing_newline=True)  # noqa: S701
     template = environment.from_string(TEMPLATE.read_text())
     return template.render(
@@ -149,7 +155,8 @@ def render(config: Config, run_dir: Path) -> str:
         kemi_script=KEMI_SCRIPT,
         router_counters=metrics.ROUTER_COUNTERS,
         media_ng_port=config.media_ng_port,
-        tls_config=tls_config_path(run_dir) if config.sip_tls_port else "",
+        tls_config=tls_config_path(run_dir) if uses_tls(config) else "",
+        websocket=bool(config.sip_wss_port),
     )
 
 
@@ -186,7 +193,7 @@ def write(config: Config, run_dir: Path) -> KamailioFiles:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds the nonce secret
     with os.fdopen(fd, "w") as handle:
         handle.write(render(config, run_dir))
-    if config.sip_tls_port:
+    if uses_tls(config):
         # Checked (or issued by the embedded CA) on every start: a bad certificate is named.
         tls_config_path(run_dir).write_text(render_tls(certificates.ensure(config)))
     ensure_usrloc_schema(config)
@@ -210,7 +217,7 @@ def environment(config: Config) -> dict[str, str]:
     env.update(to_environment(config))
     env["CLOUDPBX_SITE_PACKAGES"] = sysconfig.get_paths()["purelib"]
     env["TZ"] = "UTC"  # registration expiry times in the database are zone-less
-    if config.sip_tls_port:
+    if uses_tls(config):
         if not OPENSSL_FORK_FIX.is_file():
             raise RuntimeError(
                 f"{OPENSSL_FORK_FIX} is missing: Kamailio's TLS would not survive concurrent "

@@ -32,7 +32,7 @@ SELECT t.id, t.tenant_id, ten.country, t.sip_username, t.sip_ha1, t.external_cal
                            WHERE m.tenant_id = t.tenant_id AND m.is_main)),
        t.internal_display_name, ext.number, t.caller_id_mode, t.caller_id_custom, cid.e164,
        ten.allowed_destination_countries, ten.max_outbound_calls,
-       COALESCE(NULLIF(t.media_encryption, ''), ten.media_encryption)
+       COALESCE(NULLIF(t.media_encryption, ''), ten.media_encryption), t.type
 FROM terminals_terminal t
 JOIN tenancy_tenant ten ON ten.id = t.tenant_id
 LEFT JOIN numbering_phonenumber idn ON idn.id = t.identification_number_id
@@ -72,6 +72,7 @@ class Account:
 
     ha1: str
     caller: Caller
+    kind: str  # the terminal's type: "ip_phone" or "app"
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,8 @@ class Directory:
         if not rows:
             return None
         (terminal_id, tenant_id, country, sip_username, ha1, external, identification, display,
-         extension, mode, custom, shown, countries, max_calls, encryption) = rows[0]  # fmt: skip
+         extension, mode, custom, shown, countries, max_calls, encryption,
+         kind) = rows[0]  # fmt: skip
         caller = Caller(
             terminal_id=terminal_id,
             tenant_id=tenant_id,
@@ -227,7 +229,7 @@ class Directory:
             max_outbound_calls=int(max_calls or 0),
             media_encryption=encryption or "off",
         )
-        return Account(ha1=ha1, caller=caller)
+        return Account(ha1=ha1, caller=caller, kind=kind)
 
     def _load_extension(self, tenant_id: int, number: str) -> ExtensionEntry | None:
         rows = self.database.rows(_EXTENSION_SQL, (tenant_id, number))

@@ -23,6 +23,26 @@ from typing import Literal
 # Kamailio's $pr of the transports whose signalling (with SRTP keys, digests) is encrypted.
 ENCRYPTED_TRANSPORTS = frozenset({"tls", "wss"})
 
+WEBSOCKET_PATH = "/sip"
+
+
+def websocket_refusal(
+    *, path: str, upgrade: str, origin: str, portal_origin: str, banned: bool
+) -> str | None:
+    """Why a WebSocket handshake is refused, or None to accept it.
+
+    Only the portal's own pages may open one: a browser sends the page's Origin and a page of
+    another site must not use the logged-in user's browser (cross-site WebSocket hijacking).
+    A banned address gets no WebSocket, as it gets no SIP answer."""
+    if banned:
+        return "banned"
+    if path.split("?", 1)[0] != WEBSOCKET_PATH or upgrade.strip().lower() != "websocket":
+        return "not-sip-websocket"
+    if origin.strip().lower() != portal_origin.lower():
+        return "origin"
+    return None
+
+
 # --- authentication ----------------------------------------------------------------------------
 
 MAX_USERNAME_BYTES = 64

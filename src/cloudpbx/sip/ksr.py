@@ -23,7 +23,7 @@ import KSR  # provided by Kamailio's app_python3
 from cloudpbx.config import Config
 from cloudpbx.core import crypto
 from cloudpbx.numbering.rules import SUPPORTED_COUNTRIES, emergency_numbers
-from cloudpbx.sip import edge, media, metrics, routing, rpc, rtpengine
+from cloudpbx.sip import browser, edge, media, metrics, routing, rpc, rtpengine
 from cloudpbx.sip.directory import Account, Database, Directory, Trunk
 from cloudpbx.sip.numberplan import CountryNumberPlan
 
@@ -33,6 +33,7 @@ NAT_FLAG = 6  # usrloc nat_bflag in kamailio.cfg
 TRUNK_AUTH_FLAG = 8  # the carrier's challenge was answered once for this transaction
 FROM_TRUNK_FLAG = 9  # the transaction's replies go to the trunk
 IN_DIALOG_FLAG = 10  # the transaction is a request inside a dialog (a re-INVITE, not a call)
+BROWSER_FLAG = 11  # the request came from a browser: the SDP of its replies goes to one
 OUTBOUND_PROFILE = "outbound"  # dialog profile: a customer's calls through the trunk
 OK = 1
 
@@ -108,6 +109,8 @@ class Router:
         self.realm = config.sip_realm
         self.domain = config.sip_domain
         self.rpc_port = config.sip_rpc_port
+        self.wss_port = config.sip_wss_port
+        self.portal_origin = config.portal_origin
         self.rpc_token = rpc.token(config.secret_key)
         self.config = config  # rtpengine's control port and the media timeout, for the watch
         self.media_watch = media.Watch(config.media_timeout)  # used in the rtimer process
@@ -129,6 +132,7 @@ class Router:
         # Unknown users are checked against a random HA1: the same work and the same answer
         # as a wrong password, so usernames cannot be enumerated.
         self.decoy_ha1 = secrets.token_hex(16)
+        self.browser_key = browser.key(config.secret_key)
         self.plain_phones = config.sip_plain_phones
         # Of the call group being forked: each registered contact's account.
         self._branch_targets: dict[str, routing.RingTarget] = {}
@@ -170,11 +174,14 @@ class Router:
             return OK
         if KSR.sanity.sanity_check(1511, 7) < 0:
             return OK
-        if trunk is None and not self.plain_phones and pv("$pr") not in edge.ENCRYPTED_TRANSPORTS:
+        proto = pv("$pr")
+        if trunk is None and not self.plain_phones and proto not in edge.ENCRYPTED_TRANSPORTS:
             # The same answer for every request and user: nothing to learn from it.
             if method != "ACK":
                 KSR.sl.sl_send_reply(403, "TLS Required")
             return OK
+        if proto in media.BROWSER_TRANSPORTS:
+            KSR.setflag(BROWSER_FLAG)
 
         if method == "CANCEL":
             if KSR.tm.t_check_trans() > 0:
@@ -269,7 +276,10 @@ class Router:
             if from_trunk is None:
                 alias_nated_contact(NAT_TEST_REPLY)
         if body:
-            KSR.rtpengine.rtpengine_manage(self.media_flags(from_trunk, body, per_branch=initial))
+            flags = self.media_flags(
+                from_trunk, body, per_branch=initial, to_browser=KSR.isflagset(BROWSER_FLAG)
+            )
+            KSR.rtpengine.rtpengine_manage(flags)
             if initial and code >= 200 and from_trunk is None:
                 self.record_answer(body)
         elif method == "INVITE" and initial and code >= 300:
@@ -280,21 +290,29 @@ class Router:
         return OK
 
     def media_flags(
-        self, trunk: Trunk | None, sdp: str, *, per_branch: bool, toward: str | None = None
+        self,
+        trunk: Trunk | None,
+        sdp: str,
+        *,
+        per_branch: bool,
+        toward: str | None = None,
+        to_browser: bool = False,
     ) -> str:
         trusted = trunk is not None and trunk.trust_media_address
         return media.relay_flags(
-            trusted_source=trusted, sdp=sdp, per_branch=per_branch, toward=toward
-        )
+            trusted_source=trusted, sdp=sdp, per_branch=per_branch, toward=toward,
+            to_browser=to_browser,
+        )  # fmt: skip
 
-    def branch_media(self) -> str:
-        """The protocol toward this branch: its phone's SRTP setting, plain to the trunk.
-        A phone's branch is remembered for its answer (:meth:`record_answer`)."""
+    def branch_media(self, to_browser: bool) -> str:
+        """The protocol toward this branch: WebRTC's to a browser, else its phone's SRTP
+        setting, plain to the trunk. A phone's branch is remembered for its answer
+        (:meth:`record_answer`)."""
         target = self._branch_targets.get(pv("$ru")) if self._ring is not None else None
         if target is None:
             return media.TOWARD_TRUNK  # the carrier, or an external phone through it
         KSR.htable.sht_sets("callbranch", f"{pv('$ci')}:{pv('$T_branch_idx')}", target.address)
-        return media.toward(target.media_encryption)
+        return media.TOWARD_BROWSER if to_browser else media.toward(target.media_encryption)
 
     def record_call(self, username: str, sdp: str) -> None:
         """What the portal shows as the terminal's last call: when, over which transport, and
@@ -328,7 +346,11 @@ class Router:
         body = pv("$rb")
         if body:
             trunk = self.directory.trunk_for_source(pv("$si"))
-            flags = self.media_flags(trunk, body, per_branch=True, toward=self.branch_media())
+            to_browser = media.is_browser_uri(pv("$du") or pv("$ru"))
+            flags = self.media_flags(
+                trunk, body, per_branch=True, toward=self.branch_media(to_browser),
+                to_browser=to_browser,
+            )  # fmt: skip
             if KSR.rtpengine.rtpengine_manage(flags) < 0:
                 logger.warning("cloudpbx-sip media relay unavailable call=%s", pv("$ci"))
                 self._media_failed = True
@@ -361,16 +383,38 @@ class Router:
         return True
 
     def ksr_xhttp_event(self, msg: Any, name: str = "") -> int:
-        """JSON-RPC over HTTP: only on the loopback RPC port, only with the shared token."""
+        """HTTP: the browser softphone's WebSocket handshake on the secure WebSocket port;
+        JSON-RPC only on the loopback RPC port, only with the shared token."""
+        port = int(pv("$Rp") or 0)
+        if self.wss_port and port == self.wss_port:
+            return self.open_websocket()
         offered = pv("$hdr(Authorization)")
         if (
-            int(pv("$Rp") or 0) != self.rpc_port
+            port != self.rpc_port
             or not ipaddress.ip_address(pv("$si")).is_loopback
             or not hmac.compare_digest(offered.encode(), f"Bearer {self.rpc_token}".encode())
         ):
             KSR.xhttp.xhttp_reply(403, "Forbidden", "text/plain", "")
             return OK
         KSR.jsonrpcs.dispatch()
+        return OK
+
+    def open_websocket(self) -> int:
+        """A WebSocket for SIP only from a page of the portal (its Origin: another site's page
+        must not use a logged-in user's browser), not from a banned address, at ``/sip``."""
+        source = pv("$si")
+        refusal = edge.websocket_refusal(
+            path=pv("$hu"),
+            upgrade=pv("$hdr(Upgrade)"),
+            origin=pv("$hdr(Origin)"),
+            portal_origin=self.portal_origin,
+            banned=KSR.htable.sht_get("ipban", source) is not None,
+        )
+        if refusal is not None:
+            logger.info("cloudpbx-sip refused websocket ip=%s reason=%s", source, refusal)
+            KSR.xhttp.xhttp_reply(403, "Forbidden", "text/plain", "")
+            return OK
+        KSR.websocket.handle_handshake()  # answers 101, or 4xx to a malformed handshake
         return OK
 
     def ksr_media_watch(self, msg: Any, name: str = "") -> int:
@@ -624,7 +668,9 @@ class Router:
         if method == "BYE":
             KSR.rtpengine.rtpengine_manage("")  # the call's media sessions end
         elif method in media.MEDIA_METHODS and (body := pv("$rb")):
-            KSR.rtpengine.rtpengine_manage(self.media_flags(trunk, body, per_branch=False))
+            to_browser = media.is_browser_uri(pv("$du") or pv("$ru"))
+            flags = self.media_flags(trunk, body, per_branch=False, to_browser=to_browser)
+            KSR.rtpengine.rtpengine_manage(flags)
         KSR.setflag(IN_DIALOG_FLAG)
         if trunk is not None:
             KSR.setflag(FROM_TRUNK_FLAG)
@@ -647,12 +693,11 @@ class Router:
             # without qop need no check here: every nonce is good for one answer only.)
             KSR.auth.auth_challenge(self.realm, 1)
             return None
-        account = self.directory.account(username)
+        account, ha1, user_checked = self.account_for(username, method)
         ip_key, user_key = edge.failure_keys(source, username)
         locked = user_key is not None and KSR.htable.sht_get("userban", user_key) is not None
-        result = KSR.auth.pv_auth_check(
-            self.realm, account.ha1 if account is not None else self.decoy_ha1, 1, 1
-        )
+        # Kamailio checks that the digest username is the From (To) user, unless done here.
+        result = KSR.auth.pv_auth_check(self.realm, ha1, 1, 0 if user_checked else 1)
         verdict = edge.judge_digest(
             result,
             known=account is not None,
@@ -670,6 +715,23 @@ class Router:
             self.count_failure(source, ip_key, user_key, username)
         KSR.auth.auth_challenge(self.realm, 1)
         return None
+
+    def account_for(self, username: str, method: str) -> tuple[Account | None, str, bool]:
+        """The account a digest username authenticates as, the HA1 to check it with, and
+        whether the username was checked against the From (To) user here: the terminal's own
+        credential, or over a secure WebSocket a browser credential of an app terminal
+        (:mod:`cloudpbx.sip.browser`), valid only for that terminal's own AOR and calls."""
+        sip_username = None
+        if pv("$pr") in browser.TRANSPORTS:
+            sip_username = browser.account_of(username, time.time())
+        if sip_username is None:
+            account = self.directory.account(username)
+            return account, account.ha1 if account is not None else self.decoy_ha1, False
+        account = self.directory.account(sip_username)
+        own_user = pv("$tU" if method == "REGISTER" else "$fU")
+        if account is None or account.kind != "app" or own_user != sip_username:
+            return None, self.decoy_ha1, True
+        return account, browser.ha1(self.browser_key, username, self.realm, account.ha1), True
 
     def count_failure(self, source: str, ip_key: str, user_key: str | None, username: str) -> None:
         count(metrics.AUTH_FAILURES)

@@ -12,9 +12,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# The PBX's address replaces the SDP's everywhere; a phone's ICE candidates would point past
-# the relay (its private addresses), so they are removed. Codecs pass through unchanged.
-_ALWAYS = "replace-origin replace-session-connection ICE=remove"
+# The PBX's address replaces the SDP's everywhere. Codecs pass through unchanged.
+_ALWAYS = "replace-origin replace-session-connection"
+# A phone's ICE candidates would point past the relay (its private addresses), so they are
+# removed; a browser cannot do without ICE, so it gets the relay's own candidates.
+_ICE = {False: "ICE=remove", True: "ICE=force"}
 # One media session per fork branch (the branch route runs before the branch's Via exists:
 # "next" names it; in replies "1" is our Via of that branch).
 PER_BRANCH = "via-branch=auto-next"
@@ -44,7 +46,12 @@ def private_media(sdp: str) -> bool:
 
 
 def relay_flags(
-    *, trusted_source: bool, sdp: str, per_branch: bool, toward: str | None = None
+    *,
+    trusted_source: bool,
+    sdp: str,
+    per_branch: bool,
+    toward: str | None = None,
+    to_browser: bool = False,
 ) -> str:
     """rtpengine flags for an offer or answer.
 
@@ -52,9 +59,11 @@ def relay_flags(
     learns the real port from the first packet), except from a trunk that is trusted to put
     its media address in SDP (``trust-address``) — and never an address that is not public.
     ``toward``: for an initial offer, the flags of :func:`toward` for the leg it goes to.
+    ``to_browser``: the SDP goes to a browser (WebRTC), which needs ICE.
     """
     trust = trusted_source and not private_media(sdp)
-    flags = [_ALWAYS, _SDES_SUITES, "trust-address" if trust else "SIP-source-address"]
+    flags = [_ALWAYS, _ICE[to_browser], _SDES_SUITES]
+    flags.append("trust-address" if trust else "SIP-source-address")
     if per_branch:
         flags.append(PER_BRANCH)
     if toward is not None:
@@ -81,17 +90,30 @@ EXCLUDED_SUITES = frozenset(
 _SDES_SUITES = " ".join(f"SDES-no-{suite}" for suite in sorted(EXCLUDED_SUITES))
 # An SRTP offer from a phone is accepted as SRTP, also "opportunistic" (RTP/AVP with keys).
 _ACCEPT = "OSRTP-accept"
-# DTLS is for browsers (WebRTC): SDES phones get no fingerprint attributes.
+# DTLS is for browsers (WebRTC): SDES phones get no fingerprint attributes. A browser's RTCP
+# shares the RTP port (rtcp-mux); toward a phone it gets a port of its own again.
 _PROTOCOLS = {
-    "off": f"{_ACCEPT} RTP/AVP",
+    "off": f"{_ACCEPT} RTP/AVP rtcp-mux-demux",
     # Opportunistic SRTP (RFC 8643): RTP/AVP with keys, so a phone without SRTP still answers.
-    "optional": f"{_ACCEPT} RTP/AVP OSRTP-offer DTLS=off",
-    "required": f"{_ACCEPT} RTP/SAVP DTLS=off",
+    "optional": f"{_ACCEPT} RTP/AVP OSRTP-offer DTLS=off rtcp-mux-demux",
+    "required": f"{_ACCEPT} RTP/SAVP DTLS=off rtcp-mux-demux",
 }
 # The carrier gets plain RTP: trunks here do not do SRTP.
 TOWARD_TRUNK = _PROTOCOLS["off"]
+# A browser speaks WebRTC's profile only: DTLS-SRTP (no SDES keys), RTCP multiplexed, every
+# media section named (a=mid), whatever the caller's phone speaks.
+TOWARD_BROWSER = "UDP/TLS/RTP/SAVPF SDES-off rtcp-mux-offer generate-mid"
+# How a browser's signalling arrives, and how a contact reached over it is marked.
+BROWSER_TRANSPORTS = frozenset({"ws", "wss"})
+_WEBSOCKET_URI = re.compile(r";transport=wss?(?:;|>|$)", re.IGNORECASE)
 
-_SAVP = re.compile(r"^m=\S+ \d+(?:/\d+)? RTP/SAVPF? ", re.MULTILINE)
+
+def is_browser_uri(uri: str) -> bool:
+    """Whether a contact (or destination) URI is reached over a WebSocket: a browser."""
+    return _WEBSOCKET_URI.search(uri) is not None
+
+
+_SAVP = re.compile(r"^m=\S+ \d+(?:/\d+)? (?:UDP/TLS/)?RTP/SAVPF? ", re.MULTILINE)
 _CRYPTO = re.compile(r"^a=crypto:\d+ (\S+)", re.MULTILINE)
 
 

@@ -24,6 +24,7 @@ from cloudpbx import metrics
 from cloudpbx.config import Config, ConfigError
 from cloudpbx.core import certificates
 from cloudpbx.core.supervisor import Child, Supervisor
+from cloudpbx.sip import config as sip_config
 from cloudpbx.sip import kamailio, rpc, rtpengine
 from cloudpbx.tenancy.models import Tenant
 
@@ -89,6 +90,8 @@ class Command(BaseCommand):
         self.stdout.write(self.certificate_line(server_certificate))
         if not options["no_sip"]:
             tls = f", tls {config.sip_tls_port}" if config.sip_tls_port else ""
+            if config.sip_wss_port:
+                tls += f", browsers {config.softphone_url}"
             plain = "" if config.sip_plain_phones else "; phones over TLS only"
             self.stdout.write(
                 f"SIP registrar:  {config.sip_domain} (udp/tcp {config.sip_port}{tls}{plain}; "
@@ -170,7 +173,7 @@ class CertificateWatch:
         if self.state == current and not asked:
             return
         logger.info("TLS certificate changed: reloading (valid until %s)", server.not_after)
-        if self.sip and self.config.sip_tls_port:
+        if self.sip and sip_config.uses_tls(self.config):
             try:
                 rpc.call(
                     kamailio.rpc_url(self.config), "tls.reload",
