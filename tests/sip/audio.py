@@ -64,11 +64,16 @@ def goertzel_power(samples: list[float], rate: int, frequency: float) -> float:
 
 
 def tone_seconds(
-    path: Path, frequency: float, others: tuple[float, ...], last_seconds: float | None = None
+    path: Path,
+    frequency: float,
+    others: tuple[float, ...],
+    last_seconds: float | None = None,
+    quietest: float = 1000,
 ) -> float:
     """How many seconds of the recording (or of its last ``last_seconds``) carry ``frequency``
     well above every other tone and above silence: 100 ms windows whose power at it is 10x
-    each other frequency's."""
+    each other frequency's. ``quietest``: the amplitude below which a window is silence (1/8
+    of the amplitude the tones are sent with)."""
     rate, samples = read_samples(path)
     if last_seconds is not None:
         samples = samples[-int(rate * last_seconds) :]
@@ -78,8 +83,8 @@ def tone_seconds(
         chunk = samples[start : start + window]
         wanted = goertzel_power(chunk, rate, frequency)
         energy = sum(s * s for s in chunk)
-        if energy < window * 1000**2 / 2:
-            continue  # quieter than a tone at 1/8 of the amplitude we send: silence or noise
+        if energy < window * quietest**2 / 2:
+            continue  # quieter than a tone at that amplitude: silence or noise
         if all(wanted > 10 * goertzel_power(chunk, rate, other) for other in others):
             found += 1
     return found / 10

@@ -12,4 +12,6 @@ urlpatterns = [
     path("<int:pk>/handsets/add/", views.handset_add, name="add-handset"),
     path("<int:pk>/password/<str:kind>/", views.terminal_password, name="password"),
     path("<int:pk>/app-link/", views.terminal_app_link, name="app-link"),
+    path("<int:pk>/softphone/", views.terminal_softphone, name="softphone"),
+    path("<int:pk>/softphone/credential/", views.softphone_credential, name="softphone-credential"),
 ]

@@ -7,6 +7,7 @@ the service's errors next to the fields. Every lookup is scoped to the current c
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from django.conf import settings
@@ -14,7 +15,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -27,6 +28,7 @@ from cloudpbx.numbering import rules
 from cloudpbx.provisioning import applinks
 from cloudpbx.provisioning.models import AppLink, ProvisioningDevice
 from cloudpbx.provisioning.portal import phone_context
+from cloudpbx.sip import browser
 from cloudpbx.terminals import services
 from cloudpbx.terminals.forms import (
     CHOICE_HINTS,
@@ -131,6 +133,7 @@ def _form_context(
         "form": form,
         "terminal": terminal,
         "device": device,
+        "softphone_enabled": bool(settings.CONFIG.sip_wss_port),
         # A handset's form (new or existing): the DECT base it belongs to.
         "handset_base": form.base,
         # A DECT base's page: its further handsets and how many it takes.
@@ -404,3 +407,85 @@ def terminal_app_link(request: HttpRequest, pk: int) -> HttpResponse:
     if is_htmx(request):
         return render(request, "terminals/_app_link.html", context)
     return render(request, "terminals/app_link.html", context)
+
+
+# --- the browser softphone -----------------------------------------------------------------
+
+
+def _softphone_terminal(request: HttpRequest, pk: int) -> Terminal:
+    """An app terminal of this customer with SIP credentials, for an administrator; like a
+    missing one (404) otherwise, or when the PBX serves no secure WebSockets."""
+    terminal = _terminal_or_404(request, pk)
+    if (
+        not settings.CONFIG.sip_wss_port
+        or terminal.type != Terminal.Type.APP
+        or not terminal.sip_username
+    ):
+        raise Http404
+    require_editor(request)  # it places calls and shows a credential
+    return terminal
+
+
+def _browser_credential(terminal: Terminal) -> dict[str, Any]:
+    issued = browser.issue(
+        browser.key(settings.CONFIG.secret_key), terminal.sip_username, terminal.sip_ha1,
+        time.time(),
+    )  # fmt: skip
+    return {"username": issued.username, "password": issued.password, "expires": issued.expires}
+
+
+@portal_view
+@require_GET
+@never_cache
+def terminal_softphone(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Use in this browser": the app terminal as a softphone in this page (WebRTC), with a
+    credential of its own that expires (:mod:`cloudpbx.sip.browser`)."""
+    terminal = _softphone_terminal(request, pk)
+    config = settings.CONFIG
+    softphone = {
+        "server": config.softphone_url,
+        "uri": f"sip:{terminal.sip_username}@{config.sip_domain}",
+        "displayName": terminal.internal_display_name or terminal.name,
+        "credential": _browser_credential(terminal),
+        "credentialUrl": reverse("terminals:softphone-credential", args=[terminal.pk]),
+    }
+    context = {"terminal": terminal, "softphone": softphone, "softphone_text": _softphone_text()}
+    response = render(request, "terminals/softphone.html", context)
+    # Only this page may open the WebSocket to the SIP server (CSP connect-src).
+    response._csp_update = {"connect-src": [config.softphone_url.rsplit("/", 1)[0]]}  # type: ignore[attr-defined]
+    return response
+
+
+def _softphone_text() -> dict[str, str]:
+    """What softphone.js shows, in the user's language."""
+    return {
+        "connecting": _("Connecting…"),
+        "ready": _("Ready: calls to this terminal ring here."),
+        "offline": _("Not registered: calls do not reach this browser."),
+        "unreachable": _("The PBX cannot be reached. Trying again…"),
+        "refused": _("The PBX refused this softphone. Reload the page."),
+        "calling": _("Calling %(peer)s…"),
+        "ringing": _("%(peer)s is ringing…"),
+        "incoming": _("%(peer)s is calling"),
+        "inCall": _("In a call with %(peer)s"),
+        "ended": _("Call ended."),
+        "busy": _("Busy."),
+        "unavailable": _("Nobody answered, or the number is not available."),
+        "notFound": _("This number or extension does not exist."),
+        "rejected": _("The call was refused."),
+        "microphone": _("The browser gave no microphone: allow it for this page and try again."),
+        "failed": _("The call failed (%(cause)s)."),
+        "mute": _("Mute"),
+        "unmute": _("Unmute"),
+        "noAudio": _("No audio received yet"),
+        "audio": _("Receiving audio"),
+        "anonymous": _("Anonymous"),
+    }
+
+
+@portal_view
+@require_GET
+@never_cache
+def softphone_credential(request: HttpRequest, pk: int) -> JsonResponse:
+    """A fresh browser credential, fetched by the softphone page before the last expires."""
+    return JsonResponse(_browser_credential(_softphone_terminal(request, pk)))

@@ -1,0 +1,296 @@
+"""The portal's browser softphone, end to end: headless Chromium pages (fake microphone playing a
+known tone) log in, open an app terminal's softphone, and call each other and baresip desk
+phones through the real Kamailio and rtpengine. Audio is proven by frequency on both sides: the
+page's WebRTC counters and an analyser on what it plays, baresip's recording."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloudpbx.terminals.services import create_terminal
+
+from ..e2e.conftest import CHROMIUM, LAUNCH_ARGS, PASSWORD, screenshot
+from .audio import tone_seconds, write_tone
+from .capture import capture, rtp_stream
+from .conftest import free_port, own_server
+from .softphone import TONES, Softphone
+from .test_calls import ext
+
+BROWSER_TONES = {"anna": 440.0, "ben": 1000.0}
+DESK_TONE = TONES[3]
+ALL_TONES = (*BROWSER_TONES.values(), DESK_TONE)
+DESK_RTP = range(41000, 41020)
+
+
+@pytest.fixture(scope="module")
+def webrtc_server(sip_server, live_server, django_db_blocker) -> Iterator[Any]:
+    """A Kamailio whose portal is the live server: the Origin its pages send, the host the
+    softphone connects to."""
+    with (
+        django_db_blocker.unblock(),
+        own_server(sip_server, "webrtc", public_web_url=live_server.url) as server,
+    ):
+        yield server
+
+
+@pytest.fixture
+def pbx(webrtc_server, transactional_db, settings):
+    settings.CONFIG = webrtc_server.config
+    settings.CLOUDPBX_KAMAILIO_RPC_URLS = [webrtc_server.rpc_url]
+    return webrtc_server
+
+
+@pytest.fixture(scope="module")
+def playwright_instance() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # see tests/e2e/conftest.py
+    try:
+        with sync_playwright() as playwright:
+            yield playwright
+    finally:
+        if previous is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="module")
+def browsers(playwright_instance, tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """One Chromium per person, its fake microphone playing that person's tone."""
+    launched = {}
+    for name, tone in BROWSER_TONES.items():
+        tone_file = write_tone(tmp_path_factory.mktemp(name) / "tone.wav", tone, seconds=60)
+        launched[name] = playwright_instance.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                *LAUNCH_ARGS,
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={tone_file}",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+    yield launched
+    for browser in launched.values():
+        browser.close()
+
+
+@dataclasses.dataclass
+class Softphone_Page:
+    page: Any
+    errors: list[str]
+
+    def state(self) -> str:
+        return str(self.page.locator("#softphone").get_attribute("data-state"))
+
+    def wait_for_state(self, state: str, timeout: float = 15_000) -> None:
+        self.page.wait_for_selector(f'#softphone[data-state="{state}"]', timeout=timeout)
+
+    def dial(self, number: str) -> None:
+        self.page.fill("#softphone-number", number)
+        self.page.click("#softphone-call-button")
+
+    def wait_for_audio(self, packets: int = 100) -> None:
+        """Until WebRTC counted ``packets`` audio packets received, with sound in them."""
+        self.page.wait_for_function(
+            """(packets) => {
+                const line = document.getElementById("softphone-audio-state");
+                return Number(line.dataset.packets) >= packets && Number(line.dataset.bytes) > 0
+                    && Number(line.dataset.level) > 0;
+            }""",
+            arg=packets,
+            timeout=20_000,
+        )
+
+    def heard_frequency(self) -> float:
+        """The loudest frequency of what the page plays (its remote audio), over one second."""
+        return float(
+            self.page.evaluate(
+                """async () => {
+                    const stream = document.getElementById("softphone-remote").srcObject;
+                    const context = new AudioContext();
+                    const analyser = context.createAnalyser();
+                    analyser.fftSize = 8192;
+                    context.createMediaStreamSource(stream).connect(analyser);
+                    const bins = new Float32Array(analyser.frequencyBinCount);
+                    const totals = new Float32Array(analyser.frequencyBinCount);
+                    for (let i = 0; i < 10; i++) {
+                        await new Promise((done) => setTimeout(done, 100));
+                        analyser.getFloatFrequencyData(bins);
+                        bins.forEach((value, index) => { totals[index] += value; });
+                    }
+                    let best = 1;
+                    for (let i = 1; i < totals.length; i++) if (totals[i] > totals[best]) best = i;
+                    const hertz = best * context.sampleRate / analyser.fftSize;
+                    await context.close();
+                    return hertz;
+                }"""
+            )
+        )
+
+
+def open_softphone(browser, live_server, user, terminal) -> Softphone_Page:
+    context = browser.new_context(
+        base_url=live_server.url, locale="en-GB", viewport={"width": 1100, "height": 900},
+        ignore_https_errors=True,  # the WebSocket's certificate is the test run's own CA
+    )  # fmt: skip
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto("/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/pbx/")
+    page.goto(f"/pbx/terminals/{terminal.pk}/")
+    page.get_by_role("link", name="Use in this browser").click()
+    softphone = Softphone_Page(page, errors)
+    softphone.wait_for_state("ready")
+    return softphone
+
+
+def person(tenant, name: str) -> Any:
+    from cloudpbx.core.testing import make_user
+
+    user = make_user(tenant, first_name=name.title())
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+def app(tenant, name: str, extension: str) -> Any:
+    from cloudpbx.extensions.services import create_extension
+
+    create_extension(tenant, number=extension, name=f"{name} ext")
+    return create_terminal(
+        tenant, name=name, type="app", generate_credentials=True,
+        internal_extension=ext(tenant, extension), ringing_extensions=[ext(tenant, extension)],
+    )  # fmt: skip
+
+
+def close(*pages: Softphone_Page) -> None:
+    for softphone in pages:
+        softphone.page.context.close()
+        assert softphone.errors == [], softphone.errors
+
+
+def assert_hears(softphone: Softphone_Page, tone: float) -> None:
+    heard = softphone.heard_frequency()
+    # FFT bins are ~6 Hz wide at 48 kHz; codecs shift nothing audible.
+    assert abs(heard - tone) < 20, f"heard {heard:.0f} Hz, expected {tone:.0f} Hz"
+
+
+def test_two_browsers_call_each_other_with_audio_both_ways(pbx, browsers, live_server, tenant):
+    anna = open_softphone(
+        browsers["anna"], live_server, person(tenant, "anna"), app(tenant, "Anna browser", "31")
+    )
+    ben = open_softphone(
+        browsers["ben"], live_server, person(tenant, "ben"), app(tenant, "Ben browser", "32")
+    )
+    screenshot(anna.page, "softphone-idle")
+    anna.dial("32")
+    ben.wait_for_state("incoming")
+    assert "Anna browser" in ben.page.inner_text("#softphone-caller")
+    screenshot(ben.page, "softphone-ringing")
+    ben.page.click("#softphone-answer")
+    for softphone in (anna, ben):
+        softphone.wait_for_state("in-call")
+        softphone.wait_for_audio()
+    screenshot(anna.page, "softphone-in-call")
+    assert_hears(anna, BROWSER_TONES["ben"])
+    assert_hears(ben, BROWSER_TONES["anna"])
+    anna.page.click("#softphone-hangup")
+    ben.wait_for_state("ready")
+    anna.wait_for_state("ready")
+    assert pbx.media_sessions() == []
+    close(anna, ben)
+
+
+def desk_phone(spawn, pbx, terminal, home: Path) -> Softphone:
+    """A baresip desk phone on loopback, registered over UDP, answering at once."""
+    account = (
+        f"<sip:{terminal.sip_username}@127.0.0.1>;auth_pass={terminal.sip_password}"
+        f';outbound="sip:127.0.0.1:{pbx.config.sip_port}";regint=600;answermode=auto'
+    )
+    phone = Softphone(
+        spawn, home, account, DESK_TONE, "127.0.0.1",
+        sip_port=free_port(), rtp_ports=f"{DESK_RTP.start}-{DESK_RTP.stop - 1}",
+    )  # fmt: skip
+    phone.process.wait_for(r"200 OK", timeout=15)
+    return phone
+
+
+def test_a_browser_calls_a_desk_phone_and_sends_dtmf(
+    pbx, browsers, live_server, tenant, tmp_path, spawn
+):
+    from .test_calls import phone as ip_phone
+
+    anna = open_softphone(
+        browsers["anna"], live_server, person(tenant, "anna"), app(tenant, "Anna browser", "31")
+    )
+    desk = desk_phone(spawn, pbx, ip_phone(tenant, "Desk", rings=["11"]), tmp_path / "desk")
+    try:
+        anna.dial("11")  # the desk phone answers by itself
+        anna.wait_for_state("in-call")
+        desk.process.wait_for(r"Call established", timeout=15)
+        anna.wait_for_audio()
+        assert_hears(anna, DESK_TONE)
+        with capture() as wire:
+            anna.page.click('#softphone-keypad [data-key="5"]')
+            desk.process.wait_for(r"\[0:00:06\]", timeout=15)
+        # RFC 4733 events reach the desk phone through the relay: event 5, end bit at last.
+        events = [
+            rtp.payload for rtp in rtp_stream(wire.between(range(0, 65536), DESK_RTP))
+            if rtp.payload_type not in (0, 8) and len(rtp.payload) == 4
+        ]  # fmt: skip
+        assert events and {event[0] for event in events} == {5}, events
+        assert events[-1][1] & 0x80, "no end of the DTMF event"
+        anna.page.click("#softphone-hangup")
+        desk.process.wait_for(r"terminated", timeout=10)
+        assert tone_of(desk) >= 3, "the desk phone did not hear the browser's tone"
+        anna.wait_for_state("ready")
+    finally:
+        close(anna)
+
+
+def test_a_desk_phone_calls_a_browser(pbx, browsers, live_server, tenant, tmp_path, spawn):
+    from .test_calls import phone as ip_phone
+
+    anna = open_softphone(
+        browsers["anna"], live_server, person(tenant, "anna"), app(tenant, "Anna browser", "31")
+    )
+    desk = desk_phone(spawn, pbx, ip_phone(tenant, "Desk", rings=["11"]), tmp_path / "desk")
+    try:
+        desk.dial("31")
+        anna.wait_for_state("incoming")
+        assert "Desk" in anna.page.inner_text("#softphone-caller")
+        anna.page.click("#softphone-answer")
+        anna.wait_for_state("in-call")
+        desk.process.wait_for(r"Call established", timeout=15)
+        anna.wait_for_audio()
+        assert_hears(anna, DESK_TONE)
+        desk.process.wait_for(r"\[0:00:06\]", timeout=15)
+        desk.hangup()
+        anna.wait_for_state("ready")
+        assert tone_of(desk) >= 3, "the desk phone did not hear the browser's tone"
+    finally:
+        close(anna)
+
+
+def tone_of(desk: Softphone) -> float:
+    """Seconds of Anna's tone in what the desk phone recorded. The browser's noise suppression
+    takes a steady tone for noise and lowers it by ~20 dB within two seconds (measured): the
+    floor for silence is lowered to match."""
+    others = tuple(t for t in ALL_TONES if t != BROWSER_TONES["anna"])
+    return tone_seconds(desk.received(), BROWSER_TONES["anna"], others, quietest=250)
