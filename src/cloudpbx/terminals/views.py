@@ -451,8 +451,10 @@ def terminal_softphone(request: HttpRequest, pk: int) -> HttpResponse:
     }
     context = {"terminal": terminal, "softphone": softphone, "softphone_text": _softphone_text()}
     response = render(request, "terminals/softphone.html", context)
-    # Only this page may open the WebSocket to the SIP server (CSP connect-src).
-    response._csp_update = {"connect-src": [config.softphone_url.rsplit("/", 1)[0]]}  # type: ignore[attr-defined]
+    # Only this page may open the WebSocket to the SIP server (CSP connect-src; 'self' for
+    # the credential's renewal, which default-src no longer covers once connect-src is set).
+    server = config.softphone_url.rsplit("/", 1)[0]
+    response._csp_update = {"connect-src": ["'self'", server]}  # type: ignore[attr-defined]
     return response
 
 

@@ -180,3 +180,48 @@ def test_the_watch_queries_only_calls_older_than_the_timeout() -> None:
     assert watch.due(["a", "b", "c"], now=1060) == ["a", "b"]
     assert watch.due(["c"], now=1120) == ["c"]  # ended calls are forgotten
     assert watch.first_seen == {"c": 1059}
+
+
+BROWSER_OFFER = (
+    "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\n"
+    "c=IN IP4 0.0.0.0\r\na=fingerprint:sha-256 AB:CD\r\na=setup:actpass\r\na=rtcp-mux\r\n"
+)
+
+
+def test_a_browser_offer_counts_as_encrypted() -> None:
+    assert media.offers_srtp(BROWSER_OFFER)  # DTLS-SRTP: keys by DTLS, no a=crypto
+    assert media.srtp_refusal("required", BROWSER_OFFER) is None
+
+
+def test_what_goes_to_a_browser_keeps_ice_and_speaks_webrtc() -> None:
+    flags = media.relay_flags(
+        trusted_source=False, sdp=SDP_PUBLIC, per_branch=True, toward=media.TOWARD_BROWSER,
+        to_browser=True,
+    ).split()  # fmt: skip
+    assert "ICE=force" in flags and "ICE=remove" not in flags
+    assert {"UDP/TLS/RTP/SAVPF", "SDES-off", "rtcp-mux-offer"} <= set(flags)
+
+
+def test_what_goes_to_a_phone_has_no_ice_and_rtcp_of_its_own() -> None:
+    flags = media.relay_flags(
+        trusted_source=False, sdp=BROWSER_OFFER, per_branch=True, toward=media.toward("off")
+    ).split()
+    assert "ICE=remove" in flags and "ICE=force" not in flags
+    assert "rtcp-mux-demux" in flags
+    for policy in ("off", "optional", "required", None):
+        assert "rtcp-mux-demux" in media.toward(policy).split()
+
+
+@pytest.mark.parametrize(
+    ("uri", "browser"),
+    [
+        ("sip:abc@x1y2.invalid;transport=ws", True),
+        ("sip:127.0.0.1:52345;transport=WSS", True),
+        ("<sip:abc@x.invalid;transport=ws>", True),
+        ("sip:abc@127.0.0.1:5060", False),
+        ("sip:abc@127.0.0.1:5061;transport=tls", False),
+        ("sip:abc@h;transport=wsx", False),
+    ],
+)
+def test_a_browser_is_a_contact_reached_over_a_websocket(uri: str, browser: bool) -> None:
+    assert media.is_browser_uri(uri) is browser

@@ -744,3 +744,94 @@ def test_header_injection_on_edit_changes_nothing(client: Client, tenant: Any, f
     assert response.status_code == 422
     assert errors_of(response, field) == CONTROL_CHARACTERS
     assert Terminal.objects.filter(pk=terminal.pk).values().get() == before
+
+
+# ---------- the browser softphone ----------
+
+
+def softphone_url(terminal: Terminal) -> str:
+    return reverse("terminals:softphone", args=[terminal.pk])
+
+
+def app_terminal(tenant: Any, name: str = "Browser") -> Terminal:
+    return create_terminal(tenant, name=name, type="app", generate_credentials=True)
+
+
+def test_the_softphone_page_gets_a_credential_of_its_own_not_the_sip_password(
+    client: Client, tenant: Any, settings: Any
+) -> None:
+    import json
+    import time
+
+    from cloudpbx.sip import browser
+
+    terminal = app_terminal(tenant)
+    response = client.get(softphone_url(terminal))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert terminal.sip_password not in html
+    config = json.loads(re.search(r'id="softphone-config"[^>]*>(.*?)</script>', html).group(1))
+    given = config["credential"]
+    assert browser.account_of(given["username"], time.time()) == terminal.sip_username
+    key = browser.key(settings.CONFIG.secret_key)
+    assert given["password"] == browser.password(key, given["username"], terminal.sip_ha1)
+    assert config["server"] == settings.CONFIG.softphone_url
+    assert config["uri"] == f"sip:{terminal.sip_username}@{settings.CLOUDPBX_SIP_DOMAIN}"
+    # Only this page may open the WebSocket to the SIP server; it is never cached.
+    policy = response["Content-Security-Policy"]
+    assert f"connect-src 'self' {settings.CONFIG.softphone_url.rsplit('/', 1)[0]}" in policy
+    assert "no-store" in response["Cache-Control"]
+    assert "connect-src" not in client.get(edit_url(terminal))["Content-Security-Policy"]
+
+
+def test_a_fresh_softphone_credential_is_served_uncached(client: Client, tenant: Any) -> None:
+    terminal = app_terminal(tenant)
+    response = client.get(reverse("terminals:softphone-credential", args=[terminal.pk]))
+    assert response.status_code == 200
+    assert set(response.json()) == {"username", "password", "expires"}
+    assert response.json()["username"].startswith(terminal.sip_username + "~")
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_the_edit_page_of_an_app_offers_the_softphone(client: Client, tenant: Any) -> None:
+    terminal = app_terminal(tenant)
+    assert softphone_url(terminal) in client.get(edit_url(terminal)).content.decode()
+    viewer = portal_client(tenant, role=Membership.Role.VIEWER)
+    assert softphone_url(terminal) not in viewer.get(edit_url(terminal)).content.decode()
+
+
+def test_a_read_only_member_gets_no_softphone(tenant: Any) -> None:
+    terminal = app_terminal(tenant)
+    viewer = portal_client(tenant, role=Membership.Role.VIEWER)
+    assert viewer.get(softphone_url(terminal)).status_code == 403
+    credential = reverse("terminals:softphone-credential", args=[terminal.pk])
+    assert viewer.get(credential).status_code == 403
+
+
+def test_only_app_terminals_have_a_softphone(client: Client, tenant: Any) -> None:
+    desk = create_terminal(tenant, name="Desk", type="ip_phone", generate_credentials=True)
+    mobile = create_terminal(tenant, name="Mobile", type="external", external_number="01701234567")
+    for terminal in (desk, mobile):
+        assert client.get(softphone_url(terminal)).status_code == 404
+
+
+def test_no_softphone_without_the_secure_websocket_port(
+    client: Client, tenant: Any, settings: Any
+) -> None:
+    import dataclasses
+
+    settings.CONFIG = dataclasses.replace(settings.CONFIG, sip_wss_port=0)
+    terminal = app_terminal(tenant)
+    assert client.get(softphone_url(terminal)).status_code == 404
+    assert softphone_url(terminal) not in client.get(edit_url(terminal)).content.decode()
+
+
+class TestSoftphoneIsolation(PortalIsolationCases):
+    def make_object(self, tenant: Any) -> Terminal:
+        return app_terminal(tenant, "Their app")
+
+    def requests(self, obj: Terminal) -> list[tuple[str, str, dict[str, Any]]]:
+        return [
+            ("get", softphone_url(obj), {}),
+            ("get", reverse("terminals:softphone-credential", args=[obj.pk]), {}),
+        ]
