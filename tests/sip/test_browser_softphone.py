@@ -24,8 +24,10 @@ from .test_calls import ext
 
 BROWSER_TONES = {"anna": 440.0, "ben": 1000.0}
 DESK_TONE = TONES[3]
-ALL_TONES = (*BROWSER_TONES.values(), DESK_TONE)
+ALL_TONES = (*BROWSER_TONES.values(), DESK_TONE, TONES[2])
 DESK_RTP = range(41000, 41020)
+CALLER_RTP = range(41100, 41120)
+CALLER_TONE = TONES[2]
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +181,13 @@ def app(tenant, name: str, extension: str) -> Any:
     )  # fmt: skip
 
 
+def browser_terminal_user(softphone: Softphone_Page) -> str:
+    uri = softphone.page.evaluate(
+        "JSON.parse(document.getElementById('softphone-config').textContent).uri"
+    )
+    return str(uri).removeprefix("sip:").split("@", 1)[0] + "~"
+
+
 def close(*pages: Softphone_Page) -> None:
     for softphone in pages:
         softphone.page.context.close()
@@ -210,6 +219,14 @@ def test_two_browsers_call_each_other_with_audio_both_ways(pbx, browsers, live_s
     screenshot(anna.page, "softphone-in-call")
     assert_hears(anna, BROWSER_TONES["ben"])
     assert_hears(ben, BROWSER_TONES["anna"])
+    # The page renews its credential before it expires: its CSP lets it, and a new one comes.
+    renewed = anna.page.evaluate(
+        "async () => { const config = JSON.parse("
+        "document.getElementById('softphone-config').textContent);"
+        "const response = await fetch(config.credentialUrl);"
+        "return [response.status, (await response.json()).username]; }"
+    )
+    assert renewed[0] == 200 and renewed[1].startswith(browser_terminal_user(anna))
     anna.page.click("#softphone-hangup")
     ben.wait_for_state("ready")
     anna.wait_for_state("ready")
@@ -217,15 +234,20 @@ def test_two_browsers_call_each_other_with_audio_both_ways(pbx, browsers, live_s
     close(anna, ben)
 
 
-def desk_phone(spawn, pbx, terminal, home: Path) -> Softphone:
-    """A baresip desk phone on loopback, registered over UDP, answering at once."""
+def desk_phone(
+    spawn, pbx, terminal, home: Path, *, tone: float = DESK_TONE, rtp: range = DESK_RTP,
+    answer: bool = True,
+) -> Softphone:  # fmt: skip
+    """A baresip desk phone on loopback, registered over UDP, answering at once (or ringing
+    until it is told to answer)."""
     account = (
         f"<sip:{terminal.sip_username}@127.0.0.1>;auth_pass={terminal.sip_password}"
-        f';outbound="sip:127.0.0.1:{pbx.config.sip_port}";regint=600;answermode=auto'
+        f';outbound="sip:127.0.0.1:{pbx.config.sip_port}";regint=600'
+        + (";answermode=auto" if answer else "")
     )
     phone = Softphone(
-        spawn, home, account, DESK_TONE, "127.0.0.1",
-        sip_port=free_port(), rtp_ports=f"{DESK_RTP.start}-{DESK_RTP.stop - 1}",
+        spawn, home, account, tone, "127.0.0.1",
+        sip_port=free_port(), rtp_ports=f"{rtp.start}-{rtp.stop - 1}",
     )  # fmt: skip
     phone.process.wait_for(r"200 OK", timeout=15)
     return phone
@@ -284,6 +306,43 @@ def test_a_desk_phone_calls_a_browser(pbx, browsers, live_server, tenant, tmp_pa
         desk.hangup()
         anna.wait_for_state("ready")
         assert tone_of(desk) >= 3, "the desk phone did not hear the browser's tone"
+    finally:
+        close(anna)
+
+
+def test_in_a_call_group_a_browser_answers_and_the_desk_phone_stops_ringing(
+    pbx, browsers, live_server, tenant, tmp_path, spawn
+):
+    """Group 20 rings Anna's browser and a desk phone: each branch gets its own media
+    session (WebRTC toward the browser, RTP toward the desk). A third phone calls; Anna
+    answers in the browser; the desk phone is cancelled; the caller and Anna hear each other."""
+    from .test_calls import phone as ip_phone
+
+    browser_app = app(tenant, "Anna browser", "31")
+    browser_app.ringing_extensions.add(ext(tenant, "20"))
+    anna = open_softphone(browsers["anna"], live_server, person(tenant, "anna"), browser_app)
+    desk = desk_phone(
+        spawn, pbx, ip_phone(tenant, "Desk", rings=["20"]), tmp_path / "desk", answer=False
+    )
+    caller = desk_phone(
+        spawn, pbx, ip_phone(tenant, "Caller"), tmp_path / "caller", tone=CALLER_TONE,
+        rtp=CALLER_RTP,
+    )  # fmt: skip
+    try:
+        caller.dial("20")
+        anna.wait_for_state("incoming")
+        desk.process.wait_for(r"Incoming call from", timeout=10)
+        anna.page.click("#softphone-answer")
+        anna.wait_for_state("in-call")
+        # Cancelled, another branch answered (baresip says "session closed" for a CANCEL).
+        desk.process.wait_for(r"session closed|terminated", timeout=10)
+        caller.process.wait_for(r"Call established", timeout=15)
+        anna.wait_for_audio()
+        assert_hears(anna, CALLER_TONE)
+        caller.process.wait_for(r"\[0:00:06\]", timeout=15)
+        caller.hangup()
+        anna.wait_for_state("ready")
+        assert tone_of(caller) >= 3, "the caller did not hear the browser's tone"
     finally:
         close(anna)
 
