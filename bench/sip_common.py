@@ -390,6 +390,7 @@ class CloudpbxServer:
             sip_port=free_port(),
             sip_rpc_port=free_port(),
             sip_tls_port=free_port(),
+            sip_wss_port=free_port(),
             sip_children=children,
             sip_shm_mb=shm_mb,
             # The load generator sends thousands of requests per second from one address.

@@ -153,7 +153,7 @@ def run_environment(data_dir, like: dict[str, str] | None = None) -> dict[str, s
 
 RUN_PORTS = (
     "CLOUDPBX_HTTP_PORT", "CLOUDPBX_HTTPS_PORT", "CLOUDPBX_SIP_PORT", "CLOUDPBX_SIP_TLS_PORT",
-    "CLOUDPBX_SIP_RPC_PORT",
+    "CLOUDPBX_SIP_WSS_PORT", "CLOUDPBX_SIP_RPC_PORT",
 )  # fmt: skip
 
 
@@ -256,6 +256,8 @@ def test_run_serves_the_api_with_demo_data_and_stops_cleanly(tmp_path):
     fingerprint = certificates.fingerprint((tmp_path / "tls" / "ca.pem").read_bytes())
     assert f"embedded CA {ca}" in output and fingerprint in output
     assert "Login:" in output and demo["password"] in output
+    softphone = next(t for t in body["items"] if t["name"] == "Softphone")
+    assert f"Softphone:      {portal}/pbx/terminals/{softphone['id']}/softphone/" in output
     # The demo data is written before Kamailio runs: nothing to flush, nothing to warn about.
     assert "could not flush the SIP directory cache" not in output
     assert (

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.urls import reverse
 
 from cloudpbx.accounts.models import User
 from cloudpbx.accounts.services import authenticate_token, create_api_token
@@ -147,6 +148,9 @@ def ensure_demo() -> dict[str, Any]:
             }
         if terminal.external_number:
             entry["number"] = terminal.external_number
+        if terminal.type == Terminal.Type.APP and settings.CONFIG.sip_wss_port:
+            page = reverse("terminals:softphone", args=[terminal.pk])
+            entry["softphone"] = f"{settings.CLOUDPBX_PUBLIC_URL}{page}"
         terminals.append(entry)
     return {
         "tenant": tenant.name,

@@ -105,6 +105,9 @@ class Command(BaseCommand):
             login = summary["login"]
             self.stdout.write(f"Login:          {login['username']} / {login['password']}")
             self.stdout.write(f"API token:      {summary['api_token']}")
+            for terminal in summary["terminals"]:
+                if "softphone" in terminal:
+                    self.stdout.write(f"Softphone:      {terminal['softphone']} (in the browser)")
         else:
             self.stdout.write("Demo login, token and SIP accounts: ./cloudpbx.sh demo")
         self.stdout.flush()
