@@ -83,10 +83,11 @@ class Namespace:
             raise outcome["error"]
         return outcome["value"]  # type: ignore[no-any-return]
 
-    def forward_tcp(self, port: int, stop: threading.Event) -> None:
-        """Make 127.0.0.1:port of the root namespace (the test PostgreSQL) reachable on this
-        namespace's loopback: a listener opened inside, connections relayed from outside."""
-        listener = self.call(lambda: socket.create_server(("127.0.0.1", port)))
+    def forward_tcp(self, port: int, stop: threading.Event, host: str = "127.0.0.1") -> None:
+        """Make 127.0.0.1:port of the root namespace (the test PostgreSQL, the portal)
+        reachable on this namespace's ``host`` (its loopback by default): a listener opened
+        inside, connections relayed from outside."""
+        listener = self.call(lambda: socket.create_server((host, port)))
 
         def pump(source: socket.socket, sink: socket.socket) -> None:
             with contextlib.suppress(OSError):

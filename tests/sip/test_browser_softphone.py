@@ -140,9 +140,9 @@ class Softphone_Page:
         )
 
 
-def open_softphone(browser, live_server, user, terminal) -> Softphone_Page:
+def open_softphone(browser, portal: str, user, terminal) -> Softphone_Page:
     context = browser.new_context(
-        base_url=live_server.url, locale="en-GB", viewport={"width": 1100, "height": 900},
+        base_url=portal, locale="en-GB", viewport={"width": 1100, "height": 900},
         ignore_https_errors=True,  # the WebSocket's certificate is the test run's own CA
     )  # fmt: skip
     context.set_default_timeout(15_000)
@@ -202,10 +202,10 @@ def assert_hears(softphone: Softphone_Page, tone: float) -> None:
 
 def test_two_browsers_call_each_other_with_audio_both_ways(pbx, browsers, live_server, tenant):
     anna = open_softphone(
-        browsers["anna"], live_server, person(tenant, "anna"), app(tenant, "Anna browser", "31")
+        browsers["anna"], live_server.url, person(tenant, "anna"), app(tenant, "Anna browser", "31")
     )
     ben = open_softphone(
-        browsers["ben"], live_server, person(tenant, "ben"), app(tenant, "Ben browser", "32")
+        browsers["ben"], live_server.url, person(tenant, "ben"), app(tenant, "Ben browser", "32")
     )
     screenshot(anna.page, "softphone-idle")
     anna.dial("32")
@@ -259,7 +259,7 @@ def test_a_browser_calls_a_desk_phone_and_sends_dtmf(
     from .test_calls import phone as ip_phone
 
     anna = open_softphone(
-        browsers["anna"], live_server, person(tenant, "anna"), app(tenant, "Anna browser", "31")
+        browsers["anna"], live_server.url, person(tenant, "anna"), app(tenant, "Anna browser", "31")
     )
     desk = desk_phone(spawn, pbx, ip_phone(tenant, "Desk", rings=["11"]), tmp_path / "desk")
     try:
@@ -290,7 +290,7 @@ def test_a_desk_phone_calls_a_browser(pbx, browsers, live_server, tenant, tmp_pa
     from .test_calls import phone as ip_phone
 
     anna = open_softphone(
-        browsers["anna"], live_server, person(tenant, "anna"), app(tenant, "Anna browser", "31")
+        browsers["anna"], live_server.url, person(tenant, "anna"), app(tenant, "Anna browser", "31")
     )
     desk = desk_phone(spawn, pbx, ip_phone(tenant, "Desk", rings=["11"]), tmp_path / "desk")
     try:
@@ -320,7 +320,7 @@ def test_in_a_call_group_a_browser_answers_and_the_desk_phone_stops_ringing(
 
     browser_app = app(tenant, "Anna browser", "31")
     browser_app.ringing_extensions.add(ext(tenant, "20"))
-    anna = open_softphone(browsers["anna"], live_server, person(tenant, "anna"), browser_app)
+    anna = open_softphone(browsers["anna"], live_server.url, person(tenant, "anna"), browser_app)
     desk = desk_phone(
         spawn, pbx, ip_phone(tenant, "Desk", rings=["20"]), tmp_path / "desk", answer=False
     )
@@ -353,3 +353,62 @@ def tone_of(desk: Softphone) -> float:
     floor for silence is lowered to match."""
     others = tuple(t for t in ALL_TONES if t != BROWSER_TONES["anna"])
     return tone_seconds(desk.received(), BROWSER_TONES["anna"], others, quietest=250)
+
+
+def test_a_browser_behind_nat_calls_a_phone_behind_another_nat(
+    browsers, playwright_instance, live_server, tenant, tmp_path, settings
+):
+    """Anna's browser in office 1 and a baresip desk phone in office 2, each behind its own
+    NAT router on the same private range, the PBX (and the portal) on a public address: ICE
+    and DTLS-SRTP on the browser's leg through its NAT, RTP on the phone's, audio both ways."""
+    from . import netlab
+    from .test_nat import LabPbx, office_phone, terminal
+
+    port = int(live_server.url.rsplit(":", 1)[1])
+    portal = f"http://{netlab.PBX_IP}:{port}"
+    with netlab.lab(offices=2) as lab:
+        pbx = LabPbx(lab, tmp_path / "pbx", sip_wss_port=7443, public_web_url=portal)
+        lab.inet.forward_tcp(port, lab.stop, host=netlab.PBX_IP)  # the portal, on the PBX
+        settings.CONFIG = pbx.config
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, netlab.PBX_IP]
+        # The lab's portal is plain HTTP on a public address: cookies without "Secure".
+        settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
+        anna_app = app(tenant, "Anna browser", "31")
+        desk = terminal(tenant, "Desk", rings=["11"])
+        user = person(tenant, "anna")
+        pbx.start()
+        try:
+            wrapper = tmp_path / "chromium-in-office-1"
+            wrapper.write_text(
+                f'#!/bin/sh\nexec ip netns exec {lab.office(1).name} {CHROMIUM} "$@"\n'
+            )
+            wrapper.chmod(0o755)
+            tone_file = write_tone(tmp_path / "anna.wav", BROWSER_TONES["anna"], seconds=60)
+            office_browser = playwright_instance.chromium.launch(
+                executable_path=str(wrapper),
+                headless=True,
+                args=[
+                    *LAUNCH_ARGS,
+                    "--use-fake-ui-for-media-stream",
+                    "--use-fake-device-for-media-stream",
+                    f"--use-file-for-fake-audio-capture={tone_file}",
+                    "--autoplay-policy=no-user-gesture-required",
+                    # A page on plain HTTP may use the microphone only as a secure context.
+                    f"--unsafely-treat-insecure-origin-as-secure={portal}",
+                ],
+            )
+            desk_phone = office_phone(lab, 2, desk, tmp_path)  # answers by itself
+            anna = open_softphone(office_browser, portal, user, anna_app)
+            anna.dial("11")
+            anna.wait_for_state("in-call")
+            desk_phone.process.wait_for(r"Call established", timeout=15)
+            anna.wait_for_audio()
+            assert_hears(anna, TONES[2])
+            desk_phone.process.wait_for(r"\[0:00:06\]", timeout=15)
+            anna.page.click("#softphone-hangup")
+            desk_phone.process.wait_for(r"terminated|session closed", timeout=10)
+            assert tone_of(desk_phone) >= 3, "the desk phone did not hear the browser's tone"
+            close(anna)
+            office_browser.close()
+        finally:
+            pbx.stop()

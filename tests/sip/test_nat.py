@@ -36,7 +36,7 @@ class LabPbx:
     """rtpengine and Kamailio, started as ``cloudpbx run`` starts them, inside the lab's
     internet namespace on the PBX's public address."""
 
-    def __init__(self, lab: netlab.Lab, run_dir: Path) -> None:
+    def __init__(self, lab: netlab.Lab, run_dir: Path, **changes) -> None:
         self.lab = lab
         run_dir.mkdir(parents=True)
         self.config = dataclasses.replace(
@@ -56,6 +56,7 @@ class LabPbx:
             media_port_min=30000,
             media_port_max=30199,
             media_timeout=MEDIA_TIMEOUT,
+            **changes,
         )
         self.run_dir = run_dir
         self.children = [
