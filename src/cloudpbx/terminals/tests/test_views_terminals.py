@@ -835,3 +835,18 @@ class TestSoftphoneIsolation(PortalIsolationCases):
             ("get", softphone_url(obj), {}),
             ("get", reverse("terminals:softphone-credential", args=[obj.pk]), {}),
         ]
+
+
+def test_the_softphone_page_runs_no_inline_script_and_labels_its_input(
+    client: Client, tenant: Any
+) -> None:
+    response = client.get(softphone_url(app_terminal(tenant)))
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    html = response.content.decode()
+    # Settings and texts travel as JSON data blocks, which the browser does not execute.
+    inline = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", html)
+    assert inline and all('type="application/json"' in attributes for attributes in inline)
+    assert " style=" not in html and "<style" not in html
+    assert '<label for="softphone-number">' in html and 'id="softphone-number"' in html
+    assert not [u for u in re.findall(r'(?:src|href)="([^"]+)"', html) if "//" in u]
