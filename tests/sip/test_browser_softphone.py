@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -412,3 +413,51 @@ def test_a_browser_behind_nat_calls_a_phone_behind_another_nat(
             office_browser.close()
         finally:
             pbx.stop()
+
+
+def test_a_browser_calls_the_carrier_over_plain_rtp(
+    pbx, browsers, live_server, tenant, tmp_path, spawn
+):
+    """Through the trunk the relay speaks plain RTP (what carriers do), the browser DTLS-SRTP."""
+    from cloudpbx.trunks.models import Trunk
+    from cloudpbx.trunks.services import save_trunk
+
+    carrier_ip = "127.0.0.9"
+    trunk = save_trunk(
+        Trunk(
+            name="Carrier", gateway=carrier_ip, port=free_port(), transport="udp",
+            source_networks=[f"{carrier_ip}/32"], is_default=True,
+        )
+    )  # fmt: skip
+    carrier = Softphone(
+        spawn, tmp_path / "carrier", f"<sip:+49301234567@{carrier_ip}>;regint=0;answermode=auto",
+        TONES["carrier"], carrier_ip, sip_port=trunk.port, rtp_ports="41200-41219",
+    )  # fmt: skip
+    carrier.process.wait_for("baresip is ready", timeout=10)
+    anna = open_softphone(
+        browsers["anna"], live_server.url, person(tenant, "anna"), app(tenant, "Anna browser", "31")
+    )
+    try:
+        with capture() as wire:
+            anna.dial("0301234567")
+            anna.wait_for_state("in-call")
+            carrier.process.wait_for(r"Call established", timeout=15)
+            anna.wait_for_audio()
+            assert_hears(anna, TONES["carrier"])
+            carrier.process.wait_for(r"\[0:00:06\]", timeout=15)
+            anna.page.click("#softphone-hangup")
+            carrier.process.wait_for(r"terminated|session closed", timeout=10)
+        (invite,) = [
+            d.payload.decode(errors="replace")
+            for d in wire.between([pbx.config.sip_port], [trunk.port])
+            if d.payload.startswith(b"INVITE ")
+        ]
+        # Toward the carrier: plain RTP, no ICE, no DTLS fingerprint, RTCP on its own port.
+        assert re.search(r"^m=audio \d+ RTP/AVP ", invite, re.MULTILINE), invite
+        for webrtc in ("a=candidate", "a=fingerprint", "a=crypto", "a=rtcp-mux", "a=ice-"):
+            assert webrtc not in invite, webrtc
+        others = tuple(t for t in (*ALL_TONES, TONES["carrier"]) if t != BROWSER_TONES["anna"])
+        heard = tone_seconds(carrier.received(), BROWSER_TONES["anna"], others, quietest=250)
+        assert heard >= 3, f"the carrier heard {heard}s of the browser's tone"
+    finally:
+        close(anna)
