@@ -461,3 +461,62 @@ def test_a_browser_calls_the_carrier_over_plain_rtp(
         assert heard >= 3, f"the carrier heard {heard}s of the browser's tone"
     finally:
         close(anna)
+
+
+def test_with_cloudpbx_run_the_demo_user_calls_the_demo_desk_phone_from_the_browser(
+    browsers, tmp_path, spawn
+):
+    """What a newcomer does after ``./cloudpbx.sh run``: the portal over HTTPS (the embedded
+    CA), log in with the demo login, open the demo app's softphone, call extension 10 (the
+    demo desk phone "Empfang Telefon", here a baresip with its credentials from the API)."""
+    import json
+
+    from ..test_cli import _get, start_run, stop_run
+
+    data = tmp_path / "run"
+    data.mkdir()
+    running = start_run(data)
+    try:
+        demo = json.loads((data / "demo.json").read_text())
+        token, portal = demo["api_token"], running.portal
+        _, listed = _get(f"{portal}/api/v1/terminals/", token, cafile=running.ca)
+        desk = next(t for t in listed["items"] if t["name"] == "Empfang Telefon")
+        _, secrets = _get(
+            f"{portal}/api/v1/terminals/{desk['id']}/credentials", token, cafile=running.ca
+        )
+        sip_port = running.env["CLOUDPBX_SIP_PORT"]
+        account = (
+            f"<sip:{secrets['sip']['username']}@127.0.0.1>;auth_pass={secrets['sip']['password']}"
+            f';outbound="sip:127.0.0.1:{sip_port}";regint=600;answermode=auto'
+        )
+        desk_phone = Softphone(
+            spawn, tmp_path / "desk", account, DESK_TONE, "127.0.0.1",
+            sip_port=free_port(), rtp_ports=f"{DESK_RTP.start}-{DESK_RTP.stop - 1}",
+        )  # fmt: skip
+        desk_phone.process.wait_for(r"200 OK", timeout=15)
+
+        context = browsers["anna"].new_context(base_url=portal, ignore_https_errors=True)
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto("/login/")
+        page.get_by_label("Username").fill("demo")
+        page.get_by_label("Password").fill(demo["password"])
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/pbx/")
+        page.goto("/pbx/terminals/?type=app")
+        page.get_by_role("link", name="Softphone").first.click()
+        page.get_by_role("link", name="Use in this browser").click()
+        softphone = Softphone_Page(page, errors)
+        softphone.wait_for_state("ready")
+        softphone.dial("10")
+        softphone.wait_for_state("in-call")
+        desk_phone.process.wait_for(r"Call established", timeout=15)
+        softphone.wait_for_audio()
+        assert_hears(softphone, DESK_TONE)
+        page.click("#softphone-hangup")
+        softphone.wait_for_state("ready")
+        close(softphone)
+    finally:
+        stop_run(running)
