@@ -22,6 +22,7 @@ from .capture import capture, rtp_stream
 from .conftest import free_port, own_server
 from .softphone import TONES, Softphone
 from .test_calls import ext
+from .test_calls import phone as ip_phone
 
 BROWSER_TONES = {"anna": 440.0, "ben": 1000.0}
 DESK_TONE = TONES[3]
@@ -189,6 +190,20 @@ def browser_terminal_user(softphone: Softphone_Page) -> str:
     return str(uri).removeprefix("sip:").split("@", 1)[0] + "~"
 
 
+def anna_softphone(browsers, live_server, tenant) -> Softphone_Page:
+    """Anna logged in, her app terminal (extension 31) open as a softphone."""
+    terminal = app(tenant, "Anna browser", "31")
+    return open_softphone(browsers["anna"], live_server.url, person(tenant, "anna"), terminal)
+
+
+def connected(softphone: Softphone_Page, phone: Softphone, tone: float) -> None:
+    """The call is up: the phone says so, and the page counts audio and hears its tone."""
+    softphone.wait_for_state("in-call")
+    phone.process.wait_for(r"Call established", timeout=15)
+    softphone.wait_for_audio()
+    assert_hears(softphone, tone)
+
+
 def close(*pages: Softphone_Page) -> None:
     for softphone in pages:
         softphone.page.context.close()
@@ -202,9 +217,7 @@ def assert_hears(softphone: Softphone_Page, tone: float) -> None:
 
 
 def test_two_browsers_call_each_other_with_audio_both_ways(pbx, browsers, live_server, tenant):
-    anna = open_softphone(
-        browsers["anna"], live_server.url, person(tenant, "anna"), app(tenant, "Anna browser", "31")
-    )
+    anna = anna_softphone(browsers, live_server, tenant)
     ben = open_softphone(
         browsers["ben"], live_server.url, person(tenant, "ben"), app(tenant, "Ben browser", "32")
     )
@@ -257,18 +270,11 @@ def desk_phone(
 def test_a_browser_calls_a_desk_phone_and_sends_dtmf(
     pbx, browsers, live_server, tenant, tmp_path, spawn
 ):
-    from .test_calls import phone as ip_phone
-
-    anna = open_softphone(
-        browsers["anna"], live_server.url, person(tenant, "anna"), app(tenant, "Anna browser", "31")
-    )
+    anna = anna_softphone(browsers, live_server, tenant)
     desk = desk_phone(spawn, pbx, ip_phone(tenant, "Desk", rings=["11"]), tmp_path / "desk")
     try:
         anna.dial("11")  # the desk phone answers by itself
-        anna.wait_for_state("in-call")
-        desk.process.wait_for(r"Call established", timeout=15)
-        anna.wait_for_audio()
-        assert_hears(anna, DESK_TONE)
+        connected(anna, desk, DESK_TONE)
         with capture() as wire:
             anna.page.click('#softphone-keypad [data-key="5"]')
             desk.process.wait_for(r"\[0:00:06\]", timeout=15)
@@ -288,21 +294,14 @@ def test_a_browser_calls_a_desk_phone_and_sends_dtmf(
 
 
 def test_a_desk_phone_calls_a_browser(pbx, browsers, live_server, tenant, tmp_path, spawn):
-    from .test_calls import phone as ip_phone
-
-    anna = open_softphone(
-        browsers["anna"], live_server.url, person(tenant, "anna"), app(tenant, "Anna browser", "31")
-    )
+    anna = anna_softphone(browsers, live_server, tenant)
     desk = desk_phone(spawn, pbx, ip_phone(tenant, "Desk", rings=["11"]), tmp_path / "desk")
     try:
         desk.dial("31")
         anna.wait_for_state("incoming")
         assert "Desk" in anna.page.inner_text("#softphone-caller")
         anna.page.click("#softphone-answer")
-        anna.wait_for_state("in-call")
-        desk.process.wait_for(r"Call established", timeout=15)
-        anna.wait_for_audio()
-        assert_hears(anna, DESK_TONE)
+        connected(anna, desk, DESK_TONE)
         desk.process.wait_for(r"\[0:00:06\]", timeout=15)
         desk.hangup()
         anna.wait_for_state("ready")
@@ -317,8 +316,6 @@ def test_in_a_call_group_a_browser_answers_and_the_desk_phone_stops_ringing(
     """Group 20 rings Anna's browser and a desk phone: each branch gets its own media
     session (WebRTC toward the browser, RTP toward the desk). A third phone calls; Anna
     answers in the browser; the desk phone is cancelled; the caller and Anna hear each other."""
-    from .test_calls import phone as ip_phone
-
     browser_app = app(tenant, "Anna browser", "31")
     browser_app.ringing_extensions.add(ext(tenant, "20"))
     anna = open_softphone(browsers["anna"], live_server.url, person(tenant, "anna"), browser_app)
@@ -337,9 +334,7 @@ def test_in_a_call_group_a_browser_answers_and_the_desk_phone_stops_ringing(
         anna.wait_for_state("in-call")
         # Cancelled, another branch answered (baresip says "session closed" for a CANCEL).
         desk.process.wait_for(r"session closed|terminated", timeout=10)
-        caller.process.wait_for(r"Call established", timeout=15)
-        anna.wait_for_audio()
-        assert_hears(anna, CALLER_TONE)
+        connected(anna, caller, CALLER_TONE)
         caller.process.wait_for(r"\[0:00:06\]", timeout=15)
         caller.hangup()
         anna.wait_for_state("ready")
@@ -401,10 +396,7 @@ def test_a_browser_behind_nat_calls_a_phone_behind_another_nat(
             desk_phone = office_phone(lab, 2, desk, tmp_path)  # answers by itself
             anna = open_softphone(office_browser, portal, user, anna_app)
             anna.dial("11")
-            anna.wait_for_state("in-call")
-            desk_phone.process.wait_for(r"Call established", timeout=15)
-            anna.wait_for_audio()
-            assert_hears(anna, TONES[2])
+            connected(anna, desk_phone, TONES[2])
             desk_phone.process.wait_for(r"\[0:00:06\]", timeout=15)
             anna.page.click("#softphone-hangup")
             desk_phone.process.wait_for(r"terminated|session closed", timeout=10)
@@ -434,16 +426,11 @@ def test_a_browser_calls_the_carrier_over_plain_rtp(
         TONES["carrier"], carrier_ip, sip_port=trunk.port, rtp_ports="41200-41219",
     )  # fmt: skip
     carrier.process.wait_for("baresip is ready", timeout=10)
-    anna = open_softphone(
-        browsers["anna"], live_server.url, person(tenant, "anna"), app(tenant, "Anna browser", "31")
-    )
+    anna = anna_softphone(browsers, live_server, tenant)
     try:
         with capture() as wire:
             anna.dial("0301234567")
-            anna.wait_for_state("in-call")
-            carrier.process.wait_for(r"Call established", timeout=15)
-            anna.wait_for_audio()
-            assert_hears(anna, TONES["carrier"])
+            connected(anna, carrier, TONES["carrier"])
             carrier.process.wait_for(r"\[0:00:06\]", timeout=15)
             anna.page.click("#softphone-hangup")
             carrier.process.wait_for(r"terminated|session closed", timeout=10)
@@ -511,10 +498,7 @@ def test_with_cloudpbx_run_the_demo_user_calls_the_demo_desk_phone_from_the_brow
         softphone = Softphone_Page(page, errors)
         softphone.wait_for_state("ready")
         softphone.dial("10")
-        softphone.wait_for_state("in-call")
-        desk_phone.process.wait_for(r"Call established", timeout=15)
-        softphone.wait_for_audio()
-        assert_hears(softphone, DESK_TONE)
+        connected(softphone, desk_phone, DESK_TONE)
         page.click("#softphone-hangup")
         softphone.wait_for_state("ready")
         close(softphone)
