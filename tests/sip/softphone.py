@@ -7,6 +7,8 @@ namespace of the NAT lab, or on this host's loopback) and owns the process's cle
 
 from __future__ import annotations
 
+import time
+import wave
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -73,10 +75,21 @@ class Softphone:
     def hangup(self) -> None:
         self.process.send("/hangup\n")
 
-    def received(self) -> Path:
+    def received(self, timeout: float = 10) -> Path:
+        """The recording of the last call, once baresip closed it: libsndfile writes the WAV
+        header's sizes only at close, shortly after the call ended (baresip logs nothing
+        then), so until the header reads the file is still being written."""
         found = sorted(self.recordings.glob("*-dec.wav"))
         assert found, f"no recording in {self.recordings}"
-        return found[-1]
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with wave.open(str(found[-1])):
+                    return found[-1]
+            except (wave.Error, EOFError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
 
 def talk(caller: Softphone, callee: Softphone) -> None:
