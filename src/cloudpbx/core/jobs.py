@@ -19,6 +19,12 @@ model instances or secrets, because they are serialised into the queue; a job re
 database and must be idempotent, since a retry or a duplicate may run it again. Each job runs
 under the request id of the request that queued it (:mod:`cloudpbx.logs`), and counts its
 outcome in ``/metrics``.
+
+A job survives the death of its worker: huey takes a job off the queue before running it, so
+the worker first records it as running (in the queue's key-value table, under its own name) and
+removes the record when the job has finished, failed or been scheduled for a retry; a worker
+that starts puts back on the queue what its predecessor of the same name left running
+(:func:`requeue_interrupted`). Jobs are idempotent, so one run twice is safe.
 """
 
 from __future__ import annotations
@@ -95,10 +101,38 @@ class _Queue(Huey):
     def execute(self, task: Task, timestamp: Any = None) -> Any:
         # huey's own lines about the job ("Executing …", a retry) carry the id too.
         with logs.request_id(str(task.kwargs.get(REQUEST_ID, logs.NO_REQUEST))):
-            return super().execute(task, timestamp)
+            if self.immediate:
+                return super().execute(task, timestamp)
+            running = _running_key(task.id)
+            self.storage.put_data(running, self.serialize_task(task))
+            try:
+                return super().execute(task, timestamp)
+            finally:
+                self.storage.delete_data(running)
 
 
 huey = _Queue(QUEUE_NAME, utc=True, results=False)
+
+
+def _running_key(task_id: str) -> str:
+    return f"running:{worker_name()}:{task_id}"
+
+
+def requeue_interrupted() -> int:
+    """Put back on the queue the jobs this node's worker was running when it died; returns
+    how many. Each is queued before its record goes, so a crash in between runs it twice
+    rather than never."""
+    prefix = _running_key("")
+    found = 0
+    for key, data in huey.storage.result_items().items():
+        key = key.decode() if isinstance(key, bytes) else str(key)
+        if key.startswith(prefix):
+            task = huey.deserialize_task(data)
+            huey.storage.enqueue(data, task.priority)
+            huey.storage.delete_data(key)
+            logger.warning("job %s was running when the worker stopped: queued again", task)
+            found += 1
+    return found
 
 
 def db_task(**options: Any) -> Callable[[Callable[..., Any]], Any]:
@@ -143,6 +177,7 @@ def run_worker(workers: int = 2) -> None:
         graceful_signal="TERM",
         shutdown_timeout=8,
     )
+    requeue_interrupted()
     logger.info("job worker started (%s threads)", workers)
     threading.Thread(target=_beat, name="heartbeat", daemon=True).start()
     consumer.run()

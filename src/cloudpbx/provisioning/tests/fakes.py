@@ -46,6 +46,10 @@ class FakeService:
     fail_next: list[Any] = field(default_factory=list)  # statuses / error codes, one per call
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Requests to hold unanswered (``holding`` set while one is) until ``release``, then drop.
+    hold_next: int = 0
+    holding: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
     def problem(self, text: str) -> None:
         self.problems.append(text)
@@ -53,6 +57,14 @@ class FakeService:
     def next_failure(self) -> Any:
         with self.lock:
             return self.fail_next.pop(0) if self.fail_next else None
+
+    def held(self) -> bool:
+        """Whether to hold this request (one of the next ``hold_next``)."""
+        with self.lock:
+            if self.hold_next <= 0:
+                return False
+            self.hold_next -= 1
+            return True
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -78,7 +90,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
-        self.handle_exchange(self._exchange())
+        exchange = self._exchange()
+        if self.fake.held():
+            self.fake.holding.set()
+            self.fake.release.wait(60)
+            self.close_connection = True  # no answer: the client is gone by now
+            return
+        self.handle_exchange(exchange)
 
     do_POST = do_PUT = do_DELETE = do_GET
 
