@@ -460,8 +460,17 @@ def on_terminal_event(
         sync(manufacturer, mac)
 
 
+def on_tenant_deleted(**payload: Any) -> None:
+    """Subscriber of tenant.deleted: the customer's phones went with it (without an event of
+    their own), so every registration left without its phone is undone."""
+    orphans = Registration.objects.filter(action=Registration.Action.REGISTER, device=None)
+    for manufacturer, mac in orphans.values_list("manufacturer", "mac").order_by("pk"):
+        sync(manufacturer, mac)
+
+
 def connect() -> None:
     for event in ("terminal.created", "terminal.changed", "terminal.deleted"):
         events.subscribe(event, on_terminal_event)
+    events.subscribe("tenant.deleted", on_tenant_deleted)
     post_save.connect(forget_settings, sender=RedirectSettings)
     post_delete.connect(forget_settings, sender=RedirectSettings)

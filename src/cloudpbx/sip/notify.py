@@ -30,6 +30,7 @@ EVENTS = (
     "number.deleted",
     "trunk.changed",
     "tenant.changed",
+    "tenant.deleted",
 )
 
 

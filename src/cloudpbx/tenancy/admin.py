@@ -3,6 +3,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from cloudpbx.tenancy import services
 from cloudpbx.tenancy.models import Membership, Tenant
@@ -28,6 +29,14 @@ class TenantForm(forms.ModelForm):
         field_classes = {"allowed_destination_countries": CountryCodesField}
         widgets = {"allowed_destination_countries": forms.Textarea(attrs={"rows": 3})}
 
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        # On the add form both may be left empty: the chosen country's (see get_form).
+        language, timezone = services.country_defaults(cleaned.get("country", ""))
+        cleaned["language"] = cleaned.get("language") or language
+        cleaned["timezone"] = cleaned.get("timezone") or timezone
+        return cleaned
+
 
 class MembershipInline(admin.TabularInline):
     model = Membership
@@ -49,6 +58,16 @@ class TenantAdmin(admin.ModelAdmin):
             fields.remove("allowed_destination_countries")
         return fields
 
+    def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[no-untyped-def]
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:  # empty: create_tenant picks the chosen country's
+            language, timezone = form.base_fields["language"], form.base_fields["timezone"]
+            language.choices = [("", _("The country's language")), *language.choices]
+            timezone.help_text = _("Leave empty for the country's time zone.")
+            for field in (language, timezone):
+                field.required, field.initial = False, ""
+        return form
+
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         if change:
             changes = {name: form.cleaned_data[name] for name in form.changed_data}
@@ -64,3 +83,22 @@ class TenantAdmin(admin.ModelAdmin):
         )
         # The admin saves the member inlines against ``obj``: make it the created row.
         vars(obj).update(vars(created))
+
+    def save_formset(self, request, form, formset, change):  # type: ignore[no-untyped-def]
+        for membership in formset.save(commit=False):  # the member inline
+            services.save_member(membership)
+        for membership in formset.deleted_objects:
+            services.remove_member(membership)
+
+    def get_deleted_objects(self, objs, request):  # type: ignore[no-untyped-def]
+        # What the customer owns goes with it through delete_tenant, also the rows the admin
+        # shows read-only (phones for provisioning): listed, never a reason to refuse.
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        services.delete_tenant(obj)
+
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        for tenant in queryset:
+            services.delete_tenant(tenant)

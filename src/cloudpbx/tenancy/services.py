@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -10,6 +11,8 @@ from cloudpbx.accounts.models import User
 from cloudpbx.core import events
 from cloudpbx.numbering import rules
 from cloudpbx.tenancy.models import MediaEncryption, Membership, Tenant
+
+logger = logging.getLogger(__name__)
 
 COUNTRY_DEFAULTS = {"DE": ("de", "Europe/Berlin"), "FR": ("fr", "Europe/Paris")}
 
@@ -25,6 +28,11 @@ TENANT_SETTINGS = (
 )
 
 
+def country_defaults(country: str) -> tuple[str, str]:
+    """The language and time zone a new customer in ``country`` gets unless told otherwise."""
+    return COUNTRY_DEFAULTS.get(country, ("en", "UTC"))
+
+
 def create_tenant(
     *,
     name: str,
@@ -36,7 +44,7 @@ def create_tenant(
     media_encryption: str = MediaEncryption.OPTIONAL,
 ) -> Tenant:
     """A new customer; its destinations default to its country and the EU/EEA."""
-    default_language, default_timezone = COUNTRY_DEFAULTS.get(country, ("en", "UTC"))
+    default_language, default_timezone = country_defaults(country)
     tenant = Tenant(
         name=name,
         country=country,
@@ -76,8 +84,32 @@ def update_tenant(tenant: Tenant, **changes: Any) -> Tenant:
     return tenant
 
 
+def delete_tenant(tenant: Tenant) -> None:
+    """Delete the customer and everything it owns (its rows go with it). After the commit,
+    ``tenant.deleted`` lets the others clean up what lives outside: Kamailio drops its
+    caches, the manufacturers' redirect services forget the customer's phones."""
+    tenant_id = tenant.pk
+    with transaction.atomic():
+        tenant.delete()
+        events.publish("tenant.deleted", tenant_id=tenant_id)
+
+
 def add_member(tenant: Tenant, user: User, role: str = Membership.Role.ADMIN) -> Membership:
-    membership = Membership(tenant=tenant, user=user, role=role)
+    return save_member(Membership(tenant=tenant, user=user, role=role))
+
+
+def save_member(membership: Membership) -> Membership:
+    """Add a user to a customer or change their role. Access follows at once: the portal and
+    the API read the membership on every request."""
     membership.full_clean()
     membership.save()
+    logger.info(
+        "user %s is %s of tenant %s", membership.user_id, membership.role, membership.tenant_id
+    )
     return membership
+
+
+def remove_member(membership: Membership) -> None:
+    """Take a user's access to a customer (their API tokens for it stop working with it)."""
+    membership.delete()
+    logger.info("user %s removed from tenant %s", membership.user_id, membership.tenant_id)

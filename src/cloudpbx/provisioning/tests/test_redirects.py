@@ -929,3 +929,30 @@ def test_gigaset_accepting_the_mac_id_binds_the_mac(tenant: Any, run_on_commit: 
         )
         assert refused["provisioning"]["redirect"]["state"] == "failed"
         assert ProvisioningDevice.objects.get(terminal_id=refused["id"]).bound_at is None
+
+
+def test_a_customer_deleted_in_the_admin_has_its_phones_deregistered(
+    tenant: Any, run_on_commit: Any
+) -> None:
+    """The customer's rows go with it, its phones without events of their own: the
+    registrations they leave behind are undone (another customer's phone stays)."""
+    other = make_tenant("Other GmbH")
+    with fakes.ymcs() as fake:
+        configure("yealink", "ymcs", fake.url)
+        phone(api_client(tenant), run_on_commit, "80:5e:c0:11:22:33")
+        phone(api_client(tenant), run_on_commit, "80:5e:c0:11:22:44")
+        phone(api_client(other), run_on_commit, "80:5e:c0:99:99:99")
+        assert set(fake.devices) == {"805ec0112233", "805ec0112244", "805ec0999999"}
+        operator = Client()
+        operator.force_login(User.objects.create_superuser("operator", password="x" * 20))
+
+        deleted = run_on_commit(
+            lambda: operator.post(f"/admin/tenancy/tenant/{tenant.pk}/delete/", {"post": "yes"})
+        )
+        assert deleted.status_code == 302
+        assert set(fake.devices) == {"805ec0999999"}
+        for mac in ("805ec0112233", "805ec0112244"):
+            assert record("yealink", mac).action == "deregister"
+            assert record("yealink", mac).status == "done"
+        assert record("yealink", "805ec0999999").action == "register"
+        assert fake.problems == []

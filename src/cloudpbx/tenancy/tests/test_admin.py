@@ -7,7 +7,7 @@ from cloudpbx.core import events
 from cloudpbx.core.testing import make_tenant
 from cloudpbx.extensions.services import create_extension
 from cloudpbx.numbering import rules
-from cloudpbx.tenancy.models import Tenant
+from cloudpbx.tenancy.models import Membership, Tenant
 
 ADD = "/admin/tenancy/tenant/add/"
 INLINE = {
@@ -32,10 +32,10 @@ def published():
     def record(**payload):
         seen.append(payload)
 
-    for event in ("tenant.created", "tenant.changed"):
+    for event in ("tenant.created", "tenant.changed", "tenant.deleted"):
         events.subscribe(event, record)
     yield seen
-    for event in ("tenant.created", "tenant.changed"):
+    for event in ("tenant.created", "tenant.changed", "tenant.deleted"):
         events.unsubscribe(event, record)
 
 
@@ -116,3 +116,57 @@ def test_country_change_that_shadows_an_emergency_number_is_refused(operator):
     assert response.status_code == 200
     assert "Extension 17 clashes with the new country" in response.content.decode()
     assert Tenant.objects.get(pk=tenant.pk).country == "DE"
+
+
+@pytest.mark.parametrize("omitted", [False, True], ids=["left empty", "not sent"])
+def test_a_customer_added_without_language_and_time_zone_gets_its_countrys(operator, omitted):
+    page = operator.get(ADD).content.decode()
+    assert '<option value="" selected>The country&#x27;s language</option>' in page
+    data = {"name": "Exemple", "country": "FR", "max_outbound_calls": "4", **INLINE}
+    data |= {} if omitted else {"language": "", "timezone": ""}
+    response = operator.post(ADD, {**data, "media_encryption": "optional"})
+    assert response.status_code == 302, response.content.decode()
+    tenant = Tenant.objects.get()
+    assert (tenant.language, tenant.timezone) == ("fr", "Europe/Paris")
+
+
+def test_members_are_added_changed_and_removed_through_the_services(operator, caplog):
+    tenant = make_tenant()
+    anna = User.objects.create_user("anna", password="x" * 20)
+    ben = User.objects.create_user("ben", password="x" * 20)
+    ben_membership = Membership.objects.create(tenant=tenant, user=ben, role="admin")
+    data = form_data(
+        tenant,
+        **{
+            "memberships-TOTAL_FORMS": "2",
+            "memberships-INITIAL_FORMS": "1",
+            "memberships-0-id": str(ben_membership.pk),
+            "memberships-0-tenant": str(tenant.pk),
+            "memberships-0-user": str(ben.pk),
+            "memberships-0-role": "admin",
+            "memberships-0-DELETE": "on",
+            "memberships-1-tenant": str(tenant.pk),
+            "memberships-1-user": str(anna.pk),
+            "memberships-1-role": "viewer",
+        },
+    )
+    with caplog.at_level("INFO", logger="cloudpbx.tenancy.services"):
+        response = operator.post(change_url(tenant), data)
+    assert response.status_code == 302, response.content.decode()
+    assert list(tenant.memberships.values_list("user__username", "role")) == [("anna", "viewer")]
+    assert f"user {anna.pk} is viewer of tenant {tenant.pk}" in caplog.text
+    assert f"user {ben.pk} removed from tenant {tenant.pk}" in caplog.text
+
+
+def test_a_customer_deleted_in_the_admin_goes_through_the_service(
+    operator, published, django_capture_on_commit_callbacks
+):
+    tenant = make_tenant()
+    create_extension(tenant, number="21")
+    page = operator.get(f"/admin/tenancy/tenant/{tenant.pk}/delete/").content.decode()
+    assert "Extension" in page and "21" in page  # what goes with it is listed
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator.post(f"/admin/tenancy/tenant/{tenant.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Tenant.objects.filter(pk=tenant.pk).exists()
+    assert published == [{"tenant_id": tenant.pk}]
