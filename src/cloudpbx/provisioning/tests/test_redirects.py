@@ -935,13 +935,15 @@ def test_a_customer_deleted_in_the_admin_has_its_phones_deregistered(
     tenant: Any, run_on_commit: Any
 ) -> None:
     """The customer's rows go with it, its phones without events of their own: the
-    registrations they leave behind are undone (another customer's phone stays)."""
+    registrations they leave behind are undone; another customer's phones stay, also one
+    with a MAC both entered, which is now registered for that customer."""
     other = make_tenant("Other GmbH")
     with fakes.ymcs() as fake:
         configure("yealink", "ymcs", fake.url)
         phone(api_client(tenant), run_on_commit, "80:5e:c0:11:22:33")
         phone(api_client(tenant), run_on_commit, "80:5e:c0:11:22:44")
         phone(api_client(other), run_on_commit, "80:5e:c0:99:99:99")
+        phone(api_client(other), run_on_commit, "80:5e:c0:11:22:44")  # claimed by both
         assert set(fake.devices) == {"805ec0112233", "805ec0112244", "805ec0999999"}
         operator = Client()
         operator.force_login(User.objects.create_superuser("operator", password="x" * 20))
@@ -950,9 +952,10 @@ def test_a_customer_deleted_in_the_admin_has_its_phones_deregistered(
             lambda: operator.post(f"/admin/tenancy/tenant/{tenant.pk}/delete/", {"post": "yes"})
         )
         assert deleted.status_code == 302
-        assert set(fake.devices) == {"805ec0999999"}
-        for mac in ("805ec0112233", "805ec0112244"):
-            assert record("yealink", mac).action == "deregister"
-            assert record("yealink", mac).status == "done"
-        assert record("yealink", "805ec0999999").action == "register"
+        assert set(fake.devices) == {"805ec0999999", "805ec0112244"}
+        assert record("yealink", "805ec0112233").action == "deregister"
+        assert record("yealink", "805ec0112233").status == "done"
+        for mac in ("805ec0999999", "805ec0112244"):  # the other's, the shared one now its
+            assert record("yealink", mac).action == "register"
+            assert record("yealink", mac).device.tenant == other
         assert fake.problems == []
