@@ -1,9 +1,8 @@
 """Re-sync: a SIP NOTIFY ``check-sync`` makes a registered phone fetch its configuration now.
 
-Sent through Kamailio (``tm.t_uac_start`` over its JSON-RPC) to every contact the terminal has
-registered, from the socket the phone registered on and, behind NAT, to the address its
-REGISTER came from (the contact's ``received``), where the phone's NAT keeps a pinhole open.
-With several Kamailio nodes the first node that owns the socket sends it.
+This module decides what to re-sync: which phone, which of its SIP accounts and registered
+contacts, and the ``Event`` its vendor expects. :mod:`cloudpbx.sip.check_sync` builds each
+NOTIFY and has Kamailio send it.
 
 Called by the "re-provision now" action (at once, so the customer sees the result) and, through
 a job, after every saved change of an automatically configured terminal (for a handset of a
@@ -14,7 +13,6 @@ server records the next fetch (``last_fetch_at``), so the portal shows whether i
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,12 +23,9 @@ from django.utils import timezone
 from cloudpbx.core import events
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.provisioning.vendors import VENDORS
-from cloudpbx.sip import rpc, status
-from cloudpbx.sip.status import Contact
+from cloudpbx.sip import check_sync, status
 
 logger = logging.getLogger(__name__)
-
-FROM_USER = "provisioning"
 
 
 class ResyncUnavailable(Exception):
@@ -44,23 +39,10 @@ class ResyncResult:
     sent_at: datetime | None  # when, if any was sent
 
 
-def notify_headers(device: ProvisioningDevice, contact: Contact, username: str) -> str:
-    """The headers of one NOTIFY (Kamailio adds Via, Content-Length and its User-Agent)."""
+def check_sync_event(device: ProvisioningDevice) -> str:
+    """The NOTIFY ``Event`` that makes this vendor's phones fetch again without rebooting."""
     vendor = VENDORS.get(device.manufacturer)
-    event = vendor.check_sync_event if vendor else "check-sync;reboot=false"
-    domain = settings.CLOUDPBX_SIP_DOMAIN
-    lines = (
-        f"From: <sip:{FROM_USER}@{domain}>;tag={secrets.token_hex(8)}",
-        # Gigaset acts only on a NOTIFY addressed to one of its SIP accounts.
-        f"To: <sip:{username}@{domain}>",
-        f"Call-ID: {secrets.token_hex(12)}@cloudpbx",
-        "CSeq: 1 NOTIFY",
-        f"Contact: <sip:{FROM_USER}@{domain}>",
-        f"Event: {event}",
-        "Subscription-State: terminated;reason=noresource",
-        "Max-Forwards: 70",
-    )
-    return "\r\n".join(lines) + "\r\n"
+    return vendor.check_sync_event if vendor else "check-sync;reboot=false"
 
 
 def accounts(device: ProvisioningDevice) -> list[str]:
@@ -94,10 +76,8 @@ def send(device: ProvisioningDevice) -> ResyncResult:
         raise ResyncUnavailable("registrations unavailable")
     username = next((name for name in usernames if found[name].contacts), usernames[0])
     contacts = found[username].contacts
-    sent = 0
-    for contact in contacts:
-        if _send_one(device, contact, username):
-            sent += 1
+    domain, event = settings.CLOUDPBX_SIP_DOMAIN, check_sync_event(device)
+    sent = sum(check_sync.send(contact, username, domain, event) for contact in contacts)
     if contacts and not sent:
         raise ResyncUnavailable("Kamailio sent no NOTIFY")
     sent_at = timezone.now() if sent else None
@@ -111,25 +91,6 @@ def send(device: ProvisioningDevice) -> ResyncResult:
         len(contacts),
     )
     return ResyncResult(contacts=len(contacts), sent=sent, sent_at=sent_at)
-
-
-def _send_one(device: ProvisioningDevice, contact: Contact, username: str) -> bool:
-    headers = notify_headers(device, contact, username)
-    next_hop = contact.received or "."
-    sockets = [contact.socket, "."] if contact.socket else ["."]
-    for socket in sockets:
-        for url in settings.CLOUDPBX_KAMAILIO_RPC_URLS:
-            try:
-                rpc.call(
-                    url, "tm.t_uac_start", "NOTIFY", contact.uri, next_hop, socket, headers,
-                    token=settings.CLOUDPBX_KAMAILIO_RPC_TOKEN,
-                )  # fmt: skip
-            except rpc.RpcError as error:
-                # Another node's socket, or that node is down: try the next one.
-                logger.info("check-sync via %s (socket %s) not sent: %s", url, socket, error)
-                continue
-            return True
-    return False
 
 
 _UNKNOWN = object()

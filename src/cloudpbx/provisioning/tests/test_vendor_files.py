@@ -17,7 +17,7 @@ from cloudpbx.provisioning.tests.test_engine import DECT_BASE, config, render_ph
 from cloudpbx.provisioning.vendors import VENDORS, xmlread
 from cloudpbx.provisioning.vendors.base import PhoneModel, UnsupportedSetting
 from cloudpbx.provisioning.vendors.yealink import parse_settings
-from cloudpbx.sip.status import Contact
+from cloudpbx.sip import check_sync
 
 BASE_URL = "https://pbx.example.net/prov"  # the base URL of test_engine.config
 OUI = {"yealink": "805ec0", "snom": "000413", "gigaset": "7c2f80", "htek": "001fc1"}
@@ -35,8 +35,8 @@ def test_yealink_re_fetches_on_check_sync_without_rebooting() -> None:
     assert values["sip.notify_reboot_enable"] == "0"
     assert VENDORS["yealink"].check_sync_event == "check-sync;reboot=false"
     device: Any = SimpleNamespace(manufacturer="yealink")
-    contact = Contact(uri="sip:tq3xk7m2pw9a@192.0.2.10:5060", user_agent="", source="", expires=60)
-    headers = resync.notify_headers(device, contact, "tq3xk7m2pw9a").split("\r\n")
+    event = resync.check_sync_event(device)
+    headers = check_sync.notify_headers("tq3xk7m2pw9a", "pbx.example.net", event).split("\r\n")
     assert "Event: check-sync;reboot=false" in headers
 
 
