@@ -107,9 +107,9 @@ def test_custom_caller_id_refuses_a_number_of_another_customer(tenant):
     assert not Terminal.objects.filter(tenant=tenant).exists()
     # The customer's own number (or one it holds elsewhere) stays allowed.
     PhoneNumber.objects.create(tenant=tenant, e164="+493098765433")
-    for own in ("030 9876 5433", "030 9876 5434"):
+    for own, e164 in (("030 9876 5433", "+493098765433"), ("030 9876 5434", "+493098765434")):
         phone = ip_phone(tenant, name=own, caller_id_mode="custom", caller_id_custom=own)
-        assert phone.caller_id_mode == "custom"
+        assert (phone.caller_id_mode, phone.caller_id_custom) == ("custom", e164)
 
 
 def test_custom_caller_id_needs_a_number(tenant):
