@@ -51,7 +51,7 @@ class RedirectSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
         if self.cleaned_data.get("secret"):
             settings.set_secret(self.cleaned_data["secret"])
         if commit:
-            settings.save()
+            redirects.save_settings(settings)
         return settings
 
 
@@ -60,6 +60,16 @@ class RedirectSettingsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = RedirectSettingsForm
     list_display = ["manufacturer", "service", "enabled", "account", "base_url", "updated"]
     actions = ["register_all"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        redirects.save_settings(obj)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        redirects.delete_settings(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RedirectSettings]) -> None:
+        for settings in queryset:
+            redirects.delete_settings(settings)
 
     @admin.action(description=_("Register all phones of these manufacturers now"))
     def register_all(self, request: HttpRequest, queryset: QuerySet[RedirectSettings]) -> None:

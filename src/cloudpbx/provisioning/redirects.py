@@ -27,7 +27,6 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F
-from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
@@ -85,9 +84,27 @@ def _all_configured() -> dict[str, RedirectSettings]:
     return _cache[1]
 
 
-def forget_settings(**kwargs: Any) -> None:
+def forget_settings() -> None:
     global _cache
     _cache = None
+
+
+def save_settings(settings: RedirectSettings) -> RedirectSettings:
+    """Save the operator's settings of one manufacturer's service (a new secret already set
+    on it, encrypted). This process uses them at once; the others within CACHE_SECONDS."""
+    settings.full_clean()
+    settings.save()
+    forget_settings()
+    logger.info("redirect service %s of %s saved", settings.service, settings.manufacturer)
+    return settings
+
+
+def delete_settings(settings: RedirectSettings) -> None:
+    """Disconnect a manufacturer's service: nothing more is sent to it (what it holds stays
+    registered there)."""
+    settings.delete()
+    forget_settings()
+    logger.info("redirect service %s of %s deleted", settings.service, settings.manufacturer)
 
 
 def configured(manufacturer: str) -> RedirectSettings | None:
@@ -472,5 +489,3 @@ def connect() -> None:
     for event in ("terminal.created", "terminal.changed", "terminal.deleted"):
         events.subscribe(event, on_terminal_event)
     events.subscribe("tenant.deleted", on_tenant_deleted)
-    post_save.connect(forget_settings, sender=RedirectSettings)
-    post_delete.connect(forget_settings, sender=RedirectSettings)

@@ -60,9 +60,7 @@ def configure(
         manufacturer=manufacturer, service=service, account=account, base_url=url
     )
     row.set_secret(secret)
-    row.full_clean()
-    row.save()
-    return row
+    return redirects.save_settings(row)
 
 
 def phone(
@@ -270,7 +268,7 @@ def test_refused_credentials_fail_at_once_without_retries(
         assert run_scheduled_jobs() == []
 
         settings.set_secret(fakes.CLIENT_SECRET)
-        settings.save()
+        redirects.save_settings(settings)
         run_on_commit(lambda: api.post(f"{URL}{created['id']}/redirect-retry"))
         assert shown(api, created["id"])["provisioning"]["redirect"]["state"] == "done"
     logs = caplog.text + "".join(str(r.args) for r in caplog.records)
@@ -382,7 +380,7 @@ def test_gigaset_mac_id_is_required_once_the_operator_configured_gigaset(
 def test_mac_id_errors_are_translated(tenant: Any) -> None:
     row = RedirectSettings(manufacturer="gigaset", service="gigaset", account="u")
     row.set_secret("p")
-    row.save()
+    redirects.save_settings(row)
     api = api_client(tenant)
     api.client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
     body: dict[str, Any] = {
@@ -631,8 +629,8 @@ def test_the_portal_tells_the_customer_when_the_credentials_must_be_typed(
         rps = phone(api, run_on_commit, "80:5e:c0:11:22:33")
         assert rps["provisioning"]["redirect"]["credentials"] == "not_carried"
     with fakes.ymcs() as fake:
-        RedirectSettings.objects.all().delete()
-        redirects.forget_settings()
+        for row in RedirectSettings.objects.all():
+            redirects.delete_settings(row)
         configure("yealink", "ymcs", fake.url)
         ymcs_phone = phone(api, run_on_commit, "80:5e:c0:11:22:34")
         assert ymcs_phone["provisioning"]["redirect"]["credentials"] == "sent"
@@ -956,6 +954,32 @@ def test_a_customer_deleted_in_the_admin_has_its_phones_deregistered(
         assert record("yealink", "805ec0112233").action == "deregister"
         assert record("yealink", "805ec0112233").status == "done"
         for mac in ("805ec0999999", "805ec0112244"):  # the other's, the shared one now its
-            assert record("yealink", mac).action == "register"
-            assert record("yealink", mac).device.tenant == other
+            registered = record("yealink", mac)
+            assert registered.action == "register"
+            assert registered.device is not None and registered.device.tenant == other
         assert fake.problems == []
+
+
+def test_the_operator_connects_and_disconnects_a_service_in_the_admin(tenant: Any) -> None:
+    """Through redirects.save_settings / delete_settings: the next phone sees the change at
+    once (this process's settings cache is cleared)."""
+    operator = Client()
+    operator.force_login(User.objects.create_superuser("operator", password="x" * 20))
+    assert not redirects.is_configured("yealink")  # cached: nothing connected
+    added = operator.post(
+        "/admin/provisioning/redirectsettings/add/",
+        {
+            "manufacturer": "yealink", "service": "ymcs", "enabled": "on",
+            "account": fakes.CLIENT_ID, "secret": fakes.CLIENT_SECRET, "base_url": "",
+            "server_name": "cloudpbx",
+        },
+    )  # fmt: skip
+    assert added.status_code == 302, added.content.decode()
+    assert redirects.is_configured("yealink")
+    row = RedirectSettings.objects.get()
+    assert row.secret == fakes.CLIENT_SECRET and fakes.CLIENT_SECRET not in row.secret_encrypted
+    deleted = operator.post(
+        f"/admin/provisioning/redirectsettings/{row.pk}/delete/", {"post": "yes"}
+    )
+    assert deleted.status_code == 302
+    assert not redirects.is_configured("yealink")
