@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -94,6 +96,8 @@ class Config:
     media_port_max: int
     media_timeout: int
     kamailio_rpc_urls: list[str]
+    # This node among several on one PostgreSQL (its job worker's name, its heartbeat).
+    node_name: str
     trusted_proxies: list[str]
     # Provisioning server (ACS)
     prov_realm: str
@@ -171,6 +175,7 @@ ENVIRONMENT_NAMES = {
     "media_port_max": "CLOUDPBX_MEDIA_PORT_MAX",
     "media_timeout": "CLOUDPBX_MEDIA_TIMEOUT",
     "kamailio_rpc_urls": "CLOUDPBX_KAMAILIO_RPC_URLS",
+    "node_name": "CLOUDPBX_NODE_NAME",
     "trusted_proxies": "CLOUDPBX_TRUSTED_PROXIES",
     "prov_realm": "CLOUDPBX_PROV_REALM",
     "prov_nonce_seconds": "CLOUDPBX_PROV_NONCE_SECONDS",
@@ -297,6 +302,11 @@ def load() -> Config:
     usrloc_mode = os.environ.get("CLOUDPBX_SIP_USRLOC_MODE", "write-back").strip().lower()
     if usrloc_mode not in {"write-back", "write-through"}:
         raise ConfigError("CLOUDPBX_SIP_USRLOC_MODE must be write-back or write-through")
+    node_name = os.environ.get("CLOUDPBX_NODE_NAME", "").strip() or socket.gethostname()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", node_name):
+        raise ConfigError(
+            "CLOUDPBX_NODE_NAME must be 1-63 letters, digits, dots, dashes or underscores"
+        )
     log_format = os.environ.get("CLOUDPBX_LOG_FORMAT", "plain").strip().lower()
     if log_format not in {"plain", "json"}:
         raise ConfigError("CLOUDPBX_LOG_FORMAT must be plain or json")
@@ -352,6 +362,7 @@ def load() -> Config:
             "CLOUDPBX_KAMAILIO_RPC_URLS",
             [f"http://127.0.0.1:{_int('CLOUDPBX_SIP_RPC_PORT', 5071)}/RPC"],
         ),
+        node_name=node_name,
         trusted_proxies=trusted_proxies,
         prov_realm=os.environ.get("CLOUDPBX_PROV_REALM", "cloudpbx provisioning"),
         prov_nonce_seconds=_int("CLOUDPBX_PROV_NONCE_SECONDS", 300),

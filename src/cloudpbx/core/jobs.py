@@ -30,7 +30,6 @@ that starts puts back on the queue what its predecessor of the same name left ru
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 from huey import Huey
@@ -55,7 +55,7 @@ HEARTBEAT_SECONDS = 10.0  # how often a worker says it is alive; health allows t
 
 
 def _storage_for_database(name: str) -> BaseStorage:
-    settings = connection.settings_dict
+    database = connection.settings_dict
     if connection.vendor == "postgresql":
         params = connection.get_connection_params()
 
@@ -65,7 +65,7 @@ def _storage_for_database(name: str) -> BaseStorage:
             return psycopg.connect(**params)
 
         return PostgresStorage(name, connection=connect)
-    return SqliteStorage(name, filename=str(queue_file(Path(str(settings["NAME"])))))
+    return SqliteStorage(name, filename=str(queue_file(Path(str(database["NAME"])))))
 
 
 def queue_file(database: Path) -> Path:
@@ -184,8 +184,8 @@ def run_worker(workers: int = 2) -> None:
 
 
 def worker_name() -> str:
-    """This node's job worker, as its heartbeat names it."""
-    return f"jobs@{socket.gethostname()}"
+    """This node's job worker, as its heartbeat and its running jobs name it."""
+    return f"jobs@{settings.CONFIG.node_name}"
 
 
 def _beat() -> None:

@@ -122,3 +122,17 @@ def test_settings_travel_to_a_child_process_unchanged(monkeypatch, tmp_path):
     assert config.load() == original
     every_field = {field.name for field in dataclasses.fields(original)} - {"production"}
     assert every_field == set(config.ENVIRONMENT_NAMES)
+
+
+def test_the_node_is_named_after_the_host_unless_told(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("CLOUDPBX_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CLOUDPBX_NODE_NAME", raising=False)
+    assert config.load().node_name == socket.gethostname()
+    monkeypatch.setenv("CLOUDPBX_NODE_NAME", "node-b.example")
+    assert config.load().node_name == "node-b.example"
+    for wrong in ("node b", "-b", "b/../a", "n" * 64):
+        monkeypatch.setenv("CLOUDPBX_NODE_NAME", wrong)
+        with pytest.raises(config.ConfigError, match="CLOUDPBX_NODE_NAME"):
+            config.load()
