@@ -14,13 +14,15 @@ from cloudpbx.extensions.models import EXTENSION_PATTERN
 from cloudpbx.provisioning import redirects
 from cloudpbx.provisioning.addresses import MAX_TRUSTED_NETWORKS
 from cloudpbx.provisioning.models import ProvisioningDevice
+from cloudpbx.provisioning.vendors import VENDORS
 from cloudpbx.terminals.models import Terminal
 
 TerminalType = Literal["ip_phone", "app", "external"]
 CallerIdMode = Literal["anonymous", "custom", "pbx_number"]
 ConfigMode = Literal["manual", "automatic"]
 AuthMode = Literal["credentials", "trusted_ip"]
-Manufacturer = Literal["gigaset", "htek", "snom", "yealink"]
+# The vendor registry's keys: a vendor added there is accepted here too.
+Manufacturer = Literal[tuple(VENDORS)]  # type: ignore[valid-type]
 # "pbx": as set for the PBX (the customer's policy).
 MediaEncryptionSetting = Literal["pbx", "off", "optional", "required"]
 
