@@ -16,7 +16,7 @@ from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.provisioning.vendors import MANUFACTURER_CHOICES, VENDORS
 from cloudpbx.tenancy.models import Tenant
 from cloudpbx.terminals.models import Terminal
-from cloudpbx.terminals.services import DeviceSettings
+from cloudpbx.terminals.services import EDITABLE_FIELDS, DeviceSettings
 from cloudpbx.web.templatetags.portal import phone
 
 # Service error keys that differ from the form's field names.
@@ -236,21 +236,12 @@ class TerminalForm(forms.Form):
 
     @classmethod
     def initial_for(cls, terminal: Terminal) -> dict[str, Any]:
+        # The service's settings, as stored (a foreign key as its id).
         initial: dict[str, Any] = {
-            "name": terminal.name,
-            "type": terminal.type,
-            "external_calls_enabled": terminal.external_calls_enabled,
-            "identification_number": terminal.identification_number_id,
-            "internal_display_name": terminal.internal_display_name,
-            "internal_extension": terminal.internal_extension_id,
-            "caller_id_mode": terminal.caller_id_mode,
-            "caller_id_custom": terminal.caller_id_custom,
-            "caller_id_number": terminal.caller_id_number_id,
-            "media_encryption": terminal.media_encryption,
-            "external_number": terminal.external_number,
-            "ringing_extensions": [e.pk for e in terminal.ringing_extensions.all()],
-            "config_mode": terminal.config_mode,
+            name: getattr(terminal, Terminal._meta.get_field(name).attname)
+            for name in EDITABLE_FIELDS
         }
+        initial["ringing_extensions"] = [e.pk for e in terminal.ringing_extensions.all()]
         device = terminal.device
         if device is not None:
             initial.update(
@@ -276,23 +267,7 @@ class TerminalForm(forms.Form):
         """Keyword arguments for ``create_terminal`` / ``update_terminal`` (a handset's: none
         for its device, it has none; its base is the caller's to pass)."""
         data = self.cleaned_data
-        arguments = {
-            name: data[name]
-            for name in (
-                "name",
-                "type",
-                "external_calls_enabled",
-                "identification_number",
-                "internal_display_name",
-                "internal_extension",
-                "caller_id_mode",
-                "caller_id_custom",
-                "caller_id_number",
-                "media_encryption",
-                "external_number",
-                "config_mode",
-            )
-        }
+        arguments = {name: data[name] for name in EDITABLE_FIELDS}
         arguments["ringing_extensions"] = list(data["ringing_extensions"])
         if self.base is not None:
             return arguments

@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 SIP_USERNAME_PREFIX = "t"
 ACS_USERNAME_PREFIX = "p"
+# The settings create_terminal/update_terminal take as values (the portal's form fills and
+# reads exactly these; the API maps each to its place in the body, see terminals/api.py).
 EDITABLE_FIELDS = frozenset(
     {
         "name",
