@@ -66,6 +66,18 @@ def playwright_instance() -> Iterator[Any]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+def with_microphone(tone_file: Path) -> list[str]:
+    """Chromium's arguments for a fake microphone playing ``tone_file``, granted without a
+    prompt, and remote audio that plays without a click."""
+    return [
+        *LAUNCH_ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={tone_file}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+
+
 @pytest.fixture(scope="module")
 def browsers(playwright_instance, tmp_path_factory) -> Iterator[dict[str, Any]]:
     """One Chromium per person, its fake microphone playing that person's tone."""
@@ -73,15 +85,7 @@ def browsers(playwright_instance, tmp_path_factory) -> Iterator[dict[str, Any]]:
     for name, tone in BROWSER_TONES.items():
         tone_file = write_tone(tmp_path_factory.mktemp(name) / "tone.wav", tone, seconds=60)
         launched[name] = playwright_instance.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                *LAUNCH_ARGS,
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={tone_file}",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
+            executable_path=CHROMIUM, headless=True, args=with_microphone(tone_file)
         )
     yield launched
     for browser in launched.values():
@@ -384,11 +388,7 @@ def test_a_browser_behind_nat_calls_a_phone_behind_another_nat(
                 executable_path=str(wrapper),
                 headless=True,
                 args=[
-                    *LAUNCH_ARGS,
-                    "--use-fake-ui-for-media-stream",
-                    "--use-fake-device-for-media-stream",
-                    f"--use-file-for-fake-audio-capture={tone_file}",
-                    "--autoplay-policy=no-user-gesture-required",
+                    *with_microphone(tone_file),
                     # A page on plain HTTP may use the microphone only as a secure context.
                     f"--unsafely-treat-insecure-origin-as-secure={portal}",
                 ],
