@@ -930,7 +930,7 @@ def test_gigaset_accepting_the_mac_id_binds_the_mac(tenant: Any, run_on_commit: 
 
 
 def test_a_customer_deleted_in_the_admin_has_its_phones_deregistered(
-    tenant: Any, run_on_commit: Any
+    tenant: Any, run_on_commit: Any, admin_client: Client
 ) -> None:
     """The customer's rows go with it, its phones without events of their own: the
     registrations they leave behind are undone; another customer's phones stay, also one
@@ -943,11 +943,8 @@ def test_a_customer_deleted_in_the_admin_has_its_phones_deregistered(
         phone(api_client(other), run_on_commit, "80:5e:c0:99:99:99")
         phone(api_client(other), run_on_commit, "80:5e:c0:11:22:44")  # claimed by both
         assert set(fake.devices) == {"805ec0112233", "805ec0112244", "805ec0999999"}
-        operator = Client()
-        operator.force_login(User.objects.create_superuser("operator", password="x" * 20))
-
         deleted = run_on_commit(
-            lambda: operator.post(f"/admin/tenancy/tenant/{tenant.pk}/delete/", {"post": "yes"})
+            lambda: admin_client.post(f"/admin/tenancy/tenant/{tenant.pk}/delete/", {"post": "yes"})
         )
         assert deleted.status_code == 302
         assert set(fake.devices) == {"805ec0999999", "805ec0112244"}
@@ -960,11 +957,12 @@ def test_a_customer_deleted_in_the_admin_has_its_phones_deregistered(
         assert fake.problems == []
 
 
-def test_the_operator_connects_and_disconnects_a_service_in_the_admin(tenant: Any) -> None:
+def test_the_operator_connects_and_disconnects_a_service_in_the_admin(
+    tenant: Any, admin_client: Client
+) -> None:
     """Through redirects.save_settings / delete_settings: the next phone sees the change at
     once (this process's settings cache is cleared)."""
-    operator = Client()
-    operator.force_login(User.objects.create_superuser("operator", password="x" * 20))
+    operator = admin_client
     assert not redirects.is_configured("yealink")  # cached: nothing connected
     added = operator.post(
         "/admin/provisioning/redirectsettings/add/",
