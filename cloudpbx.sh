@@ -13,7 +13,8 @@ VENV=$ROOT/.venv
 # What the code and the tests need from Debian: Python, PostgreSQL (tests), Kamailio with
 # Python routing, the media relay (rtpengine-daemon only: the rtpengine metapackage pulls a
 # kernel module), real SIP clients for the tests, iptables (the NAT routers of the NAT tests),
-# Chromium for the portal's browser tests, zbar (QR codes), nginx (benchmark baseline),
+# keepalived (the floating service address of the two-node test), Chromium for the portal's
+# browser tests, zbar (QR codes), nginx (benchmark baseline),
 # gcc (a small library preloaded into Kamailio, see build_kamailio_preload),
 # systemd (the service unit's checks; a minimal container may lack it), Prometheus (the tests
 # scrape /metrics with it and check the format with promtool).
@@ -22,7 +23,7 @@ APT_PACKAGES=(
     kamailio kamailio-python3-modules kamailio-sqlite-modules kamailio-postgres-modules
     kamailio-tls-modules kamailio-websocket-modules kamailio-extra-modules kamailio-utils-modules
     rtpengine-daemon
-    sip-tester sipsak baresip-core linphone-cli sipvicious iptables
+    sip-tester sipsak baresip-core linphone-cli sipvicious iptables keepalived
     chromium zbar-tools nginx-light systemd prometheus
 )
 # Daemons Debian starts when it installs them and cloudpbx runs itself, with its own

@@ -5,6 +5,12 @@ behind NAT routers (iptables MASQUERADE) that all use the same private range.
     internet:  PBX 203.0.113.10, carrier 203.0.113.20 (on the "inet" namespace's lo) ┘
                routers' WANs 198.51.100.1, 192.0.2.1, 203.0.113.129 (each on a /25)
 
+With ``nodes``, the PBX is a cluster instead: each node a namespace of its own on one Ethernet
+segment (a bridge in "inet", 203.0.113.0/25), node N at 203.0.113.1N, and the PBX's address
+203.0.113.10 a floating service address that the nodes' keepalived moves between them:
+
+    node N:    203.0.113.1N [uplink] ── br0 203.0.113.1 [inet]    (service address on one node)
+
 Only documentation ranges and a private range, only inside namespaces made here; everything
 is removed on exit, also on failure. Needs root (CI and the development machine run as root):
 without it the fixture fails and says why, it never skips.
@@ -31,6 +37,15 @@ T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
 PBX_IP = "203.0.113.10"
 CARRIER_IP = "203.0.113.20"
+# Public hosts on the internet side (the inet namespace's lo): a prober and sipp phones.
+PROBE_IP, CALLER_IP, CALLEE_IP = "203.0.113.30", "203.0.113.31", "203.0.113.32"
+SEGMENT_GATEWAY = "203.0.113.1"  # inet's address on the nodes' segment (a /25)
+
+
+def node_ip(number: int) -> str:
+    return f"203.0.113.1{number}"
+
+
 PHONE_IP = "192.168.1.2"
 # Office N's router WAN: (its address, the internet's side), each a /25 of documentation space.
 WANS = (
@@ -89,14 +104,6 @@ class Namespace:
         inside, connections relayed from outside."""
         listener = self.call(lambda: socket.create_server((host, port)))
 
-        def pump(source: socket.socket, sink: socket.socket) -> None:
-            with contextlib.suppress(OSError):
-                while data := source.recv(65536):
-                    sink.sendall(data)
-            for end in (source, sink):
-                with contextlib.suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)
-
         def serve() -> None:
             with listener:
                 while not stop.is_set():
@@ -105,15 +112,49 @@ class Namespace:
                     inside, _ = listener.accept()
                     outside = socket.create_connection(("127.0.0.1", port))
                     for pair in ((inside, outside), (outside, inside)):
-                        threading.Thread(target=pump, args=pair, daemon=True).start()
+                        threading.Thread(target=_pump, args=pair, daemon=True).start()
 
         threading.Thread(target=serve, daemon=True).start()
+
+    def expose_tcp(self, port: int, stop: threading.Event) -> str:
+        """The reverse of :meth:`forward_tcp`: this namespace's 127.0.0.1:port (Kamailio's
+        RPC, say) reachable from the root namespace; returns the URL base to use there."""
+        listener = socket.create_server(("127.0.0.1", 0))
+
+        def serve() -> None:
+            with listener:
+                while not stop.is_set():
+                    if not select.select([listener], [], [], 0.2)[0]:
+                        continue
+                    outside, _ = listener.accept()
+                    inside = self.call(lambda: socket.create_connection(("127.0.0.1", port)))
+                    for pair in ((inside, outside), (outside, inside)):
+                        threading.Thread(target=_pump, args=pair, daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    def udp_bound(self, port: int) -> bool:
+        found = subprocess.run(
+            [*self.prefix(), "ss", "-Hnlu", f"sport = :{port}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return bool(found.strip())
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            sink.sendall(data)
+    for end in (source, sink):
+        with contextlib.suppress(OSError):
+            end.shutdown(socket.SHUT_RDWR)
 
 
 class Lab:
     """The namespaces and links; :meth:`office` numbers start at 1."""
 
-    def __init__(self, offices: int = 2) -> None:
+    def __init__(self, offices: int = 2, nodes: int = 0) -> None:
         if os.geteuid() != 0:
             raise PermissionError(
                 "the NAT tests build network namespaces and NAT routers: run them as root "
@@ -123,22 +164,29 @@ class Lab:
         self.inet = Namespace(f"{tag}-inet")
         self.routers = [Namespace(f"{tag}-r{n}") for n in range(1, offices + 1)]
         self.phones = [Namespace(f"{tag}-p{n}") for n in range(1, offices + 1)]
+        self.nodes = [Namespace(f"{tag}-n{n}") for n in range(1, nodes + 1)]
         self.stop = threading.Event()
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def office(self, number: int) -> Namespace:
         return self.phones[number - 1]
 
+    def node(self, number: int) -> Namespace:
+        return self.nodes[number - 1]
+
     def wan_address(self, number: int) -> str:
         return WANS[number - 1][0]
 
     def build(self) -> None:
-        for ns in (self.inet, *self.routers, *self.phones):
+        for ns in (self.inet, *self.routers, *self.phones, *self.nodes):
             ip("netns", "add", ns.name)
             ip("-n", ns.name, "link", "set", "lo", "up")
-        for address in (PBX_IP, CARRIER_IP):
+        public = (CARRIER_IP, PROBE_IP, CALLER_IP, CALLEE_IP)
+        for address in public if self.nodes else (PBX_IP, *public):
             ip("-n", self.inet.name, "addr", "add", f"{address}/32", "dev", "lo")
         self.inet.run("sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+        if self.nodes:
+            self._build_segment()
         for router, phone, (wan, gateway) in zip(self.routers, self.phones, WANS, strict=False):
             ip("-n", router.name, "link", "add", "wan", "type", "veth",
                "peer", "name", f"to-{router.name[-2:]}", "netns", self.inet.name)  # fmt: skip
@@ -166,6 +214,28 @@ class Lab:
                 "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE"
             )
 
+    def _build_segment(self) -> None:
+        """The nodes' Ethernet segment: what a floating address needs (ARP moves it)."""
+        ip("-n", self.inet.name, "link", "add", "br0", "type", "bridge")
+        ip("-n", self.inet.name, "addr", "add", f"{SEGMENT_GATEWAY}/25", "dev", "br0")
+        ip("-n", self.inet.name, "link", "set", "br0", "up")
+        for number, node in enumerate(self.nodes, start=1):
+            port = f"to-n{number}"
+            ip("-n", node.name, "link", "add", "uplink", "type", "veth",
+               "peer", "name", port, "netns", self.inet.name)  # fmt: skip
+            ip("-n", self.inet.name, "link", "set", port, "master", "br0")
+            ip("-n", self.inet.name, "link", "set", port, "up")
+            ip("-n", node.name, "addr", "add", f"{node_ip(number)}/25", "dev", "uplink")
+            ip("-n", node.name, "link", "set", "uplink", "up")
+            ip("-n", node.name, "route", "add", "default", "via", SEGMENT_GATEWAY)
+            # Kamailio listens on the service address also while another node holds it.
+            node.run("sysctl", "-q", "-w", "net.ipv4.ip_nonlocal_bind=1")
+
+    def cut(self, node: Namespace) -> None:
+        """The node drops off the network, as when its machine loses power."""
+        number = self.nodes.index(node) + 1
+        ip("-n", self.inet.name, "link", "set", f"to-n{number}", "down")
+
     def spawn(self, ns: Namespace, command: list[str], log: Path) -> Process:
         process = Process(ns.prefix() + command, log)
         self.processes.append(process.popen)
@@ -178,14 +248,14 @@ class Lab:
                 process.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
-        for ns in (*self.phones, *self.routers, self.inet):
-            for pid in _pids(ns.name):
+        for ns in (*self.phones, *self.routers, *self.nodes, self.inet):
+            for pid in pids(ns.name):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, 9)
             subprocess.run(["ip", "netns", "del", ns.name], capture_output=True, check=False)
 
 
-def _pids(namespace: str) -> list[int]:
+def pids(namespace: str) -> list[int]:
     found = subprocess.run(
         ["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False
     ).stdout
@@ -233,8 +303,8 @@ class Process:
 
 
 @contextlib.contextmanager
-def lab(offices: int = 2) -> Iterator[Lab]:
-    built = Lab(offices)
+def lab(offices: int = 2, nodes: int = 0) -> Iterator[Lab]:
+    built = Lab(offices, nodes)
     try:
         built.build()
         yield built

@@ -362,7 +362,7 @@ def test_a_browser_behind_nat_calls_a_phone_behind_another_nat(
     NAT router on the same private range, the PBX (and the portal) on a public address: ICE
     and DTLS-SRTP on the browser's leg through its NAT, RTP on the phone's, audio both ways."""
     from . import netlab
-    from .test_nat import LabPbx, office_phone, terminal
+    from .labpbx import LabPbx, office_phone, terminal
 
     port = int(live_server.url.rsplit(":", 1)[1])
     portal = f"http://{netlab.PBX_IP}:{port}"

@@ -5,93 +5,23 @@ other's (a Goertzel filter over what it recorded), never just "some bytes arrive
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from functools import partial
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection, connections
 
-from cloudpbx.core.supervisor import Supervisor
 from cloudpbx.core.testing import api_client
-from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.numbering.services import update_number
-from cloudpbx.sip import kamailio, rpc, rtpengine
+from cloudpbx.sip import kamailio
 from cloudpbx.terminals.services import create_terminal
 from cloudpbx.trunks.models import Trunk
 from cloudpbx.trunks.services import save_trunk
 
-from ..processes import database_url
 from . import capture, netlab
+from .labpbx import MEDIA_TIMEOUT, LabPbx, closing_connections, ext, office_phone, terminal
 from .softphone import TONES, Softphone, assert_two_way, talk
-
-MEDIA_TIMEOUT = 5
-
-
-class LabPbx:
-    """rtpengine and Kamailio, started as ``cloudpbx run`` starts them, inside the lab's
-    internet namespace on the PBX's public address."""
-
-    def __init__(self, lab: netlab.Lab, run_dir: Path, **changes) -> None:
-        self.lab = lab
-        run_dir.mkdir(parents=True)
-        self.config = dataclasses.replace(
-            settings.CONFIG,
-            data_dir=run_dir,
-            database_url=database_url(),
-            sip_listen=netlab.PBX_IP,
-            sip_domain=netlab.PBX_IP,
-            sip_realm=settings.CLOUDPBX_SIP_REALM,
-            sip_port=5060,
-            sip_rpc_port=5071,
-            sip_children=2,
-            sip_ring_timeout=15,
-            sip_shm_mb=64,
-            media_address=netlab.PBX_IP,
-            media_ng_port=2223,
-            media_port_min=30000,
-            media_port_max=30199,
-            media_timeout=MEDIA_TIMEOUT,
-            **changes,
-        )
-        self.run_dir = run_dir
-        self.children = [
-            rtpengine.child(self.config, run_dir, output=(run_dir / "rtpengine.log").open("w")),
-            kamailio.child(self.config, run_dir, output=(run_dir / "kamailio.log").open("w")),
-        ]
-        for child in self.children:
-            child.command = lab.inet.prefix() + child.command
-            child.ready = self._inside(child.ready)
-        self.supervisor = Supervisor(self.children)
-
-    def _inside(self, check):
-        return lambda: self.lab.inet.call(check)
-
-    def start(self) -> None:
-        if connection.vendor == "postgresql":
-            self.lab.inet.forward_tcp(int(connection.settings_dict["PORT"]), self.lab.stop)
-        self.supervisor.start()
-
-    def stop(self) -> None:
-        self.supervisor.stop()
-
-    def rpc(self, method: str, *params):
-        url = kamailio.rpc_url(self.config)
-        token = rpc.token(self.config.secret_key)
-        return self.lab.inet.call(lambda: rpc.call(url, method, *params, token=token))
-
-    def media_sessions(self) -> list[str]:
-        return self.lab.inet.call(lambda: rtpengine.calls(self.config))
-
-    def query(self, call_id: str):
-        return self.lab.inet.call(lambda: rtpengine.query(self.config, call_id))
-
-    def log(self, name: str) -> str:
-        return (self.run_dir / f"{name}.log").read_text(errors="replace")
 
 
 @pytest.fixture
@@ -105,34 +35,6 @@ def pbx(lab, transactional_db, tmp_path):
     server = LabPbx(lab, tmp_path / "pbx")
     yield server  # started by the test, once its data is saved
     server.stop()
-
-
-def ext(tenant, number):
-    return Extension.objects.get(tenant=tenant, number=number)
-
-
-def terminal(tenant, name, rings=(), **values):
-    return create_terminal(
-        tenant, name=name, type="app", generate_credentials=True,
-        ringing_extensions=[ext(tenant, n) for n in rings], **values,
-    )  # fmt: skip
-
-
-def office_phone(lab, number, account, tmp_path, transport="udp", answer=True):
-    outbound = f"sip:{netlab.PBX_IP}:5060" + (";transport=tcp" if transport == "tcp" else "")
-    line = (
-        f"<sip:{account.sip_username}@{netlab.PBX_IP}>;auth_pass={account.sip_password}"
-        f';outbound="{outbound}";regint=120' + (";answermode=auto" if answer else "")
-    )
-    phone = Softphone(
-        partial(lab.spawn, lab.office(number)),
-        tmp_path / f"office{number}",
-        line,
-        TONES[number],
-        netlab.PHONE_IP,
-    )
-    phone.process.wait_for(r"200 OK", timeout=15)  # registered through the NAT router
-    return phone
 
 
 @pytest.fixture
@@ -159,15 +61,6 @@ def carrier(lab, tmp_path, transactional_db):
         )
 
     return start
-
-
-def closing_connections(function, *args):
-    """Call ``function`` and close the database connections its thread opened (a thread in a
-    namespace has its own; left open, the test database cannot be dropped)."""
-    try:
-        return function(*args)
-    finally:
-        connections.close_all()
 
 
 def alice_calls_bob(lab, pbx, tenant, tmp_path):
