@@ -76,6 +76,10 @@ class Config:
     sip_plain_phones: bool
     sip_listen: str
     sip_rpc_port: int
+    # Kamailio's JSON-RPC: loopback unless other nodes' portals must reach it (then a private
+    # address, and the networks of the nodes allowed to call it besides loopback).
+    sip_rpc_listen: str
+    sip_rpc_peers: list[str]
     sip_children: int
     sip_ring_timeout: int
     sip_max_contacts: int
@@ -157,6 +161,8 @@ ENVIRONMENT_NAMES = {
     "sip_plain_phones": "CLOUDPBX_SIP_PLAIN_PHONES",
     "sip_listen": "CLOUDPBX_SIP_LISTEN",
     "sip_rpc_port": "CLOUDPBX_SIP_RPC_PORT",
+    "sip_rpc_listen": "CLOUDPBX_SIP_RPC_LISTEN",
+    "sip_rpc_peers": "CLOUDPBX_SIP_RPC_PEERS",
     "sip_children": "CLOUDPBX_SIP_CHILDREN",
     "sip_ring_timeout": "CLOUDPBX_SIP_RING_TIMEOUT",
     "sip_max_contacts": "CLOUDPBX_SIP_MAX_CONTACTS",
@@ -286,6 +292,18 @@ def load() -> Config:
         )
 
     sip_listen = os.environ.get("CLOUDPBX_SIP_LISTEN", "127.0.0.1")
+    sip_rpc_listen = os.environ.get("CLOUDPBX_SIP_RPC_LISTEN", "").strip() or "127.0.0.1"
+    sip_rpc_peers = _list("CLOUDPBX_SIP_RPC_PEERS", [])
+    try:
+        if ipaddress.ip_address(sip_rpc_listen).is_unspecified:
+            raise ValueError
+        for network in sip_rpc_peers:
+            ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        raise ConfigError(
+            "CLOUDPBX_SIP_RPC_LISTEN must be one address (not 0.0.0.0) and "
+            "CLOUDPBX_SIP_RPC_PEERS a comma-separated list of networks"
+        ) from None
     media_address = os.environ.get("CLOUDPBX_MEDIA_ADDRESS", "") or sip_listen
     if _unspecified(media_address):
         raise ConfigError(
@@ -337,6 +355,8 @@ def load() -> Config:
         sip_plain_phones=sip_plain_phones,
         sip_listen=sip_listen,
         sip_rpc_port=_int("CLOUDPBX_SIP_RPC_PORT", 5071),
+        sip_rpc_listen=sip_rpc_listen,
+        sip_rpc_peers=sip_rpc_peers,
         sip_children=_int("CLOUDPBX_SIP_CHILDREN", max(2, (os.cpu_count() or 1) * 2)),
         sip_ring_timeout=_int("CLOUDPBX_SIP_RING_TIMEOUT", 30),
         sip_max_contacts=_int("CLOUDPBX_SIP_MAX_CONTACTS", 5),
@@ -360,7 +380,7 @@ def load() -> Config:
         media_timeout=_int("CLOUDPBX_MEDIA_TIMEOUT", 60),
         kamailio_rpc_urls=_list(
             "CLOUDPBX_KAMAILIO_RPC_URLS",
-            [f"http://127.0.0.1:{_int('CLOUDPBX_SIP_RPC_PORT', 5071)}/RPC"],
+            [f"http://{sip_rpc_listen}:{_int('CLOUDPBX_SIP_RPC_PORT', 5071)}/RPC"],
         ),
         node_name=node_name,
         trusted_proxies=trusted_proxies,

@@ -54,7 +54,12 @@ class Cluster:
         self.nodes = []
         for number in (1, 2):
             name, ns = f"node-{number}", lab.node(number)
-            pbx = LabPbx(lab, run_dir / name, ns, node_name=name, **changes)
+            # Each node's RPC on its own address, open to the other nodes (the portal on any
+            # node tells every Kamailio of a change).
+            pbx = LabPbx(
+                lab, run_dir / name, ns, node_name=name, sip_rpc_listen=netlab.node_ip(number),
+                sip_rpc_peers=[netlab.SEGMENT], **changes,
+            )  # fmt: skip
             self.nodes.append(Node(name, ns, pbx))
         self.run_dir = run_dir
 

@@ -39,7 +39,8 @@ PBX_IP = "203.0.113.10"
 CARRIER_IP = "203.0.113.20"
 # Public hosts on the internet side (the inet namespace's lo): a prober and sipp phones.
 PROBE_IP, CALLER_IP, CALLEE_IP = "203.0.113.30", "203.0.113.31", "203.0.113.32"
-SEGMENT_GATEWAY = "203.0.113.1"  # inet's address on the nodes' segment (a /25)
+SEGMENT_GATEWAY = "203.0.113.1"  # inet's address on the nodes' segment
+SEGMENT = "203.0.113.0/25"
 
 
 def node_ip(number: int) -> str:
@@ -115,24 +116,6 @@ class Namespace:
                         threading.Thread(target=_pump, args=pair, daemon=True).start()
 
         threading.Thread(target=serve, daemon=True).start()
-
-    def expose_tcp(self, port: int, stop: threading.Event) -> str:
-        """The reverse of :meth:`forward_tcp`: this namespace's 127.0.0.1:port (Kamailio's
-        RPC, say) reachable from the root namespace; returns the URL base to use there."""
-        listener = socket.create_server(("127.0.0.1", 0))
-
-        def serve() -> None:
-            with listener:
-                while not stop.is_set():
-                    if not select.select([listener], [], [], 0.2)[0]:
-                        continue
-                    outside, _ = listener.accept()
-                    inside = self.call(lambda: socket.create_connection(("127.0.0.1", port)))
-                    for pair in ((inside, outside), (outside, inside)):
-                        threading.Thread(target=_pump, args=pair, daemon=True).start()
-
-        threading.Thread(target=serve, daemon=True).start()
-        return f"http://127.0.0.1:{listener.getsockname()[1]}"
 
     def udp_bound(self, port: int) -> bool:
         found = subprocess.run(
@@ -217,7 +200,7 @@ class Lab:
     def _build_segment(self) -> None:
         """The nodes' Ethernet segment: what a floating address needs (ARP moves it)."""
         ip("-n", self.inet.name, "link", "add", "br0", "type", "bridge")
-        ip("-n", self.inet.name, "addr", "add", f"{SEGMENT_GATEWAY}/25", "dev", "br0")
+        ip("-n", self.inet.name, "addr", "add", f"{SEGMENT_GATEWAY}/25", "dev", "br0")  # SEGMENT
         ip("-n", self.inet.name, "link", "set", "br0", "up")
         for number, node in enumerate(self.nodes, start=1):
             port = f"to-n{number}"

@@ -16,12 +16,12 @@ import time
 import pytest
 from django.db import connection
 
-from cloudpbx.sip import rpc
+from cloudpbx.sip import kamailio, rpc
 from cloudpbx.terminals.services import update_terminal
 
 from . import netlab
 from .cluster import Cluster
-from .labpbx import office_phone, terminal
+from .labpbx import closing_connections, office_phone, terminal
 from .sipp import Sipp, call_scenario, register_scenario, uas_scenario
 from .softphone import TONES, assert_two_way, talk
 
@@ -176,15 +176,14 @@ def test_when_a_node_dies_under_load_the_other_serves_every_registration(
     assert registers_failed == 0, registering_output[-2000:]
 
 
-def test_a_portal_change_reaches_every_node(lab, cluster, tenant, settings):
-    """A change saved in the portal flushes the directory cache of both nodes (their RPC
-    listed in CLOUDPBX_KAMAILIO_RPC_URLS), so neither routes by an old setting."""
+def test_a_portal_change_on_one_node_reaches_every_node(lab, cluster, tenant, settings):
+    """A change saved through node 1's portal flushes the directory cache of both nodes'
+    Kamailio (CLOUDPBX_KAMAILIO_RPC_URLS lists both, each RPC open to the nodes' segment), so
+    neither routes by an old setting."""
     desk = terminal(tenant, "Desk", rings=["11"])
     cluster.start()
-    settings.CLOUDPBX_KAMAILIO_RPC_URLS = [
-        node.ns.expose_tcp(node.pbx.config.sip_rpc_port, lab.stop) + "/RPC"
-        for node in cluster.nodes
-    ]
+    first = cluster.nodes[0]
+    settings.CLOUDPBX_KAMAILIO_RPC_URLS = [kamailio.rpc_url(n.pbx.config) for n in cluster.nodes]
 
     def generation(node) -> int | None:
         try:
@@ -193,7 +192,7 @@ def test_a_portal_change_reaches_every_node(lab, cluster, tenant, settings):
             return None
 
     before = [generation(node) for node in cluster.nodes]
-    update_terminal(desk, name="Desk upstairs")
+    first.ns.call(lambda: closing_connections(lambda: update_terminal(desk, name="Upstairs")))
     after = [generation(node) for node in cluster.nodes]
     assert None not in after and after[0] == after[1], after
     assert after != before

@@ -137,6 +137,7 @@ def render(config: Config, run_dir: Path) -> str:
         sip_port=config.sip_port,
         listen=listen,
         rpc_port=config.sip_rpc_port,
+        rpc_listen=config.sip_rpc_listen,
         module_dir=module_dir(),
         db_module="db_postgres.so" if postgres else "db_sqlite.so",
         usrloc_db_url=usrloc_db_url(config),

@@ -12,7 +12,7 @@ from cloudpbx.sip import rpc
 
 
 def rpc_url(config: Config) -> str:
-    return f"http://127.0.0.1:{config.sip_rpc_port}/RPC"
+    return f"http://{config.sip_rpc_listen}:{config.sip_rpc_port}/RPC"
 
 
 def answers(config: Config, timeout: float) -> str | None:

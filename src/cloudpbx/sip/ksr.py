@@ -109,6 +109,9 @@ class Router:
         self.realm = config.sip_realm
         self.domain = config.sip_domain
         self.rpc_port = config.sip_rpc_port
+        self.rpc_peers = tuple(
+            ipaddress.ip_network(network, strict=False) for network in config.sip_rpc_peers
+        )
         self.wss_port = config.sip_wss_port
         self.portal_origin = config.portal_origin
         self.rpc_token = rpc.token(config.secret_key)
@@ -384,20 +387,25 @@ class Router:
 
     def ksr_xhttp_event(self, msg: Any, name: str = "") -> int:
         """HTTP: the browser softphone's WebSocket handshake on the secure WebSocket port;
-        JSON-RPC only on the loopback RPC port, only with the shared token."""
+        JSON-RPC only on the RPC port, from loopback or another node (CLOUDPBX_SIP_RPC_PEERS),
+        only with the shared token."""
         port = int(pv("$Rp") or 0)
         if self.wss_port and port == self.wss_port:
             return self.open_websocket()
         offered = pv("$hdr(Authorization)")
         if (
             port != self.rpc_port
-            or not ipaddress.ip_address(pv("$si")).is_loopback
+            or not self.rpc_caller_allowed(pv("$si"))
             or not hmac.compare_digest(offered.encode(), f"Bearer {self.rpc_token}".encode())
         ):
             KSR.xhttp.xhttp_reply(403, "Forbidden", "text/plain", "")
             return OK
         KSR.jsonrpcs.dispatch()
         return OK
+
+    def rpc_caller_allowed(self, source: str) -> bool:
+        address = ipaddress.ip_address(source)
+        return address.is_loopback or any(address in network for network in self.rpc_peers)
 
     def open_websocket(self) -> int:
         """A WebSocket for SIP only from a page of the portal (its Origin: another site's page

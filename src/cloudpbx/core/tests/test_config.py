@@ -136,3 +136,24 @@ def test_the_node_is_named_after_the_host_unless_told(tmp_path, monkeypatch):
         monkeypatch.setenv("CLOUDPBX_NODE_NAME", wrong)
         with pytest.raises(config.ConfigError, match="CLOUDPBX_NODE_NAME"):
             config.load()
+
+
+def test_kamailio_rpc_listens_on_loopback_unless_another_node_must_reach_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("CLOUDPBX_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CLOUDPBX_KAMAILIO_RPC_URLS", raising=False)
+    loaded = config.load()
+    assert (loaded.sip_rpc_listen, loaded.sip_rpc_peers) == ("127.0.0.1", [])
+    monkeypatch.setenv("CLOUDPBX_SIP_RPC_LISTEN", "10.0.0.11")
+    monkeypatch.setenv("CLOUDPBX_SIP_RPC_PEERS", "10.0.0.0/24, 10.0.1.5")
+    loaded = config.load()
+    assert loaded.sip_rpc_peers == ["10.0.0.0/24", "10.0.1.5"]
+    assert loaded.kamailio_rpc_urls == ["http://10.0.0.11:5071/RPC"]  # its own, by default
+    every_address = "0.0.0.0"  # noqa: S104 (refused, the point of the test)
+    for name, wrong in (
+        ("CLOUDPBX_SIP_RPC_LISTEN", every_address),
+        ("CLOUDPBX_SIP_RPC_PEERS", "lan"),
+    ):
+        monkeypatch.setenv(name, wrong)
+        with pytest.raises(config.ConfigError, match=name):
+            config.load()
+        monkeypatch.setenv(name, "10.0.0.11" if name.endswith("LISTEN") else "10.0.0.0/24")
