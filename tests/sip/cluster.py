@@ -58,7 +58,7 @@ class Cluster:
             # node tells every Kamailio of a change).
             pbx = LabPbx(
                 lab, run_dir / name, ns, node_name=name, sip_rpc_listen=netlab.node_ip(number),
-                sip_rpc_peers=[netlab.SEGMENT], **changes,
+                sip_rpc_peers=[f"{netlab.node_ip(n)}/32" for n in (1, 2)], **changes,
             )  # fmt: skip
             self.nodes.append(Node(name, ns, pbx))
         self.run_dir = run_dir

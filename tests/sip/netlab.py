@@ -39,8 +39,7 @@ PBX_IP = "203.0.113.10"
 CARRIER_IP = "203.0.113.20"
 # Public hosts on the internet side (the inet namespace's lo): a prober and sipp phones.
 PROBE_IP, CALLER_IP, CALLEE_IP = "203.0.113.30", "203.0.113.31", "203.0.113.32"
-SEGMENT_GATEWAY = "203.0.113.1"  # inet's address on the nodes' segment
-SEGMENT = "203.0.113.0/25"
+SEGMENT_GATEWAY = "203.0.113.1"  # inet's address on the nodes' segment (a /25)
 
 
 def node_ip(number: int) -> str:
@@ -200,7 +199,7 @@ class Lab:
     def _build_segment(self) -> None:
         """The nodes' Ethernet segment: what a floating address needs (ARP moves it)."""
         ip("-n", self.inet.name, "link", "add", "br0", "type", "bridge")
-        ip("-n", self.inet.name, "addr", "add", f"{SEGMENT_GATEWAY}/25", "dev", "br0")  # SEGMENT
+        ip("-n", self.inet.name, "addr", "add", f"{SEGMENT_GATEWAY}/25", "dev", "br0")
         ip("-n", self.inet.name, "link", "set", "br0", "up")
         for number, node in enumerate(self.nodes, start=1):
             port = f"to-n{number}"

@@ -196,3 +196,8 @@ def test_a_portal_change_on_one_node_reaches_every_node(lab, cluster, tenant, se
     after = [generation(node) for node in cluster.nodes]
     assert None not in after and after[0] == after[1], after
     assert after != before
+
+    # From outside the nodes' network the RPC refuses even the right token.
+    url, token = kamailio.rpc_url(first.pbx.config), settings.CLOUDPBX_KAMAILIO_RPC_TOKEN
+    with pytest.raises(rpc.RpcError, match="403"):
+        lab.inet.call(lambda: rpc.call(url, "core.version", token=token))
