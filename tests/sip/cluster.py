@@ -61,7 +61,6 @@ class Cluster:
                 sip_rpc_peers=[f"{netlab.node_ip(n)}/32" for n in (1, 2)], **changes,
             )  # fmt: skip
             self.nodes.append(Node(name, ns, pbx))
-        self.run_dir = run_dir
 
     def start(self) -> None:
         for node in self.nodes:

@@ -234,6 +234,17 @@ def parse_trace(path: Path) -> Trace:
     return trace
 
 
+def counts(output: str) -> tuple[int, int]:
+    """(successful, failed) from sipp's final statistics screen."""
+
+    def total(label: str) -> int:
+        found = re.findall(rf"{label}\s*\|\s*\d+\s*\|\s*(\d+)", output)
+        assert found, f"no {label!r} in sipp's output:\n{output[-2000:]}"
+        return int(found[-1])
+
+    return total("Successful call"), total("Failed call")
+
+
 def udp_bound(port: int) -> bool:
     """Whether a UDP socket is bound to ``port`` (read from /proc: probing with a bind of our
     own could take the port from the process about to bind it)."""

@@ -10,7 +10,6 @@ node (conftest deselects these tests there, it does not skip them)."""
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
@@ -22,7 +21,7 @@ from cloudpbx.terminals.services import update_terminal
 from . import netlab
 from .cluster import Cluster
 from .labpbx import closing_connections, office_phone, terminal
-from .sipp import Sipp, call_scenario, register_scenario, uas_scenario
+from .sipp import Sipp, call_scenario, counts, register_scenario, uas_scenario
 from .softphone import TONES, assert_two_way, talk
 
 pytestmark = pytest.mark.postgresql
@@ -82,17 +81,6 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def sipp_counts(output: str) -> tuple[int, int]:
-    """(successful, failed) from sipp's final statistics screen."""
-
-    def total(label: str) -> int:
-        found = re.findall(rf"{label}\s*\|\s*\d+\s*\|\s*(\d+)", output)
-        assert found, f"no {label!r} in sipp's output:\n{output[-2000:]}"
-        return int(found[-1])
-
-    return total("Successful call"), total("Failed call")
-
-
 def test_when_a_node_dies_under_load_the_other_serves_every_registration(
     lab, cluster, tenant, tmp_path
 ):
@@ -145,8 +133,8 @@ def test_when_a_node_dies_under_load_the_other_serves_every_registration(
 
     _, registering_output = registering.wait(timeout=90), registering.output
     _, calling_output = calling.wait(timeout=90), calling.output
-    registers_ok, registers_failed = sipp_counts(registering_output)
-    calls_ok, calls_failed = sipp_counts(calling_output)
+    registers_ok, registers_failed = counts(registering_output)
+    calls_ok, calls_failed = counts(calling_output)
 
     # Every registration is there once, and node 2 resolves each to a socket of its own.
     after = registrations()
