@@ -144,7 +144,11 @@ class Supervisor:
         if self.state_dir is None or child.process is None:
             return
         pid = child.process.pid
-        (self.state_dir / f"{child.name}.group").write_text(f"{pid} {_started_at(pid)}\n")
+        # Written aside and renamed: whoever reads the record never sees it half written.
+        record = self.state_dir / f"{child.name}.group"
+        draft = record.with_suffix(".group-draft")
+        draft.write_text(f"{pid} {_started_at(pid)}\n")
+        draft.replace(record)
 
     def kill_previous_groups(self) -> None:
         """What a supervisor that died without stopping its children left running."""
