@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "cloudpbx.provisioning",
     "cloudpbx.sip",
     "cloudpbx.web",
+    "cloudpbx.cli",
 ]
 
 MIDDLEWARE = [
