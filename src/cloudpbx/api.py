@@ -5,7 +5,8 @@ from ninja import NinjaAPI
 from ninja.errors import ValidationError as SchemaValidationError
 
 from cloudpbx import __version__
-from cloudpbx.core.api import ApiValidationError, TokenAuth
+from cloudpbx.accounts.api import TokenAuth
+from cloudpbx.core.api import ApiValidationError
 from cloudpbx.extensions.api import router as extensions_router
 from cloudpbx.numbering.api import router as numbers_router
 from cloudpbx.provisioning.api import router as phone_actions_router

@@ -19,7 +19,8 @@ from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
-from cloudpbx.core.api import get_scoped_or_404, require_admin, responses
+from cloudpbx.accounts.api import get_scoped_or_404, require_admin
+from cloudpbx.core.api import responses
 from cloudpbx.provisioning import redirects, resync
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.terminals.models import Terminal

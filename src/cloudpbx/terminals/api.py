@@ -10,14 +10,8 @@ from django.utils.translation import ngettext
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
-from cloudpbx.core.api import (
-    ApiValidationError,
-    Pagination,
-    get_scoped_or_404,
-    require_admin,
-    responses,
-    tenant_of,
-)
+from cloudpbx.accounts.api import get_scoped_or_404, require_admin, tenant_of
+from cloudpbx.core.api import ApiValidationError, Pagination, responses
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import rules
 from cloudpbx.numbering.models import PhoneNumber
