@@ -16,12 +16,12 @@ from django.conf import settings
 from django.db import connection, connections
 
 from cloudpbx.core.supervisor import Supervisor
-from cloudpbx.core.testing import api_client
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.numbering.services import update_number
 from cloudpbx.sip import kamailio, rpc, rtpengine
 from cloudpbx.terminals.services import create_terminal
+from cloudpbx.testing import api_client
 from cloudpbx.trunks.models import Trunk
 from cloudpbx.trunks.services import save_trunk
 

@@ -15,12 +15,12 @@ from django.test import Client
 from cloudpbx.accounts.models import User
 from cloudpbx.core import crypto
 from cloudpbx.core.jobs import huey
-from cloudpbx.core.testing import api_client, errors_at, make_tenant
 from cloudpbx.provisioning import jobs, redirects
 from cloudpbx.provisioning.admin import RedirectSettingsForm
 from cloudpbx.provisioning.models import RedirectRegistration, RedirectSettings
 from cloudpbx.provisioning.redirect import gigaset, ymcs
 from cloudpbx.tenancy.models import Membership
+from cloudpbx.testing import api_client, errors_at, make_tenant
 from cloudpbx.web.testing import portal_client
 
 from . import fakes

@@ -4,12 +4,12 @@ the base's customer, within the model's limit, numbered for good, removed before
 import pytest
 from django.core.exceptions import ValidationError
 
-from cloudpbx.core.testing import make_tenant
 from cloudpbx.extensions.models import Extension
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.services import DeviceSettings
+from cloudpbx.testing import make_tenant
 
 
 def errors_of(call, *args, **kwargs):

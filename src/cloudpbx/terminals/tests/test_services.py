@@ -7,7 +7,6 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from cloudpbx.core import credentials
-from cloudpbx.core.testing import make_tenant
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.provisioning.models import ProvisioningDevice
@@ -15,6 +14,7 @@ from cloudpbx.tenancy.services import update_tenant
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.services import DeviceSettings
+from cloudpbx.testing import make_tenant
 
 
 def errors_of(call, *args, **kwargs):

@@ -14,7 +14,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from cloudpbx.core.testing import make_tenant
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.provisioning.models import ProvisioningDevice
@@ -22,6 +21,7 @@ from cloudpbx.tenancy.models import Membership
 from cloudpbx.terminals import views
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.services import DeviceSettings, create_terminal
+from cloudpbx.testing import make_tenant
 from cloudpbx.web.testing import PortalIsolationCases, portal_client
 
 LIST = reverse("terminals:list")
