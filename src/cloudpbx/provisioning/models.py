@@ -10,13 +10,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cloudpbx.core import crypto
-from cloudpbx.core.models import BaseModel, TenantQuerySet
-from cloudpbx.provisioning.addresses import (
+from cloudpbx.core.addresses import (
     MAX_TRUSTED_NETWORKS,
     AddressError,
     parse_mac,
     parse_network,
 )
+from cloudpbx.core.models import BaseModel, TenantQuerySet
 from cloudpbx.provisioning.vendors import MANUFACTURER_CHOICES, VENDORS
 
 MAC_ERRORS = {

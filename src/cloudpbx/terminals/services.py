@@ -25,10 +25,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cloudpbx.core import credentials, crypto, events
+from cloudpbx.core.addresses import AddressError, parse_mac
 from cloudpbx.core.validators import no_control_characters
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
-from cloudpbx.provisioning.addresses import AddressError, parse_mac
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.provisioning.vendors import VENDORS
 from cloudpbx.tenancy.models import Tenant
