@@ -7,8 +7,8 @@ class ProvisioningConfig(AppConfig):
     verbose_name = "Provisioning"
 
     def ready(self) -> None:
-        from cloudpbx.provisioning import jobs, redirects, resync
+        # Importing jobs registers the job functions with the queue in every process.
+        from cloudpbx.provisioning import jobs, redirects
 
-        assert jobs  # registers the job functions with the queue in every process
         redirects.connect()
-        resync.connect()
+        jobs.connect()

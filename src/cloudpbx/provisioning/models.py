@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import ClassVar
 
 from django.core.exceptions import ValidationError
@@ -252,9 +253,7 @@ class ProvisioningDevice(BaseModel):
                 },
             )
         if self.manufacturer == "gigaset" and not self.mac_id_crc:
-            from cloudpbx.provisioning import redirects
-
-            if redirects.is_configured("gigaset"):
+            if "gigaset" in enabled_redirect_settings():
                 errors["mac_id_crc"] = ValidationError(
                     MAC_ID_ERRORS["required"], code="mac_id_required"
                 )
@@ -496,3 +495,29 @@ class RedirectRegistration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.manufacturer} {self.mac}: {self.action} {self.status}"
+
+
+# The enabled settings per manufacturer, read once per REDIRECT_CACHE_SECONDS per process (the
+# API's terminal list shows every phone's status without a query each); a save in this process
+# clears it at once (redirects.save_settings / delete_settings call forget_redirect_settings),
+# other processes see it within the TTL.
+REDIRECT_CACHE_SECONDS = 5.0
+_redirect_cache: tuple[float, dict[str, RedirectSettings]] | None = None
+
+
+def enabled_redirect_settings() -> dict[str, RedirectSettings]:
+    global _redirect_cache
+    now = time.monotonic()
+    if _redirect_cache is None or _redirect_cache[0] < now:
+        found = {
+            row.manufacturer: row
+            for row in RedirectSettings.objects.filter(enabled=True)
+            if row.account and row.secret_encrypted
+        }
+        _redirect_cache = (now + REDIRECT_CACHE_SECONDS, found)
+    return _redirect_cache[1]
+
+
+def forget_redirect_settings() -> None:
+    global _redirect_cache
+    _redirect_cache = None

@@ -20,7 +20,6 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from cloudpbx.core import events
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.provisioning.vendors import VENDORS
 from cloudpbx.sip import check_sync, status
@@ -91,40 +90,3 @@ def send(device: ProvisioningDevice) -> ResyncResult:
         len(contacts),
     )
     return ResyncResult(contacts=len(contacts), sent=sent, sent_at=sent_at)
-
-
-_UNKNOWN = object()
-
-
-def on_terminal_changed(
-    terminal_id: int,
-    device: object = _UNKNOWN,
-    base_terminal_id: int | None = None,
-    **payload: object,
-) -> None:
-    """Subscriber of terminal.changed: re-sync the phone in the background.
-
-    A payload without ``device`` (a password rotation) may concern a provisioned phone too;
-    ``device=None`` says the terminal has no automatic configuration of its own. A handset of
-    a DECT base (``base_terminal_id``) is configured by the base's file: the base re-syncs.
-    """
-    from cloudpbx.provisioning import jobs
-
-    if base_terminal_id is not None:
-        jobs.resync_job(base_terminal_id)
-    elif device is not None:
-        jobs.resync_job(terminal_id)
-
-
-def on_handset_added_or_removed(base_terminal_id: int | None = None, **payload: object) -> None:
-    """Subscriber of terminal.created/deleted: the base's file gains or loses an account."""
-    if base_terminal_id is not None:
-        from cloudpbx.provisioning import jobs
-
-        jobs.resync_job(base_terminal_id)
-
-
-def connect() -> None:
-    events.subscribe("terminal.changed", on_terminal_changed)
-    events.subscribe("terminal.created", on_handset_added_or_removed)
-    events.subscribe("terminal.deleted", on_handset_added_or_removed)
