@@ -116,7 +116,7 @@ run_tests() {
     say "Lint: ruff check, ruff format --check, mypy"
     "$VENV/bin/ruff" check src tests conftest.py
     "$VENV/bin/ruff" format --check -q src tests conftest.py
-    "$VENV/bin/mypy" src/cloudpbx/numbering/rules.py src/cloudpbx/provisioning src/cloudpbx/sip \
+    "$VENV/bin/mypy" src/cloudpbx/numbering_rules.py src/cloudpbx/provisioning src/cloudpbx/sip \
         src/cloudpbx/health.py src/cloudpbx/metrics.py src/cloudpbx/logs.py src/cloudpbx/core/metrics.py
 
     say "Tests on SQLite"

@@ -6,9 +6,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from cloudpbx import numbering_rules as rules
 from cloudpbx.core.models import TenantScopedModel
 from cloudpbx.core.validators import no_control_characters
-from cloudpbx.numbering import rules
 
 EXTENSION_PATTERN = re.compile(r"[1-9][0-9]{1,5}")
 

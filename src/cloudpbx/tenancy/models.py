@@ -9,9 +9,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from cloudpbx import numbering_rules as rules
 from cloudpbx.core.models import BaseModel
 from cloudpbx.core.validators import no_control_characters
-from cloudpbx.numbering import rules
 
 _OUTBOUND_CALLS_RANGE = _("Allow between 1 and 1000 concurrent external calls.")
 

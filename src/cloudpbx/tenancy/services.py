@@ -7,9 +7,9 @@ from typing import Any
 
 from django.db import transaction
 
+from cloudpbx import numbering_rules as rules
 from cloudpbx.accounts.models import User
 from cloudpbx.core import events
-from cloudpbx.numbering import rules
 from cloudpbx.tenancy.models import MediaEncryption, Membership, Tenant
 
 logger = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from django.utils.translation import ngettext
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
+from cloudpbx import numbering_rules as rules
 from cloudpbx.accounts.api import get_scoped_or_404, require_admin, tenant_of
 from cloudpbx.core.api import ApiValidationError, Pagination, responses
 from cloudpbx.extensions.models import Extension
-from cloudpbx.numbering import rules
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.provisioning import applinks
 from cloudpbx.sip import status

@@ -23,8 +23,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from cloudpbx import numbering_rules as rules
 from cloudpbx.extensions.models import Extension
-from cloudpbx.numbering import rules
 from cloudpbx.provisioning import applinks
 from cloudpbx.provisioning.models import AppLink, ProvisioningDevice
 from cloudpbx.provisioning.portal import phone_context
