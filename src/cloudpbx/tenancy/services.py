@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from cloudpbx import numbering_rules as rules
-from cloudpbx.accounts.models import User
 from cloudpbx.core import events
 from cloudpbx.tenancy.models import MediaEncryption, Membership, Tenant
 
@@ -94,7 +94,9 @@ def delete_tenant(tenant: Tenant) -> None:
         events.publish("tenant.deleted", tenant_id=tenant_id)
 
 
-def add_member(tenant: Tenant, user: User, role: str = Membership.Role.ADMIN) -> Membership:
+def add_member(
+    tenant: Tenant, user: AbstractBaseUser, role: str = Membership.Role.ADMIN
+) -> Membership:
     return save_member(Membership(tenant=tenant, user=user, role=role))
 
 
