@@ -27,19 +27,11 @@ from cloudpbx import numbering_rules as rules
 from cloudpbx.extensions.models import Extension
 from cloudpbx.provisioning import applinks
 from cloudpbx.provisioning.models import AppLink, ProvisioningDevice
-from cloudpbx.provisioning.portal import phone_context
 from cloudpbx.sip import browser
 from cloudpbx.terminals import services
-from cloudpbx.terminals.forms import (
-    CHOICE_HINTS,
-    ERROR_FIELDS,
-    PasswordForm,
-    TerminalForm,
-    parse_networks,
-)
 from cloudpbx.terminals.models import Terminal
-from cloudpbx.terminals.status import attach_last_call, attach_registrations
 from cloudpbx.web.forms import add_service_errors
+from cloudpbx.web.phones.views import phone_context
 from cloudpbx.web.portal import (
     get_scoped_or_404,
     is_htmx,
@@ -47,6 +39,14 @@ from cloudpbx.web.portal import (
     require_editor,
     tenant_of,
 )
+from cloudpbx.web.terminals.forms import (
+    CHOICE_HINTS,
+    ERROR_FIELDS,
+    PasswordForm,
+    TerminalForm,
+    parse_networks,
+)
+from cloudpbx.web.terminals.status import attach_last_call, attach_registrations
 
 PAGE_SIZE = 25
 SECRET_KINDS = ("sip", "acs")
