@@ -11,8 +11,8 @@ from ninja.pagination import paginate
 from pydantic import ConfigDict
 
 from cloudpbx.accounts.api import get_scoped_or_404, require_admin, require_operator, tenant_of
+from cloudpbx.api.extensions import NUMBER as EXTENSION_NUMBER
 from cloudpbx.core.api import ApiValidationError, BodySchema, Pagination, max_length, responses
-from cloudpbx.extensions.api import NUMBER as EXTENSION_NUMBER
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import services
 from cloudpbx.numbering.models import PhoneNumber

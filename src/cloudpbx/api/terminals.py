@@ -12,14 +12,7 @@ from ninja.pagination import paginate
 
 from cloudpbx import numbering_rules as rules
 from cloudpbx.accounts.api import get_scoped_or_404, require_admin, tenant_of
-from cloudpbx.core.api import ApiValidationError, Pagination, responses
-from cloudpbx.extensions.models import Extension
-from cloudpbx.numbering.models import PhoneNumber
-from cloudpbx.provisioning import applinks
-from cloudpbx.sip import status
-from cloudpbx.terminals import services
-from cloudpbx.terminals.models import Terminal
-from cloudpbx.terminals.schemas import (
+from cloudpbx.api.terminal_schemas import (
     AppLinkOut,
     CredentialsOut,
     PasswordIn,
@@ -30,6 +23,13 @@ from cloudpbx.terminals.schemas import (
     TerminalOut,
     TerminalPatch,
 )
+from cloudpbx.core.api import ApiValidationError, Pagination, responses
+from cloudpbx.extensions.models import Extension
+from cloudpbx.numbering.models import PhoneNumber
+from cloudpbx.provisioning import applinks
+from cloudpbx.sip import status
+from cloudpbx.terminals import services
+from cloudpbx.terminals.models import Terminal
 
 router = Router(tags=["terminals"])
 

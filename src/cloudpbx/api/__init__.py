@@ -6,11 +6,11 @@ from ninja.errors import ValidationError as SchemaValidationError
 
 from cloudpbx import __version__
 from cloudpbx.accounts.api import TokenAuth
+from cloudpbx.api.extensions import router as extensions_router
+from cloudpbx.api.numbers import router as numbers_router
+from cloudpbx.api.phones import router as phone_actions_router
+from cloudpbx.api.terminals import router as terminals_router
 from cloudpbx.core.api import ApiValidationError
-from cloudpbx.extensions.api import router as extensions_router
-from cloudpbx.numbering.api import router as numbers_router
-from cloudpbx.provisioning.api import router as phone_actions_router
-from cloudpbx.terminals.api import router as terminals_router
 
 api = NinjaAPI(
     title="cloudpbx",
