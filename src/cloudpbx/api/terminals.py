@@ -27,6 +27,7 @@ from cloudpbx.core.api import ApiValidationError, Pagination, responses
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.provisioning import applinks
+from cloudpbx.provisioning import services as device_services
 from cloudpbx.sip import status
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
@@ -257,7 +258,7 @@ def set_acs_password(request: HttpRequest, terminal_id: int, payload: PasswordIn
             {},
         )
     try:
-        password = services.set_acs_password(device, payload.password)
+        password = device_services.set_acs_password(device, payload.password)
     except ValidationError as error:
         raise ApiValidationError(error, {}) from error
     return {"username": device.acs_username, "password": password}

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from cloudpbx import numbering_rules as rules
 from cloudpbx.extensions.models import Extension
 from cloudpbx.provisioning import applinks
+from cloudpbx.provisioning import services as device_services
 from cloudpbx.provisioning.models import AppLink, ProvisioningDevice
 from cloudpbx.sip import browser
 from cloudpbx.terminals import services
@@ -276,8 +277,8 @@ def handset_add(request: HttpRequest, pk: int) -> HttpResponse:
                 )
                 % {
                     "name": handset.name,
-                    "minutes": services.handset_registration_minutes(base),
-                    "pin": services.handset_pin(handset),
+                    "minutes": device_services.handset_registration_minutes(base),
+                    "pin": device_services.handset_pin(handset),
                 },
             )
             return redirect(f"{reverse('terminals:edit', args=[base_terminal.pk])}#handsets")
@@ -355,7 +356,7 @@ def terminal_password(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             if kind == "sip":
                 services.set_sip_password(terminal, chosen)
             else:
-                services.set_acs_password(terminal.device, chosen)  # type: ignore[arg-type]
+                device_services.set_acs_password(terminal.device, chosen)  # type: ignore[arg-type]
         except ValidationError as error:
             add_service_errors(form, error)
         else:
