@@ -9,4 +9,5 @@ class ExtensionsConfig(AppConfig):
         from cloudpbx.extensions.models import extensions_clashing_with_country
         from cloudpbx.tenancy.models import COUNTRY_CHANGE_CHECKS
 
-        COUNTRY_CHANGE_CHECKS.append(extensions_clashing_with_country)
+        if extensions_clashing_with_country not in COUNTRY_CHANGE_CHECKS:
+            COUNTRY_CHANGE_CHECKS.append(extensions_clashing_with_country)
