@@ -114,11 +114,12 @@ run_tests() {
     export CLOUDPBX_DATA_DIR=$TEST_DATA_DIR
     unset CLOUDPBX_DATABASE_URL CLOUDPBX_MODE
 
-    say "Lint: ruff check, ruff format --check, mypy"
+    say "Lint: ruff check, ruff format --check, mypy, import contracts"
     "$VENV/bin/ruff" check src tests conftest.py
     "$VENV/bin/ruff" format --check -q src tests conftest.py
-    "$VENV/bin/mypy" src/cloudpbx/numbering/rules.py src/cloudpbx/provisioning src/cloudpbx/sip \
+    "$VENV/bin/mypy" src/cloudpbx/numbering_rules.py src/cloudpbx/provisioning src/cloudpbx/sip \
         src/cloudpbx/health.py src/cloudpbx/metrics.py src/cloudpbx/logs.py src/cloudpbx/core/metrics.py
+    "$VENV/bin/lint-imports"
 
     say "Tests on SQLite"
     "$VENV/bin/pytest" "$@" || status=$?

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cloudpbx.core.testing import api_client, make_tenant
 from cloudpbx.extensions.services import create_extension
 from cloudpbx.numbering.services import add_number, add_number_block
+from cloudpbx.testing import api_client, make_tenant
 
 
 @pytest.fixture(autouse=True)

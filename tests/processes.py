@@ -13,9 +13,9 @@ from pathlib import Path
 
 from django.db import connection
 
+from cloudpbx.cli.management.commands import run
 from cloudpbx.config import Config, to_environment
 from cloudpbx.core import certificates
-from cloudpbx.core.management.commands import run
 from cloudpbx.core.supervisor import Supervisor
 
 

@@ -22,13 +22,13 @@ from schemathesis.engine import Status, StopReason, events, from_schema
 from werkzeug.serving import make_server
 
 from cloudpbx.accounts.services import create_api_token
-from cloudpbx.core.testing import make_tenant, make_user
 from cloudpbx.extensions.services import create_extension
 from cloudpbx.numbering.services import add_number, add_number_block
 from cloudpbx.sip import status
 from cloudpbx.tenancy.models import Tenant
 from cloudpbx.terminals import services
 from cloudpbx.terminals.services import DeviceSettings
+from cloudpbx.testing import make_tenant, make_user
 
 SCHEMA = "/api/v1/openapi.json"
 BUDGET = 12  # examples per operation and phase: the module runs in about 50 s on 2 cores
@@ -361,7 +361,7 @@ def test_an_unknown_field_is_a_422_naming_it_and_saves_nothing(api, path, body, 
 def test_error_bodies_are_the_documented_shapes(api, tenant):
     from django.test import Client
 
-    from cloudpbx.core.testing import api_client
+    from cloudpbx.testing import api_client
 
     assert Client().get("/api/v1/terminals/").json() == {"detail": "Unauthorized"}
     assert api.get("/api/v1/terminals/999999").json_body == {"detail": "Not Found"}

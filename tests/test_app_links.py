@@ -7,11 +7,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from cloudpbx.core.testing import TenantIsolationCases, api_client, errors_at
 from cloudpbx.provisioning import applinks
 from cloudpbx.provisioning.linphone import NAMESPACE, LinphoneAccount, render
 from cloudpbx.provisioning.models import AppLink
 from cloudpbx.terminals.services import create_terminal
+from cloudpbx.testing import TenantIsolationCases, api_client, errors_at
 
 NS = {"lp": NAMESPACE}
 
@@ -203,8 +203,8 @@ def test_portal_makes_a_qr_code_shown_once_then_its_status(tenant):
 def test_portal_qr_codes_are_only_for_own_terminals_and_editors(tenant):
     from django.urls import reverse
 
-    from cloudpbx.core.testing import make_tenant
     from cloudpbx.tenancy.models import Membership
+    from cloudpbx.testing import make_tenant
     from cloudpbx.web.testing import portal_client
 
     theirs = app(make_tenant(), name="Theirs")

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from cloudpbx.accounts.models import User
-from cloudpbx.core.testing import api_client
+from cloudpbx.testing import api_client
 
 
 def test_openapi_31_document_lists_every_resource(db):
@@ -81,7 +81,7 @@ def test_behind_a_proxy_one_clients_failed_logins_lock_only_that_client(transact
 
     from django.conf import settings
 
-    from cloudpbx.core.testing import make_tenant, make_user
+    from cloudpbx.testing import make_tenant, make_user
 
     from .processes import database_url, web_servers
 

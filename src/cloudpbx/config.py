@@ -6,6 +6,8 @@ has safe defaults for a single machine; production mode refuses to start with un
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
 import re
@@ -197,6 +199,12 @@ ENVIRONMENT_NAMES = {
     "prov_plain_http": "CLOUDPBX_PROV_PLAIN_HTTP",
     "app_link_hours": "CLOUDPBX_APP_LINK_HOURS",
 }
+
+
+def kamailio_rpc_token(secret_key: str) -> str:
+    """The bearer token Kamailio's RPC answers (checked in ``sip/ksr.py``), derived from the
+    server key so every node has the same; here so that settings.py needs nothing from sip/."""
+    return hmac.new(secret_key.encode(), b"kamailio rpc", hashlib.sha256).hexdigest()
 
 
 def to_environment(config: Config) -> dict[str, str]:

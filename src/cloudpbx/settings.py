@@ -8,7 +8,6 @@ import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
 from cloudpbx import config, logs
-from cloudpbx.sip import rpc
 
 CONFIG = config.load()
 BASE_DIR = Path(__file__).resolve().parent
@@ -37,6 +36,7 @@ INSTALLED_APPS = [
     "cloudpbx.provisioning",
     "cloudpbx.sip",
     "cloudpbx.web",
+    "cloudpbx.cli",
 ]
 
 MIDDLEWARE = [
@@ -171,6 +171,6 @@ CLOUDPBX_SIP_PORT = CONFIG.phone_port  # what phones are told (the TLS port over
 CLOUDPBX_SIP_TRANSPORT = CONFIG.sip_transport
 CLOUDPBX_PUBLIC_URL = CONFIG.public_web_url
 CLOUDPBX_KAMAILIO_RPC_URLS = CONFIG.kamailio_rpc_urls
-CLOUDPBX_KAMAILIO_RPC_TOKEN = rpc.token(CONFIG.secret_key)
+CLOUDPBX_KAMAILIO_RPC_TOKEN = config.kamailio_rpc_token(CONFIG.secret_key)
 
 LOGGING = logs.configuration(CONFIG.log_format)

@@ -10,9 +10,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("prov/", include("cloudpbx.provisioning.urls")),
     path("app/<str:token>", provisioning_views.app_config, name="app-config"),
-    path("pbx/terminals/", include("cloudpbx.terminals.urls")),
-    path("pbx/terminals/", include("cloudpbx.provisioning.portal_urls")),
-    path("pbx/extensions/", include("cloudpbx.extensions.urls")),
-    path("pbx/numbers/", include("cloudpbx.numbering.urls")),
+    path("pbx/terminals/", include("cloudpbx.web.terminals.urls")),
+    path("pbx/terminals/", include("cloudpbx.web.phones.urls")),
+    path("pbx/extensions/", include("cloudpbx.web.extensions.urls")),
+    path("pbx/numbers/", include("cloudpbx.web.numbering.urls")),
     path("", include("cloudpbx.web.urls")),
 ]

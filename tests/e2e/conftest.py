@@ -83,7 +83,7 @@ def page(browser: Any, live_server: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def portal_user(transactional_db: Any, tenant: Any) -> Any:
-    from cloudpbx.core.testing import make_user
+    from cloudpbx.testing import make_user
 
     user = make_user(tenant, first_name="Anna")
     user.set_password(PASSWORD)

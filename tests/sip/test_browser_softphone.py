@@ -169,7 +169,7 @@ def open_softphone(browser, portal: str, user, terminal) -> Softphone_Page:
 
 
 def person(tenant, name: str) -> Any:
-    from cloudpbx.core.testing import make_user
+    from cloudpbx.testing import make_user
 
     user = make_user(tenant, first_name=name.title())
     user.set_password(PASSWORD)

@@ -12,10 +12,10 @@ import urllib.request
 
 import pytest
 
-from cloudpbx.core.testing import api_client
 from cloudpbx.provisioning.models import AppLink
 from cloudpbx.sip import status
 from cloudpbx.terminals.services import create_terminal
+from cloudpbx.testing import api_client
 
 from ..processes import web_servers
 from .conftest import free_port

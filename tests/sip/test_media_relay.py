@@ -9,7 +9,7 @@ import time
 
 from django.urls import reverse
 
-from cloudpbx.core.testing import api_client
+from cloudpbx.testing import api_client
 from cloudpbx.web.testing import portal_client
 
 from .conftest import free_port, register

@@ -11,11 +11,11 @@ from functools import partial
 
 import pytest
 
-from cloudpbx.core.testing import api_client
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.numbering.services import update_number
 from cloudpbx.sip import kamailio
 from cloudpbx.terminals.services import create_terminal
+from cloudpbx.testing import api_client
 from cloudpbx.trunks.models import Trunk
 from cloudpbx.trunks.services import save_trunk
 

@@ -3,7 +3,6 @@ vendor's phones do (path, User-Agent, Digest), and registers with what it got.""
 
 import pytest
 
-from cloudpbx.core.testing import api_client
 from cloudpbx.provisioning.testing import (
     fetch_config,
     phone_request_for,
@@ -11,6 +10,7 @@ from cloudpbx.provisioning.testing import (
     urllib_getter,
 )
 from cloudpbx.terminals.models import Terminal
+from cloudpbx.testing import api_client
 
 from .conftest import free_port
 from .sipp import Sipp, register_scenario

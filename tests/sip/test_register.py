@@ -3,8 +3,8 @@
 import re
 import socket
 
-from cloudpbx.core.testing import api_client
 from cloudpbx.terminals.services import create_terminal
+from cloudpbx.testing import api_client
 
 from .conftest import free_port, register
 from .sipp import Sipp, header, register_scenario

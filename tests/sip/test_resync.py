@@ -3,9 +3,9 @@ sent by Kamailio to the contact the phone registered (behind NAT: to the address
 
 import pytest
 
-from cloudpbx.core.testing import api_client
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.terminals.models import Terminal
+from cloudpbx.testing import api_client
 
 from .conftest import free_port, register
 from .sipp import HEADERS, Sipp, _message, _send, header

@@ -1,5 +1,6 @@
-"""Shared pieces of the REST API: token auth, tenant scoping, permissions, the input-schema
-policy and the error shapes every operation documents."""
+"""Shared pieces of the REST API: the input-schema policy, pagination and the error shapes
+every operation documents. Token auth, tenant scoping and permissions need the accounts and
+tenancy apps, so they are in ``cloudpbx.accounts.api`` (core imports no domain app)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest
-from django.utils.translation import gettext as _
+from django.db.models import Model
 from ninja import Field, Schema
-from ninja.errors import HttpError
 from ninja.pagination import LimitOffsetPagination
-from ninja.security import HttpBearer
 from pydantic import ConfigDict
-
-from cloudpbx.accounts.models import ApiToken
-from cloudpbx.accounts.services import authenticate_token
-from cloudpbx.tenancy.models import Membership, Tenant
 
 MAX_PAGE = 1000  # items per page at most
 MAX_OFFSET = 2**31 - 1  # beyond any list here; larger numbers overflow the databases' OFFSET
@@ -96,46 +89,6 @@ class Pagination(LimitOffsetPagination):
     class Input(InputSchema):
         limit: int = Field(100, ge=1, le=MAX_PAGE)
         offset: int = Field(0, ge=0, le=MAX_OFFSET)
-
-
-class TokenAuth(HttpBearer):
-    """``Authorization: Bearer <token>``; a token acts for one user in one tenant."""
-
-    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        return authenticate_token(token)
-
-
-def tenant_of(request: HttpRequest) -> Tenant:
-    token: ApiToken = request.auth  # type: ignore[attr-defined]
-    return token.tenant
-
-
-def get_scoped_or_404(queryset: QuerySet[Any], request: HttpRequest, pk: int) -> Any:
-    """Another tenant's object is indistinguishable from a missing one: 404."""
-    obj = queryset.for_tenant(tenant_of(request)).filter(pk=pk).first()  # type: ignore[attr-defined]
-    if obj is None:
-        raise Http404
-    return obj
-
-
-def require_admin(request: HttpRequest) -> None:
-    """Writes need the customer's admin role (or an operator)."""
-    token: ApiToken = request.auth  # type: ignore[attr-defined]
-    if token.user.is_staff:
-        return
-    role = (
-        Membership.objects.filter(user=token.user, tenant=token.tenant)
-        .values_list("role", flat=True)
-        .first()
-    )
-    if role != Membership.Role.ADMIN:
-        raise HttpError(403, _("Your role only allows reading."))
-
-
-def require_operator(request: HttpRequest) -> None:
-    token: ApiToken = request.auth  # type: ignore[attr-defined]
-    if not token.user.is_staff:
-        raise HttpError(403, _("Only the operator can do this."))
 
 
 def validation_detail(

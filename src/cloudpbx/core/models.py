@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, router
 from django.utils.translation import gettext_lazy as _
-
-if TYPE_CHECKING:
-    from cloudpbx.tenancy.models import Tenant
 
 
 class BaseModel(models.Model):
@@ -65,7 +62,8 @@ class TenantQuerySet(models.QuerySet):
 
     tenant_path: str = "tenant"
 
-    def for_tenant(self, tenant: Tenant | int) -> TenantQuerySet:
+    # A Tenant or its id; typed as any model so that core imports no domain app (issue 17).
+    def for_tenant(self, tenant: models.Model | int) -> TenantQuerySet:
         tenant_id = tenant if isinstance(tenant, int) else tenant.pk
         return self.filter(**{f"{self.tenant_path}_id": tenant_id})
 

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from cloudpbx import numbering_rules as rules
 from cloudpbx.core.models import TenantScopedModel
 from cloudpbx.core.validators import no_control_characters
-from cloudpbx.numbering import rules
+
+if TYPE_CHECKING:
+    from cloudpbx.tenancy.models import Tenant
 
 EXTENSION_PATTERN = re.compile(r"[1-9][0-9]{1,5}")
 
@@ -64,3 +68,24 @@ class Extension(TenantScopedModel):
             reason = rules.reserved_short_number_reason(self.tenant.country, number)
             if reason:
                 raise ValidationError({"number": reason})
+
+
+def extensions_clashing_with_country(tenant: Tenant) -> list[ValidationError]:
+    """The tenant's extensions its new country's network would take as short numbers (one of
+    tenancy's COUNTRY_CHANGE_CHECKS, registered in ExtensionsConfig.ready())."""
+    numbers = Extension.objects.for_tenant(tenant).values_list("number", flat=True)
+    clashes = []
+    for number in numbers.order_by("number"):
+        reason = rules.reserved_short_number_reason(tenant.country, number)
+        if reason:
+            clashes.append(
+                ValidationError(
+                    _(
+                        "Extension %(extension)s clashes with the new country: %(reason)s "
+                        "Renumber or delete the extension first."
+                    ),
+                    code="extension_is_short_number",
+                    params={"extension": number, "reason": reason},
+                )
+            )
+    return clashes

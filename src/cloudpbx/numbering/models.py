@@ -5,9 +5,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from cloudpbx import numbering_rules as rules
 from cloudpbx.core.models import TenantScopedModel
 from cloudpbx.core.validators import no_control_characters
-from cloudpbx.numbering import rules
 
 
 class PhoneNumber(TenantScopedModel):

@@ -7,9 +7,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from cloudpbx import numbering_rules as rules
 from cloudpbx.core import events
 from cloudpbx.extensions.models import Extension
-from cloudpbx.numbering import rules
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.tenancy.models import Tenant
 

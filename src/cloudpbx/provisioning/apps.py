@@ -7,8 +7,10 @@ class ProvisioningConfig(AppConfig):
     verbose_name = "Provisioning"
 
     def ready(self) -> None:
-        from cloudpbx.provisioning import jobs, redirects, resync
+        # Importing jobs registers the job functions with the queue in every process.
+        from cloudpbx.provisioning import jobs, redirects, services
+        from cloudpbx.terminals.services import use_automatic_configuration
 
-        assert jobs  # registers the job functions with the queue in every process
         redirects.connect()
-        resync.connect()
+        jobs.connect()
+        use_automatic_configuration(services.Devices())

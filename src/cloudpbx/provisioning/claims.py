@@ -17,7 +17,6 @@ The states, per device (operators only: customers never see them):
 
 from __future__ import annotations
 
-import functools
 import logging
 
 from django.db import IntegrityError, transaction
@@ -25,6 +24,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from cloudpbx.core import events
 from cloudpbx.provisioning.models import ProvisioningDevice
 
 logger = logging.getLogger(__name__)
@@ -89,8 +89,6 @@ def owner(mac: str) -> ProvisioningDevice | None:
 def bind(device: ProvisioningDevice, *, by: str = Binding.OPERATOR) -> None:
     """Bind the device's MAC to it; every other customer's device with the MAC is unbound
     (never served from now on). The redirect services are brought in line once committed."""
-    from cloudpbx.provisioning import redirects
-
     with transaction.atomic():
         others = claimants(device.mac).exclude(pk=device.pk)
         affected = {(device.manufacturer, device.mac)}
@@ -99,7 +97,8 @@ def bind(device: ProvisioningDevice, *, by: str = Binding.OPERATOR) -> None:
         device.bound_at, device.bound_by = timezone.now(), by
         device.save(update_fields=["bound_at", "bound_by"])
         for manufacturer, mac in sorted(affected):
-            transaction.on_commit(functools.partial(redirects.sync, manufacturer, mac))
+            # redirects.py subscribes (it imports this module, not back): sync() once committed.
+            events.publish("mac.bound", manufacturer=manufacturer, mac=mac)
     logger.info(
         "provisioning MAC %s bound to device %s (tenant %s) by %s",
         device.mac,

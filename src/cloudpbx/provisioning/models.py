@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import ClassVar
 
 from django.core.exceptions import ValidationError
@@ -10,13 +11,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cloudpbx.core import crypto
-from cloudpbx.core.models import BaseModel, TenantQuerySet
-from cloudpbx.provisioning.addresses import (
+from cloudpbx.core.addresses import (
     MAX_TRUSTED_NETWORKS,
     AddressError,
     parse_mac,
     parse_network,
 )
+from cloudpbx.core.models import BaseModel, TenantQuerySet
 from cloudpbx.provisioning.vendors import MANUFACTURER_CHOICES, VENDORS
 
 MAC_ERRORS = {
@@ -132,7 +133,7 @@ class ProvisioningDevice(BaseModel):
         verbose_name=_("handset registration opened"), null=True, blank=True, editable=False
     )
     # A DECT base: the highest handset number it was given, never given again while the
-    # model's range has higher ones (see terminals.services._free_handset_number).
+    # model's range has higher ones (see provisioning.services._free_handset_number).
     last_handset_number = models.PositiveSmallIntegerField(default=1, editable=False)
     # When a SIP NOTIFY check-sync last went to the phone (re-provision now, or after a change).
     resync_sent_at = models.DateTimeField(verbose_name=_("re-sync sent"), null=True, blank=True)
@@ -252,9 +253,7 @@ class ProvisioningDevice(BaseModel):
                 },
             )
         if self.manufacturer == "gigaset" and not self.mac_id_crc:
-            from cloudpbx.provisioning import redirects
-
-            if redirects.is_configured("gigaset"):
+            if "gigaset" in enabled_redirect_settings():
                 errors["mac_id_crc"] = ValidationError(
                     MAC_ID_ERRORS["required"], code="mac_id_required"
                 )
@@ -496,3 +495,29 @@ class RedirectRegistration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.manufacturer} {self.mac}: {self.action} {self.status}"
+
+
+# The enabled settings per manufacturer, read once per REDIRECT_CACHE_SECONDS per process (the
+# API's terminal list shows every phone's status without a query each); a save in this process
+# clears it at once (redirects.save_settings / delete_settings call forget_redirect_settings),
+# other processes see it within the TTL.
+REDIRECT_CACHE_SECONDS = 5.0
+_redirect_cache: tuple[float, dict[str, RedirectSettings]] | None = None
+
+
+def enabled_redirect_settings() -> dict[str, RedirectSettings]:
+    global _redirect_cache
+    now = time.monotonic()
+    if _redirect_cache is None or _redirect_cache[0] < now:
+        found = {
+            row.manufacturer: row
+            for row in RedirectSettings.objects.filter(enabled=True)
+            if row.account and row.secret_encrypted
+        }
+        _redirect_cache = (now + REDIRECT_CACHE_SECONDS, found)
+    return _redirect_cache[1]
+
+
+def forget_redirect_settings() -> None:
+    global _redirect_cache
+    _redirect_cache = None

@@ -19,7 +19,6 @@ reasons stored and logged are redacted.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +36,8 @@ from cloudpbx.provisioning.models import (
     ProvisioningDevice,
     RedirectRegistration,
     RedirectSettings,
+    enabled_redirect_settings,
+    forget_redirect_settings,
 )
 from cloudpbx.provisioning.redirect import RedirectError, RedirectService, Target
 from cloudpbx.provisioning.redirect.gigaset import GigasetRedirect
@@ -64,34 +65,15 @@ def provisioning_url(manufacturer: str, model: str) -> str:
 # --- operator settings -----------------------------------------------------------------------
 
 
-# The enabled settings per manufacturer, read once per CACHE_SECONDS per process (the API's
-# terminal list shows every phone's status without a query each); a save in this process
-# clears it at once, other processes see it within the TTL.
-CACHE_SECONDS = 5.0
-_cache: tuple[float, dict[str, RedirectSettings]] | None = None
-
-
-def _all_configured() -> dict[str, RedirectSettings]:
-    global _cache
-    now = time.monotonic()
-    if _cache is None or _cache[0] < now:
-        found = {
-            row.manufacturer: row
-            for row in RedirectSettings.objects.filter(enabled=True)
-            if row.account and row.secret_encrypted
-        }
-        _cache = (now + CACHE_SECONDS, found)
-    return _cache[1]
-
-
-def forget_settings() -> None:
-    global _cache
-    _cache = None
+# The enabled settings per manufacturer, cached per process: in models.py (beside
+# RedirectSettings), because ProvisioningDevice.clean() asks it too.
+forget_settings = forget_redirect_settings
 
 
 def save_settings(settings: RedirectSettings) -> RedirectSettings:
     """Save the operator's settings of one manufacturer's service (a new secret already set
-    on it, encrypted). This process uses them at once; the others within CACHE_SECONDS."""
+    on it, encrypted). This process uses them at once; the others within
+    REDIRECT_CACHE_SECONDS."""
     settings.full_clean()
     settings.save()
     forget_settings()
@@ -108,7 +90,7 @@ def delete_settings(settings: RedirectSettings) -> None:
 
 
 def configured(manufacturer: str) -> RedirectSettings | None:
-    return _all_configured().get(manufacturer)
+    return enabled_redirect_settings().get(manufacturer)
 
 
 def is_configured(manufacturer: str) -> bool:
@@ -261,8 +243,6 @@ def _schedule(
     service: str,
     device: ProvisioningDevice | None,
 ) -> Registration:
-    from cloudpbx.provisioning import jobs
-
     action = request.action
     with transaction.atomic():
         record, _created = Registration.objects.select_for_update().get_or_create(
@@ -284,7 +264,10 @@ def _schedule(
         _link(record, device)
         record.refresh_from_db()
         generation = record.generation
-        transaction.on_commit(lambda: jobs.redirect_job(manufacturer, mac, generation))
+        # Queued on commit by jobs.py's subscriber (jobs.py imports this module, not back).
+        events.publish(
+            "redirect.scheduled", manufacturer=manufacturer, mac=mac, generation=generation
+        )
     logger.info("redirect %s of %s %s scheduled (%s)", action, manufacturer, mac, service)
     return record
 
@@ -485,7 +468,13 @@ def on_tenant_deleted(**payload: Any) -> None:
         sync(manufacturer, mac)
 
 
+def on_mac_bound(manufacturer: str, mac: str) -> None:
+    """Subscriber of mac.bound (claims.bind): the services follow the MAC's new owner."""
+    sync(manufacturer, mac)
+
+
 def connect() -> None:
+    events.subscribe("mac.bound", on_mac_bound)
     for event in ("terminal.created", "terminal.changed", "terminal.deleted"):
         events.subscribe(event, on_terminal_event)
     events.subscribe("tenant.deleted", on_tenant_deleted)

@@ -1,8 +1,10 @@
 """Re-sync: a SIP NOTIFY ``check-sync`` makes a registered phone fetch its configuration now.
 
 This module decides what to re-sync: which phone, which of its SIP accounts and registered
-contacts, and the ``Event`` its vendor expects. :mod:`cloudpbx.sip.check_sync` builds each
-NOTIFY and has Kamailio send it.
+contacts, and the ``Event`` its vendor expects. The SIP edge reads the registrations and sends
+each NOTIFY through Kamailio: :class:`CheckSyncSender` is what this module needs from it, and
+``sip/`` plugs its implementation in (:func:`use_sender`, from ``SipConfig.ready()``), so
+provisioning imports nothing from ``sip/`` (docs/architecture.md, "Layers").
 
 Called by the "re-provision now" action (at once, so the customer sees the result) and, through
 a job, after every saved change of an automatically configured terminal (for a handset of a
@@ -13,23 +15,54 @@ server records the next fetch (``last_fetch_at``), so the portal shows whether i
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from cloudpbx.core import events
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.provisioning.vendors import VENDORS
-from cloudpbx.sip import check_sync, status
 
 logger = logging.getLogger(__name__)
 
 
 class ResyncUnavailable(Exception):
     """Kamailio cannot be asked (or refused every attempt): nothing was sent."""
+
+
+class Registered(Protocol):
+    """One SIP account's registration: its contacts, each passed back to ``send`` as is."""
+
+    @property
+    def contacts(self) -> Sequence[object]: ...
+
+
+class CheckSyncSender(Protocol):
+    """The SIP side of a re-sync (``cloudpbx.sip.check_sync.KamailioCheckSync``)."""
+
+    def registrations(self, usernames: list[str]) -> Mapping[str, Registered] | None:
+        """Each username's registration, or None when they cannot be read."""
+
+    def send(self, contact: object, username: str, domain: str, event: str) -> bool:
+        """One check-sync NOTIFY to ``contact``; True when Kamailio accepted it."""
+
+
+_sender: CheckSyncSender | None = None
+
+
+def use_sender(sender: CheckSyncSender) -> None:
+    global _sender
+    _sender = sender
+
+
+def _the_sender() -> CheckSyncSender:
+    if _sender is None:
+        raise ResyncUnavailable("no SIP service installed (cloudpbx.sip)")
+    return _sender
 
 
 @dataclass(frozen=True)
@@ -67,9 +100,10 @@ def send(device: ProvisioningDevice) -> ResyncResult:
     usernames = accounts(device)
     if not usernames:
         return ResyncResult(contacts=0, sent=0, sent_at=None)
+    sender = _the_sender()
     try:
         with transaction.atomic():  # a failed query must not spoil the caller's transaction
-            found = status.registrations(usernames)
+            found = sender.registrations(usernames)
     except DatabaseError as error:  # PostgreSQL before Kamailio created its location table
         raise ResyncUnavailable(f"registrations unavailable: {error}") from error
     if found is None:
@@ -77,7 +111,7 @@ def send(device: ProvisioningDevice) -> ResyncResult:
     username = next((name for name in usernames if found[name].contacts), usernames[0])
     contacts = found[username].contacts
     domain, event = settings.CLOUDPBX_SIP_DOMAIN, check_sync_event(device)
-    sent = sum(check_sync.send(contact, username, domain, event) for contact in contacts)
+    sent = sum(sender.send(contact, username, domain, event) for contact in contacts)
     if contacts and not sent:
         raise ResyncUnavailable("Kamailio sent no NOTIFY")
     sent_at = timezone.now() if sent else None
@@ -91,40 +125,3 @@ def send(device: ProvisioningDevice) -> ResyncResult:
         len(contacts),
     )
     return ResyncResult(contacts=len(contacts), sent=sent, sent_at=sent_at)
-
-
-_UNKNOWN = object()
-
-
-def on_terminal_changed(
-    terminal_id: int,
-    device: object = _UNKNOWN,
-    base_terminal_id: int | None = None,
-    **payload: object,
-) -> None:
-    """Subscriber of terminal.changed: re-sync the phone in the background.
-
-    A payload without ``device`` (a password rotation) may concern a provisioned phone too;
-    ``device=None`` says the terminal has no automatic configuration of its own. A handset of
-    a DECT base (``base_terminal_id``) is configured by the base's file: the base re-syncs.
-    """
-    from cloudpbx.provisioning import jobs
-
-    if base_terminal_id is not None:
-        jobs.resync_job(base_terminal_id)
-    elif device is not None:
-        jobs.resync_job(terminal_id)
-
-
-def on_handset_added_or_removed(base_terminal_id: int | None = None, **payload: object) -> None:
-    """Subscriber of terminal.created/deleted: the base's file gains or loses an account."""
-    if base_terminal_id is not None:
-        from cloudpbx.provisioning import jobs
-
-        jobs.resync_job(base_terminal_id)
-
-
-def connect() -> None:
-    events.subscribe("terminal.changed", on_terminal_changed)
-    events.subscribe("terminal.created", on_handset_added_or_removed)
-    events.subscribe("terminal.deleted", on_handset_added_or_removed)

@@ -6,6 +6,8 @@ class SipConfig(AppConfig):
     label = "sip"
 
     def ready(self) -> None:
-        from cloudpbx.sip import notify
+        from cloudpbx.provisioning import resync
+        from cloudpbx.sip import check_sync, notify
 
         notify.connect()
+        resync.use_sender(check_sync.KamailioCheckSync())

@@ -6,19 +6,21 @@ the phone's NAT keeps a pinhole open. With several Kamailio nodes the first node
 socket sends it.
 
 This module knows how a NOTIFY is built and sent; which phone, which of its accounts and which
-``Event`` its vendor expects are decided by the caller (:mod:`cloudpbx.provisioning.resync`)
-and arrive as plain values, so ``sip/`` needs nothing from ``provisioning/``.
+``Event`` its vendor expects are decided by :mod:`cloudpbx.provisioning.resync` and arrive as
+plain values. Provisioning is a domain app below this edge, so it does not import this module:
+:class:`KamailioCheckSync` is its ``CheckSyncSender``, installed by ``SipConfig.ready()``.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from typing import cast
 
 from django.conf import settings
 
-from cloudpbx.sip import rpc
-from cloudpbx.sip.status import Contact
+from cloudpbx.sip import rpc, status
+from cloudpbx.sip.status import Contact, Registration
 
 logger = logging.getLogger(__name__)
 
@@ -65,3 +67,14 @@ def send(contact: Contact, username: str, domain: str, event: str) -> bool:
                 continue
             return True
     return False
+
+
+class KamailioCheckSync:
+    """provisioning.resync's ``CheckSyncSender``: registrations from :mod:`cloudpbx.sip.status`,
+    each NOTIFY from :func:`send`."""
+
+    def registrations(self, usernames: list[str]) -> dict[str, Registration] | None:
+        return status.registrations(usernames)
+
+    def send(self, contact: object, username: str, domain: str, event: str) -> bool:
+        return send(cast(Contact, contact), username, domain, event)  # registrations()' own

@@ -22,7 +22,7 @@ import KSR  # provided by Kamailio's app_python3
 
 from cloudpbx.config import Config
 from cloudpbx.core import crypto
-from cloudpbx.numbering.rules import SUPPORTED_COUNTRIES, emergency_numbers
+from cloudpbx.numbering_rules import SUPPORTED_COUNTRIES, emergency_numbers
 from cloudpbx.sip import browser, edge, media, metrics, routing, rpc, rtpengine
 from cloudpbx.sip.directory import Account, Database, Directory, Trunk
 from cloudpbx.sip.numberplan import CountryNumberPlan

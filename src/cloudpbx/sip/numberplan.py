@@ -1,4 +1,4 @@
-"""The routing's view of the numbering rules (:mod:`cloudpbx.numbering.rules`)."""
+"""The routing's view of the numbering rules (:mod:`cloudpbx.numbering_rules`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 from django.core.exceptions import ValidationError
 
-from cloudpbx.numbering import rules
+from cloudpbx import numbering_rules as rules
 from cloudpbx.sip.routing import Destination
 
 

@@ -105,7 +105,7 @@ class Destination:
 
 
 class NumberPlan(Protocol):
-    """Numbering rules of a country (implemented over :mod:`cloudpbx.numbering.rules`)."""
+    """Numbering rules of a country (implemented over :mod:`cloudpbx.numbering_rules`)."""
 
     def is_emergency(self, country: str, dialled: str) -> bool: ...
 

@@ -7,12 +7,12 @@ so another local process cannot use it. Every node derives the same token.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import json
 import urllib.request
 from typing import Any
+
+from cloudpbx.config import kamailio_rpc_token
 
 _ids = itertools.count(1)
 
@@ -26,7 +26,7 @@ class NotRunning(RpcError):
 
 
 def token(secret_key: str) -> str:
-    return hmac.new(secret_key.encode(), b"kamailio rpc", hashlib.sha256).hexdigest()
+    return kamailio_rpc_token(secret_key)
 
 
 def call(url: str, method: str, *params: Any, token: str, timeout: float = 2.0) -> Any:

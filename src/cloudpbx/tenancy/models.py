@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Callable
 
 import phonenumbers
 from django.conf import settings
@@ -9,9 +10,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from cloudpbx import numbering_rules as rules
 from cloudpbx.core.models import BaseModel
 from cloudpbx.core.validators import no_control_characters
-from cloudpbx.numbering import rules
 
 _OUTBOUND_CALLS_RANGE = _("Allow between 1 and 1000 concurrent external calls.")
 
@@ -127,33 +128,20 @@ class Tenant(BaseModel):
             raise ValidationError(errors)
 
     def _extensions_clashing_with_short_numbers(self) -> list[ValidationError]:
-        """On a country change: the extensions the new country's network would take as short
-        numbers (extension 17 becomes the French police). Extension.clean guards the other way.
-        """
+        """On a country change: what the apps above tenancy refuse about the new country
+        (extension 17 becomes the French police), from :data:`COUNTRY_CHANGE_CHECKS`.
+        Extension.clean guards the other way."""
         if self.pk is None or self.country not in rules.COUNTRY_RULES:
             return []
         stored = Tenant.objects.filter(pk=self.pk).values_list("country", flat=True).first()
         if stored == self.country:
             return []
-        # Extensions build on tenancy, not the other way round: no module-level import.
-        from cloudpbx.extensions.models import Extension
+        return [error for check in COUNTRY_CHANGE_CHECKS for error in check(self)]
 
-        numbers = Extension.objects.for_tenant(self).values_list("number", flat=True)
-        clashes = []
-        for number in numbers.order_by("number"):
-            reason = rules.reserved_short_number_reason(self.country, number)
-            if reason:
-                clashes.append(
-                    ValidationError(
-                        _(
-                            "Extension %(extension)s clashes with the new country: %(reason)s "
-                            "Renumber or delete the extension first."
-                        ),
-                        code="extension_is_short_number",
-                        params={"extension": number, "reason": reason},
-                    )
-                )
-        return clashes
+
+# Extensions build on tenancy, not the other way round: the extensions app adds its check of
+# a tenant's new country here (ExtensionsConfig.ready()), so tenancy never imports it.
+COUNTRY_CHANGE_CHECKS: list[Callable[[Tenant], list[ValidationError]]] = []
 
 
 class Membership(BaseModel):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
-from cloudpbx.accounts.models import User
+from cloudpbx import numbering_rules as rules
 from cloudpbx.core import events
-from cloudpbx.numbering import rules
 from cloudpbx.tenancy.models import MediaEncryption, Membership, Tenant
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,9 @@ def delete_tenant(tenant: Tenant) -> None:
         events.publish("tenant.deleted", tenant_id=tenant_id)
 
 
-def add_member(tenant: Tenant, user: User, role: str = Membership.Role.ADMIN) -> Membership:
+def add_member(
+    tenant: Tenant, user: AbstractBaseUser, role: str = Membership.Role.ADMIN
+) -> Membership:
     return save_member(Membership(tenant=tenant, user=user, role=role))
 
 

@@ -8,10 +8,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from cloudpbx import numbering_rules as rules
 from cloudpbx.core import crypto
 from cloudpbx.core.models import TenantScopedModel
 from cloudpbx.core.validators import no_control_characters
-from cloudpbx.numbering import rules
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.tenancy.models import MediaEncryption
 

@@ -5,8 +5,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from cloudpbx.core import crypto
+from cloudpbx.core.addresses import AddressError, parse_network
 from cloudpbx.core.models import BaseModel
-from cloudpbx.provisioning.addresses import AddressError, parse_network
 
 
 class Trunk(BaseModel):

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 from django.test import Client
 
-from cloudpbx.core.testing import make_tenant, make_user
 from cloudpbx.tenancy.models import Membership, Tenant
+from cloudpbx.testing import make_tenant, make_user
 
 MISSING_PK = 999_999_999
 

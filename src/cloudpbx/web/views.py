@@ -15,8 +15,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from cloudpbx import health, metrics
+from cloudpbx import numbering_rules as rules
 from cloudpbx.extensions.models import Extension
-from cloudpbx.numbering import rules
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.web.forms import LoginForm

@@ -1,12 +1,12 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from cloudpbx.core.testing import TenantIsolationCases, errors_at, make_tenant
 from cloudpbx.extensions import services
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.services import create_terminal
+from cloudpbx.testing import TenantIsolationCases, errors_at, make_tenant
 
 URL = "/api/v1/extensions/"
 

@@ -137,7 +137,7 @@ class TestExtensionViewsIsolation(PortalIsolationCases):
         ]
 
     def test_list_shows_only_own_extensions(self, db: Any) -> None:
-        from cloudpbx.core.testing import make_tenant
+        from cloudpbx.testing import make_tenant
 
         mine, theirs = make_tenant(), make_tenant()
         self.make_object(theirs)

@@ -1,11 +1,11 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from cloudpbx.core.testing import TenantIsolationCases, api_client, errors_at, make_tenant
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import services
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.terminals.services import create_terminal
+from cloudpbx.testing import TenantIsolationCases, api_client, errors_at, make_tenant
 
 URL = "/api/v1/numbers/"
 

@@ -15,7 +15,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import translation
 
-from cloudpbx.numbering import rules
+from cloudpbx import numbering_rules as rules
 
 
 @pytest.fixture(autouse=True)

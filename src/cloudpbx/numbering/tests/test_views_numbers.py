@@ -6,11 +6,11 @@ from typing import Any
 
 from django.urls import reverse
 
-from cloudpbx.core.testing import make_tenant
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.numbering.services import add_number
 from cloudpbx.tenancy.models import Membership
+from cloudpbx.testing import make_tenant
 from cloudpbx.web.testing import PortalIsolationCases, portal_client
 
 LIST = reverse("numbers:list")

@@ -12,7 +12,6 @@ from django.test import Client
 from django.utils import timezone
 
 from cloudpbx.accounts.models import User
-from cloudpbx.core.testing import make_tenant
 from cloudpbx.provisioning import claims, testing
 from cloudpbx.provisioning.models import ProvisioningDevice, ProvisioningLockout
 from cloudpbx.provisioning.tests.conftest import Phone
@@ -20,6 +19,7 @@ from cloudpbx.provisioning.tests.test_views import uniform, unknown
 from cloudpbx.tenancy.models import Tenant
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.services import DeviceSettings, create_terminal
+from cloudpbx.testing import make_tenant
 
 
 def same_mac(theirs: Terminal, tenant: Tenant | None = None, **device: Any) -> Terminal:

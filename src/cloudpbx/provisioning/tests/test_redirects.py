@@ -15,12 +15,12 @@ from django.test import Client
 from cloudpbx.accounts.models import User
 from cloudpbx.core import crypto
 from cloudpbx.core.jobs import huey
-from cloudpbx.core.testing import api_client, errors_at, make_tenant
 from cloudpbx.provisioning import jobs, redirects
 from cloudpbx.provisioning.admin import RedirectSettingsForm
 from cloudpbx.provisioning.models import RedirectRegistration, RedirectSettings
 from cloudpbx.provisioning.redirect import gigaset, ymcs
 from cloudpbx.tenancy.models import Membership
+from cloudpbx.testing import api_client, errors_at, make_tenant
 from cloudpbx.web.testing import portal_client
 
 from . import fakes
@@ -617,8 +617,8 @@ def test_the_portal_tells_the_customer_when_the_credentials_must_be_typed(
 ) -> None:
     from django.template.loader import render_to_string
 
-    from cloudpbx.provisioning.portal import phone_context
     from cloudpbx.terminals.models import Terminal
+    from cloudpbx.web.phones.views import phone_context
 
     hint = "does not receive its provisioning username and password this way"
     api = api_client(tenant)
@@ -794,8 +794,8 @@ def test_the_status_include_renders_every_state(
     from django.template.loader import render_to_string
     from django.utils import timezone
 
-    from cloudpbx.provisioning.portal import phone_context
     from cloudpbx.terminals.models import Terminal
+    from cloudpbx.web.phones.views import phone_context
 
     created = phone(api_client(tenant), run_on_commit, "80:5e:c0:11:22:33")
     terminal = Terminal.objects.get(pk=created["id"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudpbx.numbering import rules
+from cloudpbx import numbering_rules as rules
 from cloudpbx.sip.numberplan import CountryNumberPlan
 from cloudpbx.sip.routing import Destination
 

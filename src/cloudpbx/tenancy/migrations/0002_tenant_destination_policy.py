@@ -3,7 +3,7 @@
 import django.core.validators
 from django.db import migrations, models
 
-# Frozen copy of numbering.rules.EU_EEA_COUNTRIES as of this migration: history must not
+# Frozen copy of numbering_rules.EU_EEA_COUNTRIES as of this migration: history must not
 # change when the table does.
 EU_EEA = {
     *("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU"),

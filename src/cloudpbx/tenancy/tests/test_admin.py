@@ -2,12 +2,12 @@
 
 import pytest
 
+from cloudpbx import numbering_rules as rules
 from cloudpbx.accounts.models import User
 from cloudpbx.core import events
-from cloudpbx.core.testing import make_tenant
 from cloudpbx.extensions.services import create_extension
-from cloudpbx.numbering import rules
 from cloudpbx.tenancy.models import Membership, Tenant
+from cloudpbx.testing import make_tenant
 
 ADD = "/admin/tenancy/tenant/add/"
 INLINE = {

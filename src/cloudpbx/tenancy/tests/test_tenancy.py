@@ -3,10 +3,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import translation
 
+from cloudpbx import numbering_rules as rules
 from cloudpbx.core import events
 from cloudpbx.extensions.models import Extension
 from cloudpbx.extensions.services import create_extension
-from cloudpbx.numbering import rules
 from cloudpbx.sip import notify
 from cloudpbx.tenancy.models import Tenant
 from cloudpbx.tenancy.services import create_tenant, update_tenant

@@ -6,11 +6,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from cloudpbx.core.testing import TenantIsolationCases, api_client, errors_at, make_tenant
 from cloudpbx.tenancy.models import Membership
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.services import DeviceSettings
+from cloudpbx.testing import TenantIsolationCases, api_client, errors_at, make_tenant
 
 URL = "/api/v1/terminals/"
 
@@ -270,7 +270,7 @@ def test_viewer_role_reads_but_cannot_write(tenant):
 
 def test_credentials_never_shown_to_another_tenant(api, tenant):
     created = api.post(URL, FULL_IP_PHONE).json_body
-    from cloudpbx.core.testing import make_tenant
+    from cloudpbx.testing import make_tenant
 
     stranger = api_client(make_tenant())
     secret = api.get(f"{URL}{created['id']}/credentials").json_body["sip"]["password"]
@@ -311,7 +311,7 @@ def test_secrets_only_for_admins_only_through_the_reveal_endpoint(api, tenant):
 
 @pytest.mark.parametrize("language", ["fr", "de"])
 def test_errors_are_translated(tenant, language):
-    from cloudpbx.core.testing import ApiClient, make_user
+    from cloudpbx.testing import ApiClient, make_user
 
     client = ApiClient(make_user(tenant), tenant, language=language)
     english = "Another terminal already has this name."

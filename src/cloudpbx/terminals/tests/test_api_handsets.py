@@ -2,8 +2,8 @@
 terminal id), shown with ``base`` and ``handset_number``; another customer's base is a 404 and
 creates nothing; a full base or a phone that is no base is a 422 at ``base``."""
 
-from cloudpbx.core.testing import api_client, errors_at, make_tenant
 from cloudpbx.terminals.models import Terminal
+from cloudpbx.testing import api_client, errors_at, make_tenant
 
 URL = "/api/v1/terminals/"
 

@@ -4,12 +4,13 @@ the base's customer, within the model's limit, numbered for good, removed before
 import pytest
 from django.core.exceptions import ValidationError
 
-from cloudpbx.core.testing import make_tenant
 from cloudpbx.extensions.models import Extension
+from cloudpbx.provisioning import services as device_services
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.services import DeviceSettings
+from cloudpbx.testing import make_tenant
 
 
 def errors_of(call, *args, **kwargs):
@@ -168,10 +169,10 @@ def test_a_base_with_handsets_is_neither_deleted_nor_unmade(tenant):
 def test_opening_the_registration_window_again(tenant):
     base = base_of(tenant)
     before = base.handset_registration_from
-    services.open_handset_registration(base)
+    device_services.open_handset_registration(base)
     assert ProvisioningDevice.objects.get(pk=base.pk).handset_registration_from > before
     desk = automatic_phone(tenant, "yealink", "T54W", "80:5e:c0:12:34:56", "Tisch")
-    assert "base" in errors_of(services.open_handset_registration, desk.device)
+    assert "base" in errors_of(device_services.open_handset_registration, desk.device)
 
 
 def test_every_change_of_a_handset_re_syncs_its_base(

@@ -7,14 +7,15 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from cloudpbx.core import credentials
-from cloudpbx.core.testing import make_tenant
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
+from cloudpbx.provisioning import services as device_services
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.tenancy.services import update_tenant
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.services import DeviceSettings
+from cloudpbx.testing import make_tenant
 
 
 def errors_of(call, *args, **kwargs):
@@ -430,7 +431,7 @@ def test_automatic_mode_always_has_sip_and_acs_credentials(tenant):
 def test_rotating_the_acs_password(tenant):
     device = ip_phone(tenant, config_mode="automatic", device=yealink()).device
     old = device.acs_password
-    new = services.set_acs_password(device)
+    new = device_services.set_acs_password(device)
     device.refresh_from_db()
     assert device.acs_password == new != old
 
@@ -479,7 +480,7 @@ def test_switching_to_trusted_ip_drops_the_acs_credentials(tenant):
     device = ProvisioningDevice.objects.get(terminal=terminal)
     assert device.acs_username is None
     assert device.acs_password_encrypted == ""
-    assert "password" in errors_of(services.set_acs_password, device)
+    assert "password" in errors_of(device_services.set_acs_password, device)
 
 
 def test_switching_back_to_manual_removes_the_device(tenant):
@@ -521,7 +522,7 @@ def test_secrets_never_appear_in_logs(tenant, caplog):
     secrets_seen = {terminal.sip_password, device.acs_password}
     secrets_seen.add(services.set_sip_password(terminal))
     secrets_seen.add(services.set_sip_password(terminal, "Tr4m-Gleis-Nord-7"))
-    secrets_seen.add(services.set_acs_password(device))
+    secrets_seen.add(device_services.set_acs_password(device))
     services.update_terminal(terminal, name="Renamed")
     assert caplog.records, "the services log their changes"
     text = "\n".join(record.getMessage() for record in caplog.records)

@@ -7,13 +7,13 @@ from typing import Any
 
 from django.urls import reverse
 
-from cloudpbx.core.testing import make_tenant
 from cloudpbx.extensions.models import Extension
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.tests.test_handsets import automatic_phone
 from cloudpbx.terminals.tests.test_views_terminals import edit_url, form_data
+from cloudpbx.testing import make_tenant
 from cloudpbx.web.testing import PortalIsolationCases, portal_client
 
 

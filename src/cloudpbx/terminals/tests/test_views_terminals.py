@@ -14,14 +14,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from cloudpbx.core.testing import make_tenant
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.tenancy.models import Membership
-from cloudpbx.terminals import views
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.services import DeviceSettings, create_terminal
+from cloudpbx.testing import make_tenant
+from cloudpbx.web.terminals import views
 from cloudpbx.web.testing import PortalIsolationCases, portal_client
 
 LIST = reverse("terminals:list")
@@ -661,7 +661,7 @@ def test_registration_status_is_rendered_from_the_one_helper(
     client: Client, tenant: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cloudpbx.sip.status import OFFLINE, Contact, Registration
-    from cloudpbx.terminals import status
+    from cloudpbx.web.terminals import status
 
     online = create_terminal(tenant, name="Online", type="app", generate_credentials=True)
     offline = create_terminal(tenant, name="Offline", type="app", generate_credentials=True)

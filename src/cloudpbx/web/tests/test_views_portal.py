@@ -11,9 +11,9 @@ from django.test import Client
 from django.urls import reverse
 
 from cloudpbx.accounts.models import User
-from cloudpbx.core.testing import make_tenant, make_user
 from cloudpbx.tenancy.models import Membership
 from cloudpbx.tenancy.services import add_member, update_tenant
+from cloudpbx.testing import make_tenant, make_user
 from cloudpbx.web.portal import SESSION_KEY
 from cloudpbx.web.testing import portal_client
 

@@ -11,9 +11,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import services
-from cloudpbx.numbering.forms import DestinationForm
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.web.forms import add_service_errors
+from cloudpbx.web.numbering.forms import DestinationForm
 from cloudpbx.web.portal import get_scoped_or_404, is_htmx, portal_view, tenant_of
 
 

@@ -23,23 +23,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from cloudpbx import numbering_rules as rules
 from cloudpbx.extensions.models import Extension
-from cloudpbx.numbering import rules
 from cloudpbx.provisioning import applinks
+from cloudpbx.provisioning import services as device_services
 from cloudpbx.provisioning.models import AppLink, ProvisioningDevice
-from cloudpbx.provisioning.portal import phone_context
 from cloudpbx.sip import browser
 from cloudpbx.terminals import services
-from cloudpbx.terminals.forms import (
-    CHOICE_HINTS,
-    ERROR_FIELDS,
-    PasswordForm,
-    TerminalForm,
-    parse_networks,
-)
 from cloudpbx.terminals.models import Terminal
-from cloudpbx.terminals.status import attach_last_call, attach_registrations
 from cloudpbx.web.forms import add_service_errors
+from cloudpbx.web.phones.views import phone_context
 from cloudpbx.web.portal import (
     get_scoped_or_404,
     is_htmx,
@@ -47,6 +40,14 @@ from cloudpbx.web.portal import (
     require_editor,
     tenant_of,
 )
+from cloudpbx.web.terminals.forms import (
+    CHOICE_HINTS,
+    ERROR_FIELDS,
+    PasswordForm,
+    TerminalForm,
+    parse_networks,
+)
+from cloudpbx.web.terminals.status import attach_last_call, attach_registrations
 
 PAGE_SIZE = 25
 SECRET_KINDS = ("sip", "acs")
@@ -276,8 +277,8 @@ def handset_add(request: HttpRequest, pk: int) -> HttpResponse:
                 )
                 % {
                     "name": handset.name,
-                    "minutes": services.handset_registration_minutes(base),
-                    "pin": services.handset_pin(handset),
+                    "minutes": device_services.handset_registration_minutes(base),
+                    "pin": device_services.handset_pin(handset),
                 },
             )
             return redirect(f"{reverse('terminals:edit', args=[base_terminal.pk])}#handsets")
@@ -355,7 +356,7 @@ def terminal_password(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             if kind == "sip":
                 services.set_sip_password(terminal, chosen)
             else:
-                services.set_acs_password(terminal.device, chosen)  # type: ignore[arg-type]
+                device_services.set_acs_password(terminal.device, chosen)  # type: ignore[arg-type]
         except ValidationError as error:
             add_service_errors(form, error)
         else:

@@ -9,16 +9,8 @@ from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import ConfigDict
 
-from cloudpbx.core.api import (
-    ApiValidationError,
-    BodySchema,
-    Pagination,
-    get_scoped_or_404,
-    max_length,
-    require_admin,
-    responses,
-    tenant_of,
-)
+from cloudpbx.accounts.api import get_scoped_or_404, require_admin, tenant_of
+from cloudpbx.core.api import ApiValidationError, BodySchema, Pagination, max_length, responses
 from cloudpbx.extensions import services
 from cloudpbx.extensions.models import EXTENSION_PATTERN, Extension
 

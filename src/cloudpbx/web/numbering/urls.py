@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cloudpbx.numbering import views
+from cloudpbx.web.numbering import views
 
 app_name = "numbers"
 urlpatterns = [

@@ -14,10 +14,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from cloudpbx.extensions import services
-from cloudpbx.extensions.forms import ExtensionForm
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.terminals.models import Terminal
+from cloudpbx.web.extensions.forms import ExtensionForm
 from cloudpbx.web.forms import add_service_errors
 from cloudpbx.web.portal import get_scoped_or_404, portal_view, tenant_of
 

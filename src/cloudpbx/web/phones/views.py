@@ -19,9 +19,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from cloudpbx.provisioning import redirects, resync
+from cloudpbx.provisioning import redirects, resync, services
 from cloudpbx.provisioning.models import ProvisioningDevice
-from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.web.portal import get_scoped_or_404, is_htmx, portal_view
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from cloudpbx import backup
-from cloudpbx.core.management.commands.backup import passphrase_argument, read_passphrase
+from cloudpbx.cli.management.commands.backup import passphrase_argument, read_passphrase
 
 
 class Command(BaseCommand):

@@ -10,22 +10,9 @@ from django.utils.translation import ngettext
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
-from cloudpbx.core.api import (
-    ApiValidationError,
-    Pagination,
-    get_scoped_or_404,
-    require_admin,
-    responses,
-    tenant_of,
-)
-from cloudpbx.extensions.models import Extension
-from cloudpbx.numbering import rules
-from cloudpbx.numbering.models import PhoneNumber
-from cloudpbx.provisioning import applinks
-from cloudpbx.sip import status
-from cloudpbx.terminals import services
-from cloudpbx.terminals.models import Terminal
-from cloudpbx.terminals.schemas import (
+from cloudpbx import numbering_rules as rules
+from cloudpbx.accounts.api import get_scoped_or_404, require_admin, tenant_of
+from cloudpbx.api.terminal_schemas import (
     AppLinkOut,
     CredentialsOut,
     PasswordIn,
@@ -36,6 +23,14 @@ from cloudpbx.terminals.schemas import (
     TerminalOut,
     TerminalPatch,
 )
+from cloudpbx.core.api import ApiValidationError, Pagination, responses
+from cloudpbx.extensions.models import Extension
+from cloudpbx.numbering.models import PhoneNumber
+from cloudpbx.provisioning import applinks
+from cloudpbx.provisioning import services as device_services
+from cloudpbx.sip import status
+from cloudpbx.terminals import services
+from cloudpbx.terminals.models import Terminal
 
 router = Router(tags=["terminals"])
 
@@ -263,7 +258,7 @@ def set_acs_password(request: HttpRequest, terminal_id: int, payload: PasswordIn
             {},
         )
     try:
-        password = services.set_acs_password(device, payload.password)
+        password = device_services.set_acs_password(device, payload.password)
     except ValidationError as error:
         raise ApiValidationError(error, {}) from error
     return {"username": device.acs_username, "password": password}

@@ -10,18 +10,9 @@ from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import ConfigDict
 
-from cloudpbx.core.api import (
-    ApiValidationError,
-    BodySchema,
-    Pagination,
-    get_scoped_or_404,
-    max_length,
-    require_admin,
-    require_operator,
-    responses,
-    tenant_of,
-)
-from cloudpbx.extensions.api import NUMBER as EXTENSION_NUMBER
+from cloudpbx.accounts.api import get_scoped_or_404, require_admin, require_operator, tenant_of
+from cloudpbx.api.extensions import NUMBER as EXTENSION_NUMBER
+from cloudpbx.core.api import ApiValidationError, BodySchema, Pagination, max_length, responses
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import services
 from cloudpbx.numbering.models import PhoneNumber

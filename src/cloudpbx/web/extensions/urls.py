@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cloudpbx.extensions import views
+from cloudpbx.web.extensions import views
 
 app_name = "extensions"
 urlpatterns = [

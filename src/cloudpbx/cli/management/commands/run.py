@@ -50,7 +50,7 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         summary = None
         if not options["no_demo"] and not Tenant.objects.exists():
-            from cloudpbx.core.management.commands.demo import ensure_demo
+            from cloudpbx.cli.management.commands.demo import ensure_demo
 
             summary = ensure_demo()
             self.stdout.write("Demo data created.")

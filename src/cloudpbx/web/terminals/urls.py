@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cloudpbx.terminals import views
+from cloudpbx.web.terminals import views
 
 app_name = "terminals"
 urlpatterns = [

@@ -2,15 +2,15 @@
 
 from django.urls import path
 
-from cloudpbx.provisioning import portal
+from cloudpbx.web.phones import views
 
 app_name = "phones"
 urlpatterns = [
-    path("<int:pk>/redirect-retry/", portal.redirect_retry, name="redirect-retry"),
-    path("<int:pk>/resync/", portal.resync_now, name="resync"),
+    path("<int:pk>/redirect-retry/", views.redirect_retry, name="redirect-retry"),
+    path("<int:pk>/resync/", views.resync_now, name="resync"),
     path(
         "<int:pk>/handset-registration/",
-        portal.handset_registration,
+        views.handset_registration,
         name="handset-registration",
     ),
 ]

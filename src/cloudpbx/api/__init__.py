@@ -3,15 +3,35 @@
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import ValidationError as SchemaValidationError
+from ninja.operation import Operation
 
 from cloudpbx import __version__
-from cloudpbx.core.api import ApiValidationError, TokenAuth
-from cloudpbx.extensions.api import router as extensions_router
-from cloudpbx.numbering.api import router as numbers_router
-from cloudpbx.provisioning.api import router as phone_actions_router
-from cloudpbx.terminals.api import router as terminals_router
+from cloudpbx.accounts.api import TokenAuth
+from cloudpbx.api.extensions import router as extensions_router
+from cloudpbx.api.numbers import router as numbers_router
+from cloudpbx.api.phones import router as phone_actions_router
+from cloudpbx.api.terminals import router as terminals_router
+from cloudpbx.core.api import ApiValidationError
 
-api = NinjaAPI(
+# The OpenAPI operationIds as they were before the routers moved here from the domain apps
+# (issue 17): django-ninja derives them from the module, and clients generate code from them.
+_OPERATION_ID_PREFIXES = {
+    "cloudpbx.api.terminals": "cloudpbx_terminals_api",
+    "cloudpbx.api.extensions": "cloudpbx_extensions_api",
+    "cloudpbx.api.numbers": "cloudpbx_numbering_api",
+    "cloudpbx.api.phones": "cloudpbx_provisioning_api",
+}
+
+
+class Api(NinjaAPI):
+    def get_openapi_operation_id(self, operation: Operation) -> str:
+        prefix = _OPERATION_ID_PREFIXES.get(operation.view_func.__module__)
+        if prefix is None:
+            return super().get_openapi_operation_id(operation)
+        return f"{prefix}_{operation.view_func.__name__}"
+
+
+api = Api(
     title="cloudpbx",
     version=__version__,
     description="Manage a Cloud PBX: terminals, extensions and numbers.",

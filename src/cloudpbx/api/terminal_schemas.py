@@ -9,10 +9,10 @@ from pydantic import ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from cloudpbx.core import credentials
+from cloudpbx.core.addresses import MAX_TRUSTED_NETWORKS
 from cloudpbx.core.api import BodySchema, InputSchema, max_length
 from cloudpbx.extensions.models import EXTENSION_PATTERN
 from cloudpbx.provisioning import redirects
-from cloudpbx.provisioning.addresses import MAX_TRUSTED_NETWORKS
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.provisioning.vendors import VENDORS
 from cloudpbx.terminals.models import Terminal

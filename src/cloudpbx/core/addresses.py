@@ -1,4 +1,5 @@
-"""MAC addresses and trusted networks as customers type them. Django-free."""
+"""MAC addresses and trusted networks as customers type them. Django-free; in core because
+terminals, provisioning and trunks all read them."""
 
 from __future__ import annotations
 
