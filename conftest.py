@@ -31,7 +31,7 @@ def _jobs_inline_and_no_vendor_calls():
     from urllib.parse import urlsplit
 
     from cloudpbx.core.jobs import huey
-    from cloudpbx.provisioning.redirect import http
+    from cloudpbx.provisioning.redirect_clients import http
 
     def loopback_only(url: str) -> None:
         host = urlsplit(url).hostname

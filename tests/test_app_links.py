@@ -7,9 +7,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from cloudpbx.provisioning import applinks
 from cloudpbx.provisioning.linphone import NAMESPACE, LinphoneAccount, render
 from cloudpbx.provisioning.models import AppLink
+from cloudpbx.provisioning.services import app_links
 from cloudpbx.terminals.services import create_terminal
 from cloudpbx.testing import TenantIsolationCases, api_client, errors_at
 
@@ -21,7 +21,7 @@ def app(tenant, name="Softphone", **values):
 
 
 def path_of(url):
-    return url[url.index(applinks.PATH) :]
+    return url[url.index(app_links.PATH) :]
 
 
 def entries(body):
@@ -35,7 +35,7 @@ def entries(body):
 
 def test_the_link_gives_the_linphone_configuration_once(tenant, settings):
     terminal = app(tenant, internal_display_name="Empfang")
-    issued = applinks.issue(terminal)
+    issued = app_links.issue(terminal)
     client = Client(HTTP_USER_AGENT="Linphone/5.1 (test)")
     first = client.get(path_of(issued.url))
     assert first.status_code == 200
@@ -58,33 +58,33 @@ def test_the_link_gives_the_linphone_configuration_once(tenant, settings):
 
 
 def test_only_a_hash_of_the_token_is_stored(tenant):
-    issued = applinks.issue(app(tenant))
+    issued = app_links.issue(app(tenant))
     token = issued.url.rsplit("/", 1)[1]
     assert len(token) >= 43  # ≥ 256 bits, URL-safe base64
-    assert AppLink.objects.get().token_hash == applinks.token_hash(token)
+    assert AppLink.objects.get().token_hash == app_links.token_hash(token)
     assert token not in str(AppLink.objects.values().get())
 
 
 def test_a_new_link_spends_the_old_one(tenant):
     terminal = app(tenant)
-    old = applinks.issue(terminal)
-    new = applinks.issue(terminal)
+    old = app_links.issue(terminal)
+    new = app_links.issue(terminal)
     assert Client().get(path_of(old.url)).status_code == 404
     assert Client().get(path_of(new.url)).status_code == 200
 
 
 def test_links_expire(tenant, settings):
     settings.CONFIG = settings.CONFIG.__class__(**{**settings.CONFIG.__dict__, "app_link_hours": 1})
-    issued = applinks.issue(app(tenant))
+    issued = app_links.issue(app(tenant))
     AppLink.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     assert Client().get(path_of(issued.url)).status_code == 404
 
 
 def test_unknown_spent_expired_and_locked_answers_are_identical(tenant, settings):
     terminal = app(tenant)
-    spent = applinks.issue(terminal)
+    spent = app_links.issue(terminal)
     Client().get(path_of(spent.url))
-    expired = applinks.issue(app(tenant, name="Other"))
+    expired = app_links.issue(app(tenant, name="Other"))
     AppLink.objects.filter(pk=expired.link.pk).update(expires_at=timezone.now())
     answers = {
         Client().get(path_of(url)).content for url in (spent.url, expired.url, "/app/" + "x" * 43)
@@ -93,7 +93,7 @@ def test_unknown_spent_expired_and_locked_answers_are_identical(tenant, settings
 
 
 def test_guessing_locks_the_address_out(tenant, settings):
-    issued = applinks.issue(app(tenant))
+    issued = app_links.issue(app(tenant))
     guesser = Client(REMOTE_ADDR="198.51.100.7")
     for attempt in range(settings.CONFIG.prov_lockout_ip_failures):
         assert guesser.get(f"/app/guess{attempt}").status_code == 404

@@ -14,8 +14,8 @@ import pytest
 from django.conf import settings
 
 from cloudpbx import config
-from cloudpbx.provisioning import redirects
 from cloudpbx.provisioning.models import RedirectRegistration, RedirectSettings
+from cloudpbx.provisioning.services import redirect_registrations
 from cloudpbx.provisioning.tests import fakes
 from cloudpbx.terminals.services import DeviceSettings, create_terminal
 
@@ -61,7 +61,7 @@ def yealink_desk(tenant, fake) -> None:
         manufacturer="yealink", service="ymcs", account=fakes.CLIENT_ID, base_url=fake.url
     )
     row.set_secret(fakes.CLIENT_SECRET)
-    redirects.save_settings(row)
+    redirect_registrations.save_settings(row)
     create_terminal(
         tenant,
         name="Desk",

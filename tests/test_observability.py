@@ -354,9 +354,11 @@ def test_every_line_of_ours_is_one_json_object(observed):
         assert set(entry) >= {"time", "level", "logger", "message", "request_id"}, entry
     loggers = {entry["logger"] for entry in entries}
     # The web workers, the job worker and the router inside Kamailio log alike.
-    assert {"cloudpbx.core.events", "cloudpbx.sip.notify", "cloudpbx.provisioning.resync"} <= (
-        loggers
-    )
+    assert {
+        "cloudpbx.core.events",
+        "cloudpbx.sip.notify",
+        "cloudpbx.provisioning.services.resync",
+    } <= (loggers)
 
 
 def test_the_request_id_follows_the_change_to_the_phones_re_sync(observed):

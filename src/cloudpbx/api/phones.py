@@ -22,8 +22,9 @@ from ninja.errors import HttpError
 from cloudpbx.accounts.api import get_scoped_or_404, require_admin
 from cloudpbx.api.terminal_schemas import RedirectOut
 from cloudpbx.core.api import responses
-from cloudpbx.provisioning import redirects, resync
+from cloudpbx.provisioning import redirect_status
 from cloudpbx.provisioning.models import ProvisioningDevice
+from cloudpbx.provisioning.services import redirect_registrations, resync
 from cloudpbx.terminals.models import Terminal
 
 router = Router(tags=["terminals"])
@@ -54,14 +55,14 @@ def _device(request: HttpRequest, terminal_id: int) -> ProvisioningDevice:
 def redirect_retry(request: HttpRequest, terminal_id: int) -> Any:
     """Register the phone with its manufacturer's redirect service again, in the background."""
     device = _device(request, terminal_id)
-    current = redirects.status(device)
+    current = redirect_status.status(device)
     if current.state == "not_needed":
         raise HttpError(409, _("This manufacturer has no redirect service API."))
     if current.state == "not_configured":
         raise HttpError(409, _("The operator has not set up this manufacturer's redirect service."))
-    redirects.retry(device)
+    redirect_registrations.retry(device)
     device.refresh_from_db()  # the registration row changed
-    return Status(202, redirects.status_dict(device))
+    return Status(202, redirect_status.status_dict(device))
 
 
 @router.post(

@@ -12,7 +12,7 @@ from cloudpbx.core import credentials
 from cloudpbx.core.addresses import MAX_TRUSTED_NETWORKS
 from cloudpbx.core.api import BodySchema, InputSchema, max_length
 from cloudpbx.extensions.models import EXTENSION_PATTERN
-from cloudpbx.provisioning import redirects
+from cloudpbx.provisioning import redirect_status
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.provisioning.vendors import VENDORS
 from cloudpbx.terminals.models import Terminal
@@ -285,7 +285,7 @@ class TerminalOut(Schema):
                 trusted_networks=device.trusted_networks,
                 url=f"{settings.CLOUDPBX_PUBLIC_URL}/prov/",
                 mac_id=device.mac_id_crc or None,
-                redirect=redirects.status_dict(device),
+                redirect=redirect_status.status_dict(device),
                 resync={"sent_at": device.resync_sent_at, "fetched_at": device.last_fetch_at},
             )
         return data

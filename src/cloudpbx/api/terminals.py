@@ -26,8 +26,8 @@ from cloudpbx.api.terminal_schemas import (
 from cloudpbx.core.api import ApiValidationError, Pagination, responses
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
-from cloudpbx.provisioning import applinks
 from cloudpbx.provisioning import services as device_services
+from cloudpbx.provisioning.services import app_links
 from cloudpbx.sip import status
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
@@ -308,7 +308,7 @@ def new_app_link(request: HttpRequest, terminal_id: int) -> Any:
     terminal = get_scoped_or_404(terminals_of(request), request, terminal_id)
     require_admin(request)
     try:
-        issued = applinks.issue(terminal)
+        issued = app_links.issue(terminal)
     except ValidationError as error:
         raise ApiValidationError(error, {}) from error
     return Status(

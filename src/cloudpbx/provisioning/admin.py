@@ -1,5 +1,5 @@
 """Operator settings of the manufacturers' redirect services, what was registered where, and
-the MACs several customers entered (bound to one of them here: :mod:`claims`).
+the MACs several customers entered (bound to one of them here: ``services.bind``).
 
 The secret is write-only: the form never shows it (not even masked), an empty field keeps the
 stored one, and it is stored encrypted. Nothing here logs it.
@@ -16,12 +16,13 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from cloudpbx.provisioning import claims, redirects
+from cloudpbx.provisioning import claims, services
 from cloudpbx.provisioning.models import (
     ProvisioningDevice,
     RedirectRegistration,
     RedirectSettings,
 )
+from cloudpbx.provisioning.services import redirect_registrations
 
 
 class RedirectSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -51,7 +52,7 @@ class RedirectSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
         if self.cleaned_data.get("secret"):
             settings.set_secret(self.cleaned_data["secret"])
         if commit:
-            redirects.save_settings(settings)
+            redirect_registrations.save_settings(settings)
         return settings
 
 
@@ -62,18 +63,20 @@ class RedirectSettingsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     actions = ["register_all"]
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        redirects.save_settings(obj)
+        redirect_registrations.save_settings(obj)
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        redirects.delete_settings(obj)
+        redirect_registrations.delete_settings(obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RedirectSettings]) -> None:
         for settings in queryset:
-            redirects.delete_settings(settings)
+            redirect_registrations.delete_settings(settings)
 
     @admin.action(description=_("Register all phones of these manufacturers now"))
     def register_all(self, request: HttpRequest, queryset: QuerySet[RedirectSettings]) -> None:
-        count = sum(redirects.register_all(settings.manufacturer) for settings in queryset)
+        count = sum(
+            redirect_registrations.register_all(settings.manufacturer) for settings in queryset
+        )
         self.message_user(
             request,
             ngettext(
@@ -209,7 +212,7 @@ class ProvisioningDeviceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             )
             return
         for device in devices:
-            claims.bind(device, by=ProvisioningDevice.Binding.OPERATOR)
+            services.bind(device, by=ProvisioningDevice.Binding.OPERATOR)
         self.message_user(
             request,
             ngettext("%(count)d MAC address bound.", "%(count)d MAC addresses bound.", len(devices))

@@ -8,9 +8,10 @@ class ProvisioningConfig(AppConfig):
 
     def ready(self) -> None:
         # Importing jobs registers the job functions with the queue in every process.
-        from cloudpbx.provisioning import jobs, redirects, services
+        from cloudpbx.provisioning import jobs, services
+        from cloudpbx.provisioning.services import redirect_registrations
         from cloudpbx.terminals.services import use_automatic_configuration
 
-        redirects.connect()
+        redirect_registrations.connect()
         jobs.connect()
         use_automatic_configuration(services.Devices())

@@ -63,7 +63,7 @@ def handsets_of(device: ProvisioningDevice) -> list[Terminal]:
     )
     handsets = list(found)
     for handset in handsets:
-        handset.tenant = device.terminal.tenant  # the same customer (services.py)
+        handset.tenant = device.terminal.tenant  # the same customer (services/devices.py)
     return handsets
 
 

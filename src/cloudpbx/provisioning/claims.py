@@ -3,8 +3,9 @@
 Any customer may enter any MAC (unique per customer only) and is never told whether another
 did too. A MAC is *bound* to one device by proof that the phone is that customer's: its first
 successful fetch (the SQL of :func:`cloudpbx.provisioning.queries.record_fetch`), Gigaset's
-redirect service accepting the device's MAC-ID from the label (:func:`bind_by_mac_id`), or the
-operator (:func:`bind`, the admin's action). Only a bound device, or the sole claimant of an
+redirect service accepting the device's MAC-ID from the label (``services.bind_by_mac_id``),
+or the operator (``services.bind``, the admin's action); the services write the binding, this
+module only reads it. Only a bound device, or the sole claimant of an
 unbound MAC, is ever served or registered with a redirect service.
 
 The states, per device (operators only: customers never see them):
@@ -19,12 +20,9 @@ from __future__ import annotations
 
 import logging
 
-from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from cloudpbx.core import events
 from cloudpbx.provisioning.models import ProvisioningDevice
 
 logger = logging.getLogger(__name__)
@@ -84,46 +82,3 @@ def owner(mac: str) -> ProvisioningDevice | None:
     if bound:
         return bound[0]
     return devices[0] if len(devices) == 1 else None
-
-
-def bind(device: ProvisioningDevice, *, by: str = Binding.OPERATOR) -> None:
-    """Bind the device's MAC to it; every other customer's device with the MAC is unbound
-    (never served from now on). The redirect services are brought in line once committed."""
-    with transaction.atomic():
-        others = claimants(device.mac).exclude(pk=device.pk)
-        affected = {(device.manufacturer, device.mac)}
-        affected |= set(others.values_list("manufacturer", "mac"))
-        others.update(bound_at=None, bound_by="")
-        device.bound_at, device.bound_by = timezone.now(), by
-        device.save(update_fields=["bound_at", "bound_by"])
-        for manufacturer, mac in sorted(affected):
-            # redirects.py subscribes (it imports this module, not back): sync() once committed.
-            events.publish("mac.bound", manufacturer=manufacturer, mac=mac)
-    logger.info(
-        "provisioning MAC %s bound to device %s (tenant %s) by %s",
-        device.mac,
-        device.pk,
-        device.tenant_id,
-        by,
-    )
-
-
-def bind_by_mac_id(device: ProvisioningDevice) -> bool:
-    """Gigaset's service accepted the device's MAC-ID (MAC plus the check code on the label):
-    proof enough, unless another device is bound already. True: bound now."""
-    if device.bound_at is not None or not device.mac_id_crc:
-        return False
-    if claimants(device.mac).filter(bound_at__isnull=False).exists():
-        return False
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            bound = ProvisioningDevice.objects.filter(pk=device.pk, bound_at__isnull=True).update(
-                bound_at=now, bound_by=Binding.MAC_ID
-            )
-    except IntegrityError:  # another customer's phone fetched its file an instant before
-        return False
-    if bound:
-        device.bound_at, device.bound_by = now, Binding.MAC_ID
-        logger.info("provisioning MAC %s bound to device %s by its MAC-ID", device.mac, device.pk)
-    return bool(bound)

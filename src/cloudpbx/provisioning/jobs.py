@@ -9,8 +9,8 @@
   its next periodic check anyway).
 
 The jobs are queued by this module's event subscribers (:func:`connect`): ``redirect.scheduled``
-(published by redirects.py once a request is recorded) and the terminal events that need a
-re-sync. So redirects.py and resync.py, which the jobs run, never import this module back.
+(published by ``services/redirect_registrations.py`` once a request is recorded) and the terminal
+events that need a re-sync. So the services the jobs run never import this module back.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from huey.exceptions import CancelExecution
 
 from cloudpbx.core import events
 from cloudpbx.core.jobs import db_task
-from cloudpbx.provisioning import redirects, resync
 from cloudpbx.provisioning.models import ProvisioningDevice
-from cloudpbx.provisioning.redirect import RedirectError
+from cloudpbx.provisioning.redirect_clients import RedirectError
+from cloudpbx.provisioning.services import redirect_registrations, resync
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ REDIRECT_RETRY_BACKOFF = 2
 def redirect_job(manufacturer: str, mac: str, generation: int, task: Any = None) -> None:
     last_attempt = task is None or not task.retries
     try:
-        redirects.run(manufacturer, mac, generation, last_attempt=last_attempt)
+        redirect_registrations.run(manufacturer, mac, generation, last_attempt=last_attempt)
     except RedirectError as error:
         if error.permanent:
             raise CancelExecution(retry=False) from None

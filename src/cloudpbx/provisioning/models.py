@@ -499,7 +499,7 @@ class RedirectRegistration(models.Model):
 
 # The enabled settings per manufacturer, read once per REDIRECT_CACHE_SECONDS per process (the
 # API's terminal list shows every phone's status without a query each); a save in this process
-# clears it at once (redirects.save_settings / delete_settings call forget_redirect_settings),
+# clears it at once (the services' save_settings / delete_settings call forget_redirect_settings),
 # other processes see it within the TTL.
 REDIRECT_CACHE_SECONDS = 5.0
 _redirect_cache: tuple[float, dict[str, RedirectSettings]] | None = None

@@ -22,7 +22,6 @@ from django.utils import timezone
 from cloudpbx.core import certificates, crypto, metrics
 from cloudpbx.provisioning import (
     access,
-    applinks,
     build,
     clients,
     digest,
@@ -32,6 +31,7 @@ from cloudpbx.provisioning import (
     render,
 )
 from cloudpbx.provisioning.models import ProvisioningDevice
+from cloudpbx.provisioning.services import app_links
 from cloudpbx.provisioning.vendors import VENDORS
 from cloudpbx.provisioning.vendors.base import PhoneModel, UnsupportedSetting
 
@@ -317,7 +317,7 @@ def app_config(request: HttpRequest, token: str) -> HttpResponse:
     body = (
         None
         if locked
-        else applinks.spend(token, client.address, meta.get("HTTP_USER_AGENT", ""), now)
+        else app_links.spend(token, client.address, meta.get("HTTP_USER_AGENT", ""), now)
     )
     if body is None:
         if not locked:

@@ -6,7 +6,7 @@ class SipConfig(AppConfig):
     label = "sip"
 
     def ready(self) -> None:
-        from cloudpbx.provisioning import resync
+        from cloudpbx.provisioning.services import resync
         from cloudpbx.sip import check_sync, notify
 
         notify.connect()

@@ -6,9 +6,9 @@ the phone's NAT keeps a pinhole open. With several Kamailio nodes the first node
 socket sends it.
 
 This module knows how a NOTIFY is built and sent; which phone, which of its accounts and which
-``Event`` its vendor expects are decided by :mod:`cloudpbx.provisioning.resync` and arrive as
-plain values. Provisioning is a domain app below this edge, so it does not import this module:
-:class:`KamailioCheckSync` is its ``CheckSyncSender``, installed by ``SipConfig.ready()``.
+``Event`` its vendor expects are decided by :mod:`cloudpbx.provisioning.services.resync` and
+arrive as plain values. Provisioning is a domain app below this edge, so it does not import this
+module: :class:`KamailioCheckSync` is its ``CheckSyncSender``, installed by ``SipConfig.ready()``.
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def send(contact: Contact, username: str, domain: str, event: str) -> bool:
 
 
 class KamailioCheckSync:
-    """provisioning.resync's ``CheckSyncSender``: registrations from :mod:`cloudpbx.sip.status`,
-    each NOTIFY from :func:`send`."""
+    """The ``CheckSyncSender`` of :mod:`cloudpbx.provisioning.services.resync`: registrations
+    from :mod:`cloudpbx.sip.status`, each NOTIFY from :func:`send`."""
 
     def registrations(self, usernames: list[str]) -> dict[str, Registration] | None:
         return status.registrations(usernames)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import mohawk
 import pytest
 
-from cloudpbx.provisioning.redirect import RedirectError, Target, base, gigaset, hawk, http
-from cloudpbx.provisioning.redirect import sraps as sraps_module
-from cloudpbx.provisioning.redirect import yealink_rps as rps_module
-from cloudpbx.provisioning.redirect import ymcs as ymcs_module
-from cloudpbx.provisioning.redirect.gigaset import GigasetRedirect
-from cloudpbx.provisioning.redirect.sraps import Sraps
-from cloudpbx.provisioning.redirect.yealink_rps import YealinkRps
-from cloudpbx.provisioning.redirect.ymcs import Ymcs
+from cloudpbx.provisioning.redirect_clients import RedirectError, Target, base, gigaset, hawk, http
+from cloudpbx.provisioning.redirect_clients import sraps as sraps_module
+from cloudpbx.provisioning.redirect_clients import yealink_rps as rps_module
+from cloudpbx.provisioning.redirect_clients import ymcs as ymcs_module
+from cloudpbx.provisioning.redirect_clients.gigaset import GigasetRedirect
+from cloudpbx.provisioning.redirect_clients.sraps import Sraps
+from cloudpbx.provisioning.redirect_clients.yealink_rps import YealinkRps
+from cloudpbx.provisioning.redirect_clients.ymcs import Ymcs
 
 from . import fakes
 

@@ -15,10 +15,11 @@ from django.test import Client
 from cloudpbx.accounts.models import User
 from cloudpbx.core import crypto
 from cloudpbx.core.jobs import huey
-from cloudpbx.provisioning import jobs, redirects
+from cloudpbx.provisioning import jobs, redirect_status
 from cloudpbx.provisioning.admin import RedirectSettingsForm
 from cloudpbx.provisioning.models import RedirectRegistration, RedirectSettings
-from cloudpbx.provisioning.redirect import gigaset, ymcs
+from cloudpbx.provisioning.redirect_clients import gigaset, ymcs
+from cloudpbx.provisioning.services import redirect_registrations
 from cloudpbx.tenancy.models import Membership
 from cloudpbx.testing import api_client, errors_at, make_tenant
 from cloudpbx.web.testing import portal_client
@@ -33,9 +34,9 @@ PROV = f"{django_settings.CLOUDPBX_PUBLIC_URL}/prov"
 def _whole_site(_provisioning_settings: Any, settings: Any) -> Iterator[None]:
     settings.ROOT_URLCONF = "cloudpbx.urls"
     ymcs._tokens.clear()
-    redirects.forget_settings()
+    redirect_status.forget_settings()
     yield
-    redirects.forget_settings()  # the settings cache must not outlive the test's rows
+    redirect_status.forget_settings()  # the settings cache must not outlive the test's rows
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def configure(
         manufacturer=manufacturer, service=service, account=account, base_url=url
     )
     row.set_secret(secret)
-    return redirects.save_settings(row)
+    return redirect_registrations.save_settings(row)
 
 
 def phone(
@@ -162,7 +163,7 @@ def test_manual_configuration_deregisters_and_register_all_catches_up(
     with fakes.ymcs() as fake:
         configure("yealink", "ymcs", fake.url)
         assert shown(api, earlier["id"])["provisioning"]["redirect"]["state"] == "not_registered"
-        with_on_commit = run_on_commit(lambda: redirects.register_all("yealink"))
+        with_on_commit = run_on_commit(lambda: redirect_registrations.register_all("yealink"))
         assert with_on_commit == 1
         assert set(fake.devices) == {"805ec0112234"}
 
@@ -268,7 +269,7 @@ def test_refused_credentials_fail_at_once_without_retries(
         assert run_scheduled_jobs() == []
 
         settings.set_secret(fakes.CLIENT_SECRET)
-        redirects.save_settings(settings)
+        redirect_registrations.save_settings(settings)
         run_on_commit(lambda: api.post(f"{URL}{created['id']}/redirect-retry"))
         assert shown(api, created["id"])["provisioning"]["redirect"]["state"] == "done"
     logs = caplog.text + "".join(str(r.args) for r in caplog.records)
@@ -380,7 +381,7 @@ def test_gigaset_mac_id_is_required_once_the_operator_configured_gigaset(
 def test_mac_id_errors_are_translated(tenant: Any) -> None:
     row = RedirectSettings(manufacturer="gigaset", service="gigaset", account="u")
     row.set_secret("p")
-    redirects.save_settings(row)
+    redirect_registrations.save_settings(row)
     api = api_client(tenant)
     api.client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
     body: dict[str, Any] = {
@@ -630,7 +631,7 @@ def test_the_portal_tells_the_customer_when_the_credentials_must_be_typed(
         assert rps["provisioning"]["redirect"]["credentials"] == "not_carried"
     with fakes.ymcs() as fake:
         for row in RedirectSettings.objects.all():
-            redirects.delete_settings(row)
+            redirect_registrations.delete_settings(row)
         configure("yealink", "ymcs", fake.url)
         ymcs_phone = phone(api, run_on_commit, "80:5e:c0:11:22:34")
         assert ymcs_phone["provisioning"]["redirect"]["credentials"] == "sent"
@@ -800,13 +801,15 @@ def test_the_status_include_renders_every_state(
     created = phone(api_client(tenant), run_on_commit, "80:5e:c0:11:22:33")
     terminal = Terminal.objects.get(pk=created["id"])
     context = phone_context(terminal, can_edit=True)
-    context["redirect"] = redirects.RedirectStatus(
+    context["redirect"] = redirect_status.RedirectStatus(
         state=state,
         service="Yealink YMCS",
         detail="HTTP 503",
         attempts=2,
         updated=timezone.now(),
-        instructions=redirects.instructions(context["device"]) if state == "not_needed" else "",
+        instructions=redirect_status.instructions(context["device"])
+        if state == "not_needed"
+        else "",
         url=f"{PROV}/",
     )
     html = render_to_string("provisioning/_redirect_status.html", context)
@@ -829,7 +832,7 @@ def _registered_for(fake: Any, mac: str) -> list[Any]:
 def test_a_mac_a_second_customer_enters_is_never_pushed_for_it(
     tenant: Any, run_on_commit: Any
 ) -> None:
-    from cloudpbx.provisioning import claims
+    from cloudpbx.provisioning import services
     from cloudpbx.provisioning.models import ProvisioningDevice
 
     with fakes.ymcs() as fake:
@@ -855,7 +858,7 @@ def test_a_mac_a_second_customer_enters_is_never_pushed_for_it(
 
         # The operator decides for the second: the registration now carries its credentials.
         mine = ProvisioningDevice.objects.get(terminal_id=second["id"])
-        run_on_commit(lambda: claims.bind(mine))
+        run_on_commit(lambda: services.bind(mine))
         assert record("yealink", "805ec0112233").device_id == mine.pk
         assert record("yealink", "805ec0112233").status == "done"
         assert shown(other_api, second["id"])["provisioning"]["redirect"]["state"] == "done"
@@ -871,7 +874,7 @@ def test_register_all_skips_a_mac_several_customers_claim(tenant: Any, run_on_co
     phone(api_client(tenant), run_on_commit, "80:5e:c0:44:55:66")
     with fakes.ymcs() as fake:
         configure("yealink", "ymcs", fake.url)
-        run_on_commit(lambda: redirects.register_all("yealink"))
+        run_on_commit(lambda: redirect_registrations.register_all("yealink"))
         assert set(fake.devices) == {"805ec0445566"}
         assert not RedirectRegistration.objects.filter(mac="805ec0112233").exists()
 
@@ -960,10 +963,10 @@ def test_a_customer_deleted_in_the_admin_has_its_phones_deregistered(
 def test_the_operator_connects_and_disconnects_a_service_in_the_admin(
     tenant: Any, admin_client: Client
 ) -> None:
-    """Through redirects.save_settings / delete_settings: the next phone sees the change at
-    once (this process's settings cache is cleared)."""
+    """Through the services' save_settings / delete_settings: the next phone sees the change
+    at once (this process's settings cache is cleared)."""
     operator = admin_client
-    assert not redirects.is_configured("yealink")  # cached: nothing connected
+    assert not redirect_status.is_configured("yealink")  # cached: nothing connected
     added = operator.post(
         "/admin/provisioning/redirectsettings/add/",
         {
@@ -973,11 +976,12 @@ def test_the_operator_connects_and_disconnects_a_service_in_the_admin(
         },
     )  # fmt: skip
     assert added.status_code == 302, added.content.decode()
-    assert redirects.is_configured("yealink")
+    assert redirect_status.is_configured("yealink")
     row = RedirectSettings.objects.get()
     assert row.secret == fakes.CLIENT_SECRET and fakes.CLIENT_SECRET not in row.secret_encrypted
     deleted = operator.post(
         f"/admin/provisioning/redirectsettings/{row.pk}/delete/", {"post": "yes"}
     )
     assert deleted.status_code == 302
-    assert not redirects.is_configured("yealink")
+    assert not redirect_status.is_configured("yealink")
+

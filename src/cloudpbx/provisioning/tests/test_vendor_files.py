@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cloudpbx.provisioning import identify, render, resync
+from cloudpbx.provisioning import identify, render
+from cloudpbx.provisioning.services import resync
 from cloudpbx.provisioning.tests.test_engine import DECT_BASE, config, render_phone, secure
 from cloudpbx.provisioning.vendors import VENDORS, xmlread
 from cloudpbx.provisioning.vendors.base import PhoneModel, UnsupportedSetting

@@ -19,8 +19,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from cloudpbx.provisioning import redirects, resync, services
+from cloudpbx.provisioning import redirect_status, services
 from cloudpbx.provisioning.models import ProvisioningDevice
+from cloudpbx.provisioning.services import redirect_registrations, resync
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.web.portal import get_scoped_or_404, is_htmx, portal_view
 
@@ -33,7 +34,7 @@ def phone_context(terminal: Terminal, *, can_edit: bool = False) -> dict[str, An
     return {
         "terminal": terminal,
         "device": device,
-        "redirect": redirects.status(device),
+        "redirect": redirect_status.status(device),
         "can_edit": can_edit,
     }
 
@@ -68,11 +69,11 @@ def _answer(
 @require_POST
 def redirect_retry(request: HttpRequest, pk: int) -> HttpResponse:
     terminal, device = _device(request, pk)
-    state = redirects.status(device).state
+    state = redirect_status.status(device).state
     if state in ("not_needed", "not_configured"):
         notice, level = _("There is nothing to register for this phone."), messages.WARNING
     else:
-        redirects.retry(device)
+        redirect_registrations.retry(device)
         terminal.provisioning_device.refresh_from_db()  # the registration row changed
         notice = _("Registration with the manufacturer's redirect service requested.")
         level = messages.SUCCESS

@@ -25,9 +25,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from cloudpbx import numbering_rules as rules
 from cloudpbx.extensions.models import Extension
-from cloudpbx.provisioning import applinks
 from cloudpbx.provisioning import services as device_services
 from cloudpbx.provisioning.models import AppLink, ProvisioningDevice
+from cloudpbx.provisioning.services import app_links
 from cloudpbx.sip import browser
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
@@ -401,7 +401,7 @@ def terminal_app_link(request: HttpRequest, pk: int) -> HttpResponse:
     terminal = _terminal_or_404(request, pk)
     require_editor(request)
     try:
-        issued = applinks.issue(terminal)
+        issued = app_links.issue(terminal)
     except ValidationError as error:
         raise Http404 from error
     context = {"terminal": terminal, "issued": issued, "app_link": issued.link}

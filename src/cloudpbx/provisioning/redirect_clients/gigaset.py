@@ -25,8 +25,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from cloudpbx.provisioning.redirect import xmlrpc
-from cloudpbx.provisioning.redirect.base import RedirectError, Target
+from cloudpbx.provisioning.redirect_clients import xmlrpc
+from cloudpbx.provisioning.redirect_clients.base import RedirectError, Target
 
 DEFAULT_URL = "https://prov.gigaset.net/apxml/rpc.do"
 CRC = re.compile(r"^[0-9A-Z]{4}$")

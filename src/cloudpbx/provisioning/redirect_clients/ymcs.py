@@ -33,8 +33,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cloudpbx.provisioning.redirect import http
-from cloudpbx.provisioning.redirect.base import RedirectError, Target, classify_status
+from cloudpbx.provisioning.redirect_clients import http
+from cloudpbx.provisioning.redirect_clients.base import RedirectError, Target, classify_status
 
 DEFAULT_URL = "https://eu-api.ymcs.yealink.com"
 

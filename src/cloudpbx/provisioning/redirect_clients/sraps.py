@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from cloudpbx.provisioning.redirect import hawk, http
-from cloudpbx.provisioning.redirect.base import RedirectError, Target, classify_status
+from cloudpbx.provisioning.redirect_clients import hawk, http
+from cloudpbx.provisioning.redirect_clients.base import RedirectError, Target, classify_status
 
 DEFAULT_URL = "https://api.sraps.snom.com/api/v1/"
 SETTING = "setting_server"

@@ -12,19 +12,23 @@ services act.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cloudpbx.core import credentials, crypto, events
 from cloudpbx.core.addresses import AddressError, parse_mac
+from cloudpbx.provisioning import claims
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.provisioning.vendors import VENDORS
 from cloudpbx.terminals.models import Terminal
 from cloudpbx.terminals.services import DeviceSettings, Unset, device_ref, unique_username
+
+logger = logging.getLogger(__name__)
 
 ACS_USERNAME_PREFIX = "p"
 
@@ -303,3 +307,49 @@ def _normalised_mac(typed: str) -> str:
         return parse_mac(typed)
     except AddressError:
         return typed  # reported by the device's validation
+
+
+# --- who has a MAC (claims.py reads it) -------------------------------------------------------
+
+
+def bind(device: ProvisioningDevice, *, by: str = ProvisioningDevice.Binding.OPERATOR) -> None:
+    """Bind the device's MAC to it; every other customer's device with the MAC is unbound
+    (never served from now on). The redirect services are brought in line once committed."""
+    with transaction.atomic():
+        others = claims.claimants(device.mac).exclude(pk=device.pk)
+        affected = {(device.manufacturer, device.mac)}
+        affected |= set(others.values_list("manufacturer", "mac"))
+        others.update(bound_at=None, bound_by="")
+        device.bound_at, device.bound_by = timezone.now(), by
+        device.save(update_fields=["bound_at", "bound_by"])
+        for manufacturer, mac in sorted(affected):
+            # redirect_registrations subscribes: it syncs the services once committed.
+            events.publish("mac.bound", manufacturer=manufacturer, mac=mac)
+    logger.info(
+        "provisioning MAC %s bound to device %s (tenant %s) by %s",
+        device.mac,
+        device.pk,
+        device.tenant_id,
+        by,
+    )
+
+
+def bind_by_mac_id(device: ProvisioningDevice) -> bool:
+    """Gigaset's service accepted the device's MAC-ID (MAC plus the check code on the label):
+    proof enough, unless another device is bound already. True: bound now."""
+    if device.bound_at is not None or not device.mac_id_crc:
+        return False
+    if claims.claimants(device.mac).filter(bound_at__isnull=False).exists():
+        return False
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            bound = ProvisioningDevice.objects.filter(pk=device.pk, bound_at__isnull=True).update(
+                bound_at=now, bound_by=ProvisioningDevice.Binding.MAC_ID
+            )
+    except IntegrityError:  # another customer's phone fetched its file an instant before
+        return False
+    if bound:
+        device.bound_at, device.bound_by = now, ProvisioningDevice.Binding.MAC_ID
+        logger.info("provisioning MAC %s bound to device %s by its MAC-ID", device.mac, device.pk)
+    return bool(bound)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cloudpbx.provisioning.redirect import xmlrpc
-from cloudpbx.provisioning.redirect.base import RedirectError, Target, mac_separated
+from cloudpbx.provisioning.redirect_clients import xmlrpc
+from cloudpbx.provisioning.redirect_clients.base import RedirectError, Target, mac_separated
 
 DEFAULT_URL = "https://api-dm.yealink.com:8443/xmlrpc"
 # Answers to deregistering a MAC the account does not hold: already done.

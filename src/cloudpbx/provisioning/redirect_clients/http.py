@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import Message
 
-from cloudpbx.provisioning.redirect.base import RedirectError
+from cloudpbx.provisioning.redirect_clients.base import RedirectError
 
 TIMEOUT_SECONDS = 15.0
 USER_AGENT = "cloudpbx-redirect/1"

@@ -11,8 +11,8 @@ import base64
 import xmlrpc.client
 from typing import Any
 
-from cloudpbx.provisioning.redirect import http
-from cloudpbx.provisioning.redirect.base import RedirectError, classify_status
+from cloudpbx.provisioning.redirect_clients import http
+from cloudpbx.provisioning.redirect_clients.base import RedirectError, classify_status
 
 
 def call(url: str, username: str, password: str, method: str, *params: Any) -> Any:

@@ -9,9 +9,11 @@ a URL, deregister it), speaking the service's documented protocol over :mod:`.ht
 - :mod:`.gigaset`: the Gigaset redirect server (XML-RPC, HTTP Basic, MAC-ID check code).
 
 Htek has no API: the customer registers the MAC in Htek's portal (see docs/redirect-services.md).
-Operator settings, jobs and statuses are Django's side: :mod:`cloudpbx.provisioning.redirects`.
+Django's side: the operator's settings and the jobs in
+:mod:`cloudpbx.provisioning.services.redirect_registrations`, the statuses in
+:mod:`cloudpbx.provisioning.redirect_status`.
 """
 
-from cloudpbx.provisioning.redirect.base import RedirectError, RedirectService, Target
+from cloudpbx.provisioning.redirect_clients.base import RedirectError, RedirectService, Target
 
 __all__ = ["RedirectError", "RedirectService", "Target"]
