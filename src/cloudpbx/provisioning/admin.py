@@ -114,6 +114,11 @@ class RedirectRegistrationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A row is how the jobs know what the service holds: deleting it would leave the MAC
+        # registered there for good. The phone's Retry, or its deletion, goes through services.
+        return False
+
 
 DEVICE_FIELDS = (
     "tenant",

@@ -985,3 +985,21 @@ def test_the_operator_connects_and_disconnects_a_service_in_the_admin(
     assert deleted.status_code == 302
     assert not redirect_status.is_configured("yealink")
 
+
+def test_the_admin_shows_registrations_but_never_changes_them(
+    tenant: Any, run_on_commit: Any, admin_client: Client
+) -> None:
+    """Only the services write registrations: the admin may look, not add, edit or delete."""
+    with fakes.ymcs() as fake:
+        configure("yealink", "ymcs", fake.url)
+        phone(api_client(tenant), run_on_commit, "80:5e:c0:11:22:33")
+    row = record("yealink", "805ec0112233")
+    base = "/admin/provisioning/redirectregistration"
+    assert admin_client.get(f"{base}/").status_code == 200
+    assert admin_client.get(f"{base}/{row.pk}/change/").status_code == 200  # read only
+    assert admin_client.get(f"{base}/add/").status_code == 403
+    assert admin_client.post(f"{base}/{row.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert (
+        admin_client.post(f"{base}/{row.pk}/change/", {"action": "deregister"}).status_code == 403
+    )
+    assert record("yealink", "805ec0112233").action == "register"
