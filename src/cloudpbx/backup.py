@@ -33,8 +33,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from cloudpbx import __version__
 from cloudpbx.config import Config
 from cloudpbx.core import certificates, jobs
-from cloudpbx.sip import config as sip_config
-from cloudpbx.sip import kamailio
+from cloudpbx.sip import kamailio, kamailio_config
 
 FORMAT = 1
 ENCRYPTED = b"cloudpbx-backup-encrypted-1\n"
@@ -64,10 +63,10 @@ class Contents:
 
 def write(config: Config, target: Path, passphrase: bytes | None = None) -> None:
     """Write the archive to ``target``, which must not exist."""
-    usrloc = sip_config.usrloc_file(config)
+    usrloc = kamailio_config.usrloc_file(config)
     if usrloc is not None and kamailio.answers(config, timeout=2.0) is None:
         # Registrations made before the backup started reach the file within one write-back.
-        time.sleep(sip_config.USRLOC_WRITE_BACK_SECONDS + 1)
+        time.sleep(kamailio_config.USRLOC_WRITE_BACK_SECONDS + 1)
     members: dict[str, bytes] = {}
     if connection.vendor == "postgresql":
         members["database.pgdump"] = _pg_dump()
@@ -215,7 +214,7 @@ def restore(config: Config, contents: Contents, *, key_from_environment: bool) -
         _write(database, contents.members["database.sqlite3"])
         if "jobs.sqlite3" in contents.members:
             _write(jobs.queue_file(database), contents.members["jobs.sqlite3"])
-    usrloc = sip_config.usrloc_file(config)
+    usrloc = kamailio_config.usrloc_file(config)
     if usrloc is not None and "usrloc.sqlite" in contents.members:
         _write(usrloc, contents.members["usrloc.sqlite"])
     for name, data in contents.members.items():
@@ -235,7 +234,7 @@ def _refuse_unless_empty(config: Config) -> None:
         raise BackupError(
             f"the database already has {len(tables)} tables: restore into an empty one"
         )
-    usrloc = sip_config.usrloc_file(config)
+    usrloc = kamailio_config.usrloc_file(config)
     if usrloc is not None and usrloc.exists():
         raise BackupError(f"{usrloc} exists: restore into an empty data dir")
 

@@ -10,7 +10,7 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from cloudpbx.sip.config import OPENSSL_FORK_FIX
+from cloudpbx.sip.kamailio_config import OPENSSL_FORK_FIX
 
 from .conftest import SipServer, own_server
 

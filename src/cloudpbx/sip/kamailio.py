@@ -7,8 +7,7 @@ from typing import IO
 
 from cloudpbx.config import Config
 from cloudpbx.core.supervisor import Child
-from cloudpbx.sip import config as kamailio_config
-from cloudpbx.sip import rpc
+from cloudpbx.sip import kamailio_config, rpc
 
 
 def rpc_url(config: Config) -> str:

@@ -1,4 +1,4 @@
-/* Preloaded into Kamailio (LD_PRELOAD, see sip/config.py): each forked Kamailio process gets
+/* Preloaded into Kamailio (LD_PRELOAD, see sip/kamailio_config.py): each forked Kamailio process gets
  * an OpenSSL error state of its own.
  *
  * Kamailio 5.6 (Debian 12's) allocates OpenSSL's memory in shared memory and initialises

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudpbx.sip import metrics
-from cloudpbx.sip.config import render
+from cloudpbx.sip.kamailio_config import render
 
 
 def by_name(samples: list[metrics.Sample]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -24,8 +24,7 @@ from cloudpbx import metrics
 from cloudpbx.config import Config, ConfigError
 from cloudpbx.core import certificates
 from cloudpbx.core.supervisor import Child, Supervisor
-from cloudpbx.sip import config as sip_config
-from cloudpbx.sip import kamailio, rpc, rtpengine
+from cloudpbx.sip import kamailio, kamailio_config, rpc, rtpengine
 from cloudpbx.tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -176,7 +175,7 @@ class CertificateWatch:
         if self.state == current and not asked:
             return
         logger.info("TLS certificate changed: reloading (valid until %s)", server.not_after)
-        if self.sip and sip_config.uses_tls(self.config):
+        if self.sip and kamailio_config.uses_tls(self.config):
             try:
                 rpc.call(
                     kamailio.rpc_url(self.config), "tls.reload",
