@@ -19,8 +19,8 @@ from cloudpbx import numbering_rules as rules
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.terminals.models import Terminal
+from cloudpbx.web.current_tenant import memberships_of, portal_view, select_tenant, tenant_of
 from cloudpbx.web.forms import LoginForm
-from cloudpbx.web.portal import memberships_of, portal_view, select_tenant, tenant_of
 
 
 def home(request: HttpRequest) -> HttpResponse:

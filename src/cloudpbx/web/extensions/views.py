@@ -17,9 +17,9 @@ from cloudpbx.extensions import services
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.terminals.models import Terminal
+from cloudpbx.web.current_tenant import get_scoped_or_404, portal_view, tenant_of
 from cloudpbx.web.extensions.forms import ExtensionForm
 from cloudpbx.web.forms import add_service_errors
-from cloudpbx.web.portal import get_scoped_or_404, portal_view, tenant_of
 
 PAGE_SIZE = 50
 

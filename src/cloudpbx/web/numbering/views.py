@@ -12,9 +12,9 @@ from django.views.decorators.http import require_GET, require_POST
 from cloudpbx.extensions.models import Extension
 from cloudpbx.numbering import services
 from cloudpbx.numbering.models import PhoneNumber
+from cloudpbx.web.current_tenant import get_scoped_or_404, is_htmx, portal_view, tenant_of
 from cloudpbx.web.forms import add_service_errors
 from cloudpbx.web.numbering.forms import DestinationForm
-from cloudpbx.web.portal import get_scoped_or_404, is_htmx, portal_view, tenant_of
 
 
 def _choices(request: HttpRequest) -> list[Extension]:

@@ -23,7 +23,7 @@ from cloudpbx.provisioning import redirect_status, services
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.provisioning.services import redirect_registrations, resync
 from cloudpbx.terminals.models import Terminal
-from cloudpbx.web.portal import get_scoped_or_404, is_htmx, portal_view
+from cloudpbx.web.current_tenant import get_scoped_or_404, is_htmx, portal_view
 
 
 def phone_context(terminal: Terminal, *, can_edit: bool = False) -> dict[str, Any]:

@@ -31,15 +31,15 @@ from cloudpbx.provisioning.services import app_links
 from cloudpbx.sip import browser
 from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
-from cloudpbx.web.forms import add_service_errors
-from cloudpbx.web.phones.views import phone_context
-from cloudpbx.web.portal import (
+from cloudpbx.web.current_tenant import (
     get_scoped_or_404,
     is_htmx,
     portal_view,
     require_editor,
     tenant_of,
 )
+from cloudpbx.web.forms import add_service_errors
+from cloudpbx.web.phones.views import phone_context
 from cloudpbx.web.terminals.forms import (
     CHOICE_HINTS,
     ERROR_FIELDS,

@@ -14,7 +14,7 @@ from cloudpbx.accounts.models import User
 from cloudpbx.tenancy.models import Membership
 from cloudpbx.tenancy.services import add_member, update_tenant
 from cloudpbx.testing import make_tenant, make_user
-from cloudpbx.web.portal import SESSION_KEY
+from cloudpbx.web.current_tenant import SESSION_KEY
 from cloudpbx.web.testing import portal_client
 
 PASSWORD = "Portal-Test-Secret-2024"
