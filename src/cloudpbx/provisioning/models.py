@@ -373,7 +373,9 @@ class RedirectSettings(models.Model):
         verbose_name=_("manufacturer"),
         max_length=16,
         unique=True,
-        choices=[(key, label) for key, label in MANUFACTURER_CHOICES if key != "htek"],
+        choices=[
+            (key, label) for key, label in MANUFACTURER_CHOICES if VENDORS[key].has_redirect_api
+        ],
         error_messages={"unique": _("This manufacturer's redirect service is set up already.")},
     )
     service = models.CharField(verbose_name=_("service"), max_length=16, choices=Service.choices)

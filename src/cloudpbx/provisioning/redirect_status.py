@@ -10,7 +10,6 @@ vendor without an API (Htek) gets instructions for its portal instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +24,7 @@ from cloudpbx.provisioning.models import (
     enabled_redirect_settings,
     forget_redirect_settings,
 )
+from cloudpbx.provisioning.redirect_clients import RedirectService
 from cloudpbx.provisioning.redirect_clients.gigaset import GigasetRedirect
 from cloudpbx.provisioning.redirect_clients.sraps import Sraps
 from cloudpbx.provisioning.redirect_clients.yealink_rps import YealinkRps
@@ -36,12 +36,9 @@ Service = RedirectSettings.Service
 
 def provisioning_url(manufacturer: str, model: str) -> str:
     """The URL a redirect service hands a factory-new phone (see docs/provisioning.md)."""
-    base = build.base_url()
-    if manufacturer == "snom":
-        return f"{base}/snom{model}-{{mac}}.htm"  # the phone fills in {mac}
-    if manufacturer == "gigaset":
-        return f"{base}/%MACD.xml"  # the phone fills in %MACD
-    return f"{base}/"
+    vendor = VENDORS.get(manufacturer)
+    path = vendor.redirect_path.replace("{model}", model) if vendor is not None else ""
+    return f"{build.base_url()}/{path}"
 
 
 # The enabled settings per manufacturer, cached per process: in models.py (beside
@@ -57,23 +54,24 @@ def is_configured(manufacturer: str) -> bool:
     return configured(manufacturer) is not None
 
 
-# Which service can hand a phone of a given model its credentials (no secret decrypted to ask).
-_CARRIES_CREDENTIALS: dict[str, Callable[[str], bool]] = {
-    Service.YMCS: Ymcs.carries_credentials,
-    Service.YEALINK_RPS: YealinkRps.carries_credentials,
-    Service.SRAPS: Sraps.carries_credentials,
-    Service.GIGASET: GigasetRedirect.carries_credentials,
+# Each service's client: what it can carry is asked of the class (no secret decrypted), the
+# services connect it with the operator's settings (redirect_registrations.adapter).
+CLIENTS: dict[str, type[RedirectService]] = {
+    Service.YMCS: Ymcs,
+    Service.YEALINK_RPS: YealinkRps,
+    Service.SRAPS: Sraps,
+    Service.GIGASET: GigasetRedirect,
 }
 
 
 def carries_credentials(settings: RedirectSettings, device: ProvisioningDevice) -> bool:
     """Whether the service hands this phone its credentials (HTTP-credentials mode only)."""
-    carries = _CARRIES_CREDENTIALS.get(settings.service)
+    client = CLIENTS.get(settings.service)
     return (
         device.auth_mode == ProvisioningDevice.AuthMode.CREDENTIALS
         and bool(device.acs_username)
-        and carries is not None
-        and carries(device.model)
+        and client is not None
+        and client.carries_credentials(device.model)
     )
 
 
@@ -156,12 +154,20 @@ def status(device: ProvisioningDevice) -> RedirectStatus:
 
 def instructions(device: ProvisioningDevice) -> str:
     """What the customer enters in the manufacturer's portal when there is no API (Htek)."""
+    vendor = VENDORS.get(device.manufacturer)
+    if vendor is None:
+        return ""
     mac = ":".join(device.mac[i : i + 2] for i in range(0, 12, 2))
     return _(
-        "Htek has no redirect API. Sign in to Htek's redirect portal (RPS) with your Htek "
-        "account, add the MAC address %(mac)s and enter %(url)s as its provisioning server. "
-        "The phone then finds our server at its next factory start."
-    ) % {"mac": mac, "url": provisioning_url(device.manufacturer, device.model)}
+        "%(vendor)s has no redirect API. Sign in to %(vendor)s's redirect portal (%(portal)s) "
+        "with your %(vendor)s account, add the MAC address %(mac)s and enter %(url)s as its "
+        "provisioning server. The phone then finds our server at its next factory start."
+    ) % {
+        "vendor": vendor.name,
+        "portal": vendor.redirect_portal,
+        "mac": mac,
+        "url": provisioning_url(device.manufacturer, device.model),
+    }
 
 
 def status_dict(device: ProvisioningDevice) -> dict[str, Any]:

@@ -57,7 +57,14 @@ class RedirectService(Protocol):
 
     name: str  # e.g. "Yealink YMCS", for statuses and logs
 
-    def carries_credentials(self, model: str) -> bool:
+    @classmethod
+    def connect(cls, account: str, secret: str, server_name: str, url: str) -> RedirectService:
+        """The client for the operator's settings: ``url`` "" means the service's own,
+        ``server_name`` is what the services that ask for one show (others ignore it)."""
+        ...
+
+    @staticmethod
+    def carries_credentials(model: str) -> bool:
         """Whether the service can hand a phone of this model its credentials for our server
         (a pure function of the service and the model: no call)."""
         ...

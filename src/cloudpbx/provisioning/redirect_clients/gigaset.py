@@ -43,6 +43,10 @@ class GigasetRedirect:
     url: str = DEFAULT_URL
     name: str = "Gigaset redirect server"
 
+    @classmethod
+    def connect(cls, account: str, secret: str, server_name: str, url: str) -> GigasetRedirect:
+        return cls(account, secret, server_name, url or DEFAULT_URL)
+
     @staticmethod
     def carries_credentials(model: str) -> bool:
         return model in URL_CREDENTIALS_MODELS

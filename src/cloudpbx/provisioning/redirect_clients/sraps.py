@@ -46,6 +46,10 @@ class Sraps:
     _setting_uuids: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _endpoints: str = field(default="", init=False, repr=False)
 
+    @classmethod
+    def connect(cls, account: str, secret: str, server_name: str, url: str) -> Sraps:
+        return cls(account, secret, url or DEFAULT_URL)
+
     @staticmethod
     def carries_credentials(model: str) -> bool:
         return True

@@ -32,6 +32,10 @@ class YealinkRps:
     url: str = DEFAULT_URL
     name: str = "Yealink RPS"
 
+    @classmethod
+    def connect(cls, account: str, secret: str, server_name: str, url: str) -> YealinkRps:
+        return cls(account, secret, server_name, url or DEFAULT_URL)
+
     @staticmethod
     def carries_credentials(model: str) -> bool:
         return False

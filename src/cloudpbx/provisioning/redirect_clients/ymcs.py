@@ -60,6 +60,10 @@ class Ymcs:
     base_url: str = DEFAULT_URL
     name: str = "Yealink YMCS"
 
+    @classmethod
+    def connect(cls, account: str, secret: str, server_name: str, url: str) -> Ymcs:
+        return cls(account, secret, url or DEFAULT_URL)
+
     @staticmethod
     def carries_credentials(model: str) -> bool:
         return True

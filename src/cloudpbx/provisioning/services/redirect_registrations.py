@@ -29,10 +29,6 @@ from cloudpbx.core import events
 from cloudpbx.provisioning import claims, redirect_status
 from cloudpbx.provisioning.models import ProvisioningDevice, RedirectRegistration, RedirectSettings
 from cloudpbx.provisioning.redirect_clients import RedirectError, RedirectService, Target
-from cloudpbx.provisioning.redirect_clients.gigaset import GigasetRedirect
-from cloudpbx.provisioning.redirect_clients.sraps import Sraps
-from cloudpbx.provisioning.redirect_clients.yealink_rps import YealinkRps
-from cloudpbx.provisioning.redirect_clients.ymcs import Ymcs
 from cloudpbx.provisioning.services import devices
 from cloudpbx.provisioning.vendors import VENDORS
 
@@ -65,21 +61,9 @@ def delete_settings(settings: RedirectSettings) -> None:
 
 def adapter(settings: RedirectSettings) -> RedirectService:
     """The adapter for an operator's settings (the secret decrypted here, kept in memory)."""
+    client = redirect_status.CLIENTS[settings.service]
     secret = settings.secret
-    url = settings.base_url
-    if settings.service == Service.YMCS:
-        return Ymcs(settings.account, secret, **({"base_url": url} if url else {}))
-    if settings.service == Service.YEALINK_RPS:
-        return YealinkRps(
-            settings.account, secret, settings.server_name, **({"url": url} if url else {})
-        )
-    if settings.service == Service.SRAPS:
-        return Sraps(settings.account, secret, **({"base_url": url} if url else {}))
-    if settings.service == Service.GIGASET:
-        return GigasetRedirect(
-            settings.account, secret, settings.server_name, **({"url": url} if url else {})
-        )
-    raise ValueError(f"unknown redirect service {settings.service!r}")
+    return client.connect(settings.account, secret, settings.server_name, settings.base_url)
 
 
 def _fingerprint(sent: tuple[str, str] | None) -> str:

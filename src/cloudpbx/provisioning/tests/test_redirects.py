@@ -217,6 +217,9 @@ def test_htek_has_no_api_and_the_customer_gets_instructions(
     created = phone(api_client(tenant), run_on_commit, "00:1f:c1:11:22:33", "htek", "UC926")
     redirect = created["provisioning"]["redirect"]
     assert redirect["state"] == "not_needed"
+    assert redirect["instructions"].startswith(
+        "Htek has no redirect API. Sign in to Htek's redirect portal (RPS) with your Htek account"
+    )
     assert "00:1f:c1:11:22:33" in redirect["instructions"]
     assert f"{PROV}/" in redirect["instructions"]
     assert not RedirectRegistration.objects.exists()
@@ -786,7 +789,7 @@ def test_resync_api_without_registered_contacts_is_409(tenant: Any, run_on_commi
         ("failed", "Registration with Yealink YMCS failed"),
         ("not_registered", "Not registered with Yealink YMCS yet"),
         ("not_configured", "has not connected Yealink"),
-        ("not_needed", "Htek has no redirect API"),
+        ("not_needed", "Yealink has no redirect API"),  # as if Yealink had none
     ],
 )
 def test_the_status_include_renders_every_state(
@@ -1003,3 +1006,30 @@ def test_the_admin_shows_registrations_but_never_changes_them(
         admin_client.post(f"{base}/{row.pk}/change/", {"action": "deregister"}).status_code == 403
     )
     assert record("yealink", "805ec0112233").action == "register"
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "model", "path"),
+    [
+        ("yealink", "T54W", "/"),
+        ("snom", "D785", "/snomD785-{mac}.htm"),  # the phone fills in {mac}
+        ("gigaset", "N870", "/%MACD.xml"),  # and Gigaset's %MACD
+        ("htek", "UC926", "/"),
+    ],
+)
+def test_each_vendor_is_sent_to_its_own_path(
+    db: Any, manufacturer: str, model: str, path: str
+) -> None:
+    assert redirect_status.provisioning_url(manufacturer, model) == f"{PROV}{path}"
+
+
+def test_every_service_has_a_client_and_every_vendor_a_way_to_be_redirected(db: Any) -> None:
+    """Adding a service or a vendor fails here until its tables say how it is redirected."""
+    from cloudpbx.provisioning.vendors import VENDORS
+
+    assert set(redirect_status.CLIENTS) == set(RedirectSettings.Service.values)
+    with_api = {key for key, vendor in VENDORS.items() if vendor.has_redirect_api}
+    assert set(RedirectSettings.MANUFACTURER_SERVICES) == with_api
+    field = RedirectSettings._meta.get_field("manufacturer")
+    assert {key for key, _label in field.choices} == with_api
+    assert all(vendor.redirect_portal for vendor in VENDORS.values() if not vendor.has_redirect_api)

@@ -141,6 +141,12 @@ class Vendor:
     name: str
     models: tuple[PhoneModel, ...]
     has_redirect_api: bool
+    # What a redirect service appends to our base URL for this vendor's phones: "{model}" is
+    # filled in here, anything else the phone fills in itself (Snom "{mac}", Gigaset "%MACD").
+    redirect_path: str = ""
+    # Without an API: the manufacturer's portal where the customer registers the MAC, as the
+    # instructions name it (e.g. "RPS").
+    redirect_portal: str = ""
     files: tuple[FileRule, ...] = ()
     user_agents: tuple[UserAgentRule, ...] = ()
     mac_case: MacCase = "lower"

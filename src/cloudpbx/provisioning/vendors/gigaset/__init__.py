@@ -292,6 +292,7 @@ VENDOR = Vendor(
     name="Gigaset",
     models=MODELS,
     has_redirect_api=True,
+    redirect_path="%MACD.xml",
     files=FILES,
     user_agents=USER_AGENTS,
     mac_case="lower",

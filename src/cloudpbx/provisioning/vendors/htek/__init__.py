@@ -160,6 +160,7 @@ VENDOR = Vendor(
     name="Htek",
     models=MODELS,
     has_redirect_api=False,
+    redirect_portal="RPS",
     files=FILES,
     user_agents=USER_AGENTS,
     mac_case="lower",

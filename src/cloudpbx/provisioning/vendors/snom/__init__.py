@@ -137,6 +137,7 @@ VENDOR = Vendor(
     name="Snom",
     models=models_of("D713", "D715", "D717", "D735", "D785", "D862", "D865"),
     has_redirect_api=True,
+    redirect_path="snom{model}-{mac}.htm",
     files=FILES,
     user_agents=USER_AGENTS,
     mac_case="upper",
