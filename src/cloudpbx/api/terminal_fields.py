@@ -1,23 +1,29 @@
 """Where each terminal setting lives in the API's body: the one declaration (``PLACES``) that
-the terminals API derives its error locations and its service arguments from.
+the terminals API derives its error locations, its service arguments, its answer and the
+group schemas from (docs/how-to-add-a-terminal-setting.md, section 4).
 
-A plain setting is one entry, its group and key: the body's value is the service's. A
-setting whose body value is not the column's (a number given as text for a PhoneNumber, an
-extension number for an Extension, ``"pbx"`` for ``""``) names its converters.
+A plain setting (a bool, text or choice column of ``Terminal``) is one entry, its group and
+key: its types come from the column (text with the column's ``max_length`` on input, the
+choices as a ``Literal``), the body's value is the service's and the answer shows the column.
+A setting whose body value is not the column's (a number given as text for a PhoneNumber, an
+extension number for an Extension, ``"pbx"`` for ``""``) names its converters and types.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from pydantic import Field
+from ninja import Schema
+from pydantic import Field, create_model
 
 from cloudpbx import numbering_rules as rules
+from cloudpbx.core.api import BodySchema
 from cloudpbx.extensions.models import EXTENSION_PATTERN, Extension
 from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.tenancy.models import Tenant
@@ -309,3 +315,64 @@ def service_arguments(sent: Mapping[str, Any], lookup: Lookup) -> dict[str, Any]
         elif value is not None:
             arguments[name] = value
     return arguments
+
+
+def _places_of(group: str) -> Iterator[tuple[str, Place]]:
+    for name, place in PLACES.items():
+        if place.group == group:
+            yield name, place
+
+
+def _column_type(name: str, *, accepts: bool) -> Any:
+    """A plain column's type, as django-ninja's ModelSchema derives it but with the choices as
+    an enumeration, the max_length on input only (the answer shows what is stored) and no
+    title or description from the column (the schemas' keys are the API's, not its names)."""
+    column = Terminal._meta.get_field(name)
+    if isinstance(column, models.BooleanField):
+        return bool
+    if isinstance(column, models.CharField) and column.choices:
+        return Literal[tuple(value for value, _label in column.flatchoices)]
+    if isinstance(column, models.CharField):
+        return Annotated[str, Field(max_length=column.max_length)] if accepts else str
+    raise TypeError(f"Terminal.{name} is not a plain column: declare its types and converters")
+
+
+def body_schema(name: str, group: str) -> type[BodySchema]:
+    """The input schema of a group in GROUPS (its settings, in PLACES order)."""
+    partial = GROUPS[group].partial
+    fields: dict[str, Any] = {}
+    for setting, place in _places_of(group):
+        if place.read_only:
+            continue
+        accepts = place.accepts or _column_type(setting, accepts=True)
+        if partial:
+            fields[str(place.key)] = (accepts | None, Field(None, description=place.description))
+        else:
+            fields[str(place.key)] = (accepts, Field(description=place.description))
+    return create_model(name, __base__=BodySchema, __module__=__name__, **fields)
+
+
+def answer_schema(name: str, group: str) -> type[Schema]:
+    """The answer's schema of a group in GROUPS: every key, always present."""
+    fields: dict[str, Any] = {
+        str(place.key): (place.shows or _column_type(setting, accepts=False), ...)
+        for setting, place in _places_of(group)
+    }
+    return create_model(name, __base__=Schema, __module__=__name__, **fields)
+
+
+def shown(group: str) -> Callable[[Terminal], dict[str, Any] | None]:
+    """TerminalOut's resolver of a group in GROUPS: its keys and values, or None where the
+    terminal has no such group."""
+    places = list(_places_of(group))
+    applies = GROUPS[group].shown
+
+    def resolve(terminal: Terminal) -> dict[str, Any] | None:
+        if not applies(terminal):
+            return None
+        return {
+            str(place.key): (place.show(terminal, name) if place.show else getattr(terminal, name))
+            for name, place in places
+        }
+
+    return resolve
