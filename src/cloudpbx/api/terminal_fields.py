@@ -193,7 +193,8 @@ def _device_settings(
 
 
 # Keyed by the name create_terminal/update_terminal take (EDITABLE_FIELDS, ringing_extensions,
-# device); in body order, which is the schemas' order.
+# device), or for a read-only key the Terminal property it shows; in body order, which is the
+# schemas' order.
 PLACES: dict[str, Place] = {
     "name": Place(None, "name"),
     "type": Place(None, "type"),
