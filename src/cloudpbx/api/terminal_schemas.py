@@ -1,62 +1,38 @@
 """Request and response shapes of the terminals API."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from django.conf import settings
 from ninja import Schema
 from pydantic import ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from cloudpbx.api.terminal_fields import ExtensionNumber, answer_schema, body_schema, shown
 from cloudpbx.core import credentials
 from cloudpbx.core.addresses import MAX_TRUSTED_NETWORKS
 from cloudpbx.core.api import BodySchema, InputSchema, max_length
-from cloudpbx.extensions.models import EXTENSION_PATTERN
 from cloudpbx.provisioning import redirect_status
 from cloudpbx.provisioning.models import ProvisioningDevice
 from cloudpbx.provisioning.vendors import VENDORS
 from cloudpbx.terminals.models import Terminal
 
 TerminalType = Literal["ip_phone", "app", "external"]
-CallerIdMode = Literal["anonymous", "custom", "pbx_number"]
 ConfigMode = Literal["manual", "automatic"]
 AuthMode = Literal["credentials", "trusted_ip"]
 # The vendor registry's keys: a vendor added there is accepted here too.
 Manufacturer = Literal[tuple(VENDORS)]  # type: ignore[valid-type]
-# "pbx": as set for the PBX (the customer's policy).
-MediaEncryptionSetting = Literal["pbx", "off", "optional", "required"]
-
-# An extension as the API names it: its number, as the model checks it.
-EXTENSION_NUMBER = f"^{EXTENSION_PATTERN.pattern}$"
-ExtensionNumber = Annotated[str, Field(pattern=EXTENSION_NUMBER)]
 # Twelve hex digits, in pairs optionally separated as people write them (80:5E:C0:AA:BB:CC,
 # 80-5e-c0-aa-bb-cc, 805e.c0aa.bbcc, 805ec0aabbcc); the model refuses group addresses.
 MAC_ADDRESS = r"^[0-9A-Fa-f]{2}(?:[\s:.\-]?[0-9A-Fa-f]{2}){5}$"
 NAME_LENGTH = max_length(Terminal, "name")
 
 
-class OutboundIn(BodySchema):
-    external_calls_enabled: bool | None = None
-    identification_number: str | None = None
-    internal_display_name: str | None = Field(
-        None, max_length=max_length(Terminal, "internal_display_name")
-    )
-    internal_extension: ExtensionNumber | None = Field(None, description="null: none.")
-    caller_id_mode: CallerIdMode | None = None
-    custom_number: str | None = None
-    pbx_number: str | None = None
-
-
-class MediaIn(BodySchema):
-    encryption: MediaEncryptionSetting
-
-
-class ExternalIn(BodySchema):
-    number: str = Field(min_length=1)
-
-
-class InboundIn(BodySchema):
-    extensions: list[ExtensionNumber]
+# The groups of settings: their keys and types are the table's (terminal_fields.PLACES).
+OutboundIn = body_schema("OutboundIn", "outbound")
+MediaIn = body_schema("MediaIn", "media")
+ExternalIn = body_schema("ExternalIn", "external")
+InboundIn = body_schema("InboundIn", "inbound")
 
 
 class ProvisioningIn(BodySchema):
@@ -110,29 +86,10 @@ class TerminalPatch(BodySchema):
     generate_credentials: bool = False
 
 
-class OutboundOut(Schema):
-    external_calls_enabled: bool
-    identification_number: str | None
-    internal_display_name: str
-    internal_extension: str | None
-    caller_id_mode: CallerIdMode
-    custom_number: str | None
-    pbx_number: str | None
-
-
-class MediaOut(Schema):
-    encryption: MediaEncryptionSetting
-    effective: Literal["off", "optional", "required"] = Field(
-        description="What applies: the terminal's own setting, or the PBX's."
-    )
-
-
-class ExternalOut(Schema):
-    number: str
-
-
-class InboundOut(Schema):
-    extensions: list[str]
+OutboundOut = answer_schema("OutboundOut", "outbound")
+MediaOut = answer_schema("MediaOut", "media")
+ExternalOut = answer_schema("ExternalOut", "external")
+InboundOut = answer_schema("InboundOut", "inbound")
 
 
 class SipOut(Schema):
@@ -222,40 +179,10 @@ class TerminalOut(Schema):
         device = terminal.device
         return 1 if device is not None and device.is_dect_base else None
 
-    @staticmethod
-    def resolve_outbound(terminal: Terminal) -> dict[str, Any] | None:
-        if not terminal.has_sip_account:
-            return None
-        return {
-            "external_calls_enabled": terminal.external_calls_enabled,
-            "identification_number": _e164(terminal.identification_number),
-            "internal_display_name": terminal.internal_display_name,
-            "internal_extension": (
-                terminal.internal_extension.number if terminal.internal_extension else None
-            ),
-            "caller_id_mode": terminal.caller_id_mode,
-            "custom_number": terminal.caller_id_custom or None,
-            "pbx_number": _e164(terminal.caller_id_number),
-        }
-
-    @staticmethod
-    def resolve_media(terminal: Terminal) -> dict[str, Any] | None:
-        if not terminal.has_sip_account:
-            return None
-        return {
-            "encryption": terminal.media_encryption or "pbx",
-            "effective": terminal.effective_media_encryption,
-        }
-
-    @staticmethod
-    def resolve_external(terminal: Terminal) -> dict[str, Any] | None:
-        if terminal.type != Terminal.Type.EXTERNAL:
-            return None
-        return {"number": terminal.external_number}
-
-    @staticmethod
-    def resolve_inbound(terminal: Terminal) -> dict[str, Any]:
-        return {"extensions": [e.number for e in terminal.ringing_extensions.all()]}
+    resolve_outbound = staticmethod(shown("outbound"))
+    resolve_media = staticmethod(shown("media"))
+    resolve_external = staticmethod(shown("external"))
+    resolve_inbound = staticmethod(shown("inbound"))
 
     @staticmethod
     def resolve_sip(terminal: Terminal) -> dict[str, Any] | None:
@@ -289,10 +216,6 @@ class TerminalOut(Schema):
                 resync={"sent_at": device.resync_sent_at, "fetched_at": device.last_fetch_at},
             )
         return data
-
-
-def _e164(number: Any) -> str | None:
-    return number.e164 if number else None
 
 
 class PasswordIn(BodySchema):

@@ -6,12 +6,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
-from cloudpbx import numbering_rules as rules
 from cloudpbx.accounts.api import get_scoped_or_404, require_admin, tenant_of
+from cloudpbx.api.terminal_fields import LOCATIONS, Lookup, service_arguments
 from cloudpbx.api.terminal_schemas import (
     AppLinkOut,
     CredentialsOut,
@@ -24,8 +23,6 @@ from cloudpbx.api.terminal_schemas import (
     TerminalPatch,
 )
 from cloudpbx.core.api import ApiValidationError, Pagination, responses
-from cloudpbx.extensions.models import Extension
-from cloudpbx.numbering.models import PhoneNumber
 from cloudpbx.provisioning import services as device_services
 from cloudpbx.provisioning.services import app_links
 from cloudpbx.sip import status
@@ -33,29 +30,6 @@ from cloudpbx.terminals import services
 from cloudpbx.terminals.models import Terminal
 
 router = Router(tags=["terminals"])
-
-# Where each model/service error belongs in the request body.
-LOCATIONS: dict[str, tuple[str, ...]] = {
-    "external_calls_enabled": ("outbound", "external_calls_enabled"),
-    "identification_number": ("outbound", "identification_number"),
-    "internal_display_name": ("outbound", "internal_display_name"),
-    "internal_extension": ("outbound", "internal_extension"),
-    "caller_id_mode": ("outbound", "caller_id_mode"),
-    "caller_id_custom": ("outbound", "custom_number"),
-    "caller_id_number": ("outbound", "pbx_number"),
-    "media_encryption": ("media", "encryption"),
-    "external_number": ("external", "number"),
-    "ringing_extensions": ("inbound", "extensions"),
-    "config_mode": ("provisioning", "mode"),
-    "device": ("provisioning",),
-    "device.manufacturer": ("provisioning", "manufacturer"),
-    "device.model": ("provisioning", "model"),
-    "device.mac": ("provisioning", "mac"),
-    "device.auth_mode": ("provisioning", "auth"),
-    "device.trusted_networks": ("provisioning", "trusted_networks"),
-    "device.mac_id_crc": ("provisioning", "mac_id"),
-    "base": ("base",),
-}
 
 
 def terminals_of(request: HttpRequest) -> QuerySet[Terminal]:
@@ -74,100 +48,17 @@ def terminals_of(request: HttpRequest) -> QuerySet[Terminal]:
     )
 
 
-class _Resolver:
-    """Turns the API's human keys (E.164 numbers, extension numbers) into this tenant's rows."""
-
-    def __init__(self, request: HttpRequest) -> None:
-        self.tenant = tenant_of(request)
-        self.errors: dict[str, list[str]] = {}
-
-    def number(self, field: str, raw: str | None) -> PhoneNumber | None:
-        if raw is None or raw == "":
-            return None
-        try:
-            e164 = rules.normalise(self.tenant.country, raw)
-        except ValidationError:
-            e164 = raw
-        found = PhoneNumber.objects.for_tenant(self.tenant).filter(e164=e164).first()
-        if found is None:
-            self.errors[field] = [_("Choose one of this customer's numbers.")]
-        return found
-
-    def extensions(self, field: str, raws: list[str]) -> list[Extension]:
-        wanted = {raw.strip() for raw in raws}
-        found = list(Extension.objects.for_tenant(self.tenant).filter(number__in=wanted))
-        missing = wanted - {e.number for e in found}
-        if missing:
-            self.errors[field] = [
-                ngettext(
-                    "Unknown extension: %(numbers)s.",
-                    "Unknown extensions: %(numbers)s.",
-                    len(missing),
-                )
-                % {"numbers": ", ".join(sorted(missing))}
-            ]
-        return found
-
-    def raise_if_any(self) -> None:
-        if self.errors:
-            raise ValidationError(self.errors)
-
-
 def _service_arguments(request: HttpRequest, payload: TerminalIn | TerminalPatch) -> dict[str, Any]:
-    resolve = _Resolver(request)
-    values: dict[str, Any] = {}
-    arguments: dict[str, Any] = {"values": values}
-    sent = payload.model_dump(exclude_unset=True)
-    for field in ("name", "type"):
-        if sent.get(field) is not None:
-            values[field] = sent[field]
-    outbound = sent.get("outbound") or {}
-    for field in ("external_calls_enabled", "internal_display_name", "caller_id_mode"):
-        if outbound.get(field) is not None:
-            values[field] = outbound[field]
-    media = sent.get("media")
-    if media is not None:
-        values["media_encryption"] = "" if media["encryption"] == "pbx" else media["encryption"]
-    if "custom_number" in outbound:
-        values["caller_id_custom"] = outbound["custom_number"] or ""
-    if "identification_number" in outbound:
-        values["identification_number"] = resolve.number(
-            "identification_number", outbound["identification_number"]
-        )
-    if "pbx_number" in outbound:
-        values["caller_id_number"] = resolve.number("caller_id_number", outbound["pbx_number"])
-    if "internal_extension" in outbound:
-        raw = outbound["internal_extension"]
-        found = resolve.extensions("internal_extension", [raw]) if raw else [None]
-        values["internal_extension"] = found[0] if found else None
-    if sent.get("external"):
-        values["external_number"] = sent["external"]["number"]
-    if sent.get("inbound") is not None:
-        arguments["ringing_extensions"] = resolve.extensions(
-            "ringing_extensions", sent["inbound"]["extensions"]
-        )
-    provisioning = sent.get("provisioning")
-    if provisioning:
-        values["config_mode"] = provisioning["mode"]
-        if provisioning["mode"] == Terminal.ConfigMode.AUTOMATIC:
-            arguments["device"] = services.DeviceSettings(
-                manufacturer=provisioning.get("manufacturer") or "",
-                model=provisioning.get("model") or "",
-                mac=provisioning.get("mac") or "",
-                auth_mode=provisioning.get("auth") or "credentials",
-                trusted_networks=provisioning.get("trusted_networks") or [],
-                mac_id=provisioning.get("mac_id"),
-            )
+    lookup = Lookup(tenant_of(request))
+    arguments = service_arguments(payload.model_dump(exclude_unset=True), lookup)
     arguments["generate_credentials"] = payload.generate_credentials
-    resolve.raise_if_any()
+    lookup.raise_if_any()
     return arguments
 
 
 def _call(function: Any, *args: Any, request: HttpRequest, payload: Any, **extra: Any) -> Terminal:
     try:
-        arguments = _service_arguments(request, payload)
-        values = arguments.pop("values")
-        return function(*args, **arguments, **extra, **values)
+        return function(*args, **_service_arguments(request, payload), **extra)
     except ValidationError as error:
         raise ApiValidationError(error, LOCATIONS) from error
 

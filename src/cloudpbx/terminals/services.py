@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 SIP_USERNAME_PREFIX = "t"
 # The settings create_terminal/update_terminal take as values (the portal's form fills and
-# reads exactly these; the API maps each to its place in the body, see cloudpbx/api/terminals.py).
+# reads exactly these; the API's table gives each its place in the body: api/terminal_fields.py).
 EDITABLE_FIELDS = frozenset(
     {
         "name",
