@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from cloudpbx.extensions import services
 from cloudpbx.extensions.models import Extension
 
 
@@ -16,3 +17,6 @@ class ExtensionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        services.delete_extension(obj)  # its event flushes Kamailio's caches
