@@ -201,10 +201,16 @@ ENVIRONMENT_NAMES = {
 }
 
 
+def derived_key(secret_key: str, purpose: str) -> bytes:
+    """A key for one purpose, derived from the server key: the same on every node, and none
+    of them reveals the server key or another purpose's key."""
+    return hmac.new(secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+
+
 def kamailio_rpc_token(secret_key: str) -> str:
-    """The bearer token Kamailio's RPC answers (checked in ``sip/ksr.py``), derived from the
-    server key so every node has the same; here so that settings.py needs nothing from sip/."""
-    return hmac.new(secret_key.encode(), b"kamailio rpc", hashlib.sha256).hexdigest()
+    """The bearer token Kamailio's RPC answers (checked in ``sip/ksr.py``); here so that
+    settings.py needs nothing from sip/."""
+    return derived_key(secret_key, "kamailio rpc").hex()
 
 
 def to_environment(config: Config) -> dict[str, str]:

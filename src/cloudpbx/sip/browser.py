@@ -18,6 +18,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from cloudpbx.config import derived_key
 from cloudpbx.core.credentials import ha1_md5
 
 SEPARATOR = "~"  # unreserved in SIP URIs; never in a generated SIP username
@@ -33,7 +34,7 @@ class Credential:
 
 
 def key(secret_key: str) -> bytes:
-    return hmac.new(secret_key.encode(), b"cloudpbx browser softphone", hashlib.sha256).digest()
+    return derived_key(secret_key, "cloudpbx browser softphone")
 
 
 def password(key: bytes, username: str, ha1: str) -> str:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import glob
-import hashlib
-import hmac
 import ipaddress
 import os
 import sqlite3
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from cloudpbx.config import Config, to_environment
+from cloudpbx.config import Config, derived_key, to_environment
 from cloudpbx.core import certificates
 from cloudpbx.sip import metrics
 
@@ -75,11 +73,11 @@ def usrloc_db_url(config: Config) -> str:
 
 def nonce_secret(config: Config) -> str:
     # The same on every node (nonces stay valid across a cluster), different from the key.
-    return hmac.new(config.secret_key.encode(), b"kamailio nonce", hashlib.sha256).hexdigest()[:32]
+    return derived_key(config.secret_key, "kamailio nonce").hex()[:32]
 
 
 def topoh_key(config: Config) -> str:
-    return hmac.new(config.secret_key.encode(), b"kamailio topoh", hashlib.sha256).hexdigest()[:32]
+    return derived_key(config.secret_key, "kamailio topoh").hex()[:32]
 
 
 def mask_ip(config: Config) -> str:
