@@ -22,7 +22,6 @@ from cloudpbx.provisioning.models import (
     RedirectRegistration,
     RedirectSettings,
     enabled_redirect_settings,
-    forget_redirect_settings,
 )
 from cloudpbx.provisioning.redirect_clients import RedirectService
 from cloudpbx.provisioning.redirect_clients.gigaset import GigasetRedirect
@@ -41,12 +40,8 @@ def provisioning_url(manufacturer: str, model: str) -> str:
     return f"{build.base_url()}/{path}"
 
 
-# The enabled settings per manufacturer, cached per process: in models.py (beside
-# RedirectSettings), because ProvisioningDevice.clean() asks it too.
-forget_settings = forget_redirect_settings
-
-
 def configured(manufacturer: str) -> RedirectSettings | None:
+    # Cached per process in models.py (ProvisioningDevice.clean() asks it too).
     return enabled_redirect_settings().get(manufacturer)
 
 
@@ -83,8 +78,9 @@ def credentials(settings: RedirectSettings, device: ProvisioningDevice) -> tuple
     return str(device.acs_username), device.acs_password
 
 
-def adapter_name(settings: RedirectSettings) -> str:
-    return str(settings.get_service_display()).split(" (")[0]
+def service_name(settings: RedirectSettings) -> str:
+    """The service as statuses and logs name it (a brand name, never translated)."""
+    return CLIENTS[settings.service].name
 
 
 @dataclass(frozen=True)
@@ -136,10 +132,10 @@ def status(device: ProvisioningDevice) -> RedirectStatus:
             # operator, and reads like any registration waiting its turn, so that it tells
             # nothing about the other customer.
             return RedirectStatus(
-                state="pending", service=adapter_name(settings), url=url, credentials=carried
+                state="pending", service=service_name(settings), url=url, credentials=carried
             )
         return RedirectStatus(
-            state="not_registered", service=adapter_name(settings), url=url, credentials=carried
+            state="not_registered", service=service_name(settings), url=url, credentials=carried
         )
     return RedirectStatus(
         state=record.status,

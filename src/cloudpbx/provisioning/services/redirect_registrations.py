@@ -27,14 +27,17 @@ from django.utils.crypto import salted_hmac
 
 from cloudpbx.core import events
 from cloudpbx.provisioning import claims, redirect_status
-from cloudpbx.provisioning.models import ProvisioningDevice, RedirectRegistration, RedirectSettings
+from cloudpbx.provisioning.models import (
+    ProvisioningDevice,
+    RedirectRegistration,
+    RedirectSettings,
+    forget_redirect_settings,
+)
 from cloudpbx.provisioning.redirect_clients import RedirectError, RedirectService, Target
 from cloudpbx.provisioning.services import devices
 from cloudpbx.provisioning.vendors import VENDORS
 
 logger = logging.getLogger(__name__)
-
-Service = RedirectSettings.Service
 
 
 # --- operator settings -----------------------------------------------------------------------
@@ -46,7 +49,7 @@ def save_settings(settings: RedirectSettings) -> RedirectSettings:
     REDIRECT_CACHE_SECONDS."""
     settings.full_clean()
     settings.save()
-    redirect_status.forget_settings()
+    forget_redirect_settings()
     logger.info("redirect service %s of %s saved", settings.service, settings.manufacturer)
     return settings
 
@@ -55,7 +58,7 @@ def delete_settings(settings: RedirectSettings) -> None:
     """Disconnect a manufacturer's service: nothing more is sent to it (what it holds stays
     registered there)."""
     settings.delete()
-    redirect_status.forget_settings()
+    forget_redirect_settings()
     logger.info("redirect service %s of %s deleted", settings.service, settings.manufacturer)
 
 
@@ -145,7 +148,7 @@ def sync(manufacturer: str, mac: str, *, force: bool = False) -> RedirectRegistr
         if device is not None and record.device_id != device.pk:
             _link(record, device)
         return record  # done already, or a job is on it
-    return _schedule(manufacturer, mac, request, redirect_status.adapter_name(settings), device)
+    return _schedule(manufacturer, mac, request, redirect_status.service_name(settings), device)
 
 
 def _link(record: RedirectRegistration, device: ProvisioningDevice | None) -> None:
@@ -248,7 +251,7 @@ def run(manufacturer: str, mac: str, generation: int, *, last_attempt: bool) -> 
     logger.info("redirect %s of %s %s done", record.action, manufacturer, mac)
     if (
         record.action == RedirectRegistration.Action.REGISTER
-        and settings.service == Service.GIGASET
+        and settings.service == RedirectSettings.Service.GIGASET
     ):
         # Gigaset checked the MAC-ID's code against the MAC: whoever typed it has the label.
         assert device is not None

@@ -17,7 +17,11 @@ from cloudpbx.core import crypto
 from cloudpbx.core.jobs import huey
 from cloudpbx.provisioning import jobs, redirect_status
 from cloudpbx.provisioning.admin import RedirectSettingsForm
-from cloudpbx.provisioning.models import RedirectRegistration, RedirectSettings
+from cloudpbx.provisioning.models import (
+    RedirectRegistration,
+    RedirectSettings,
+    forget_redirect_settings,
+)
 from cloudpbx.provisioning.redirect_clients import gigaset, ymcs
 from cloudpbx.provisioning.services import redirect_registrations
 from cloudpbx.tenancy.models import Membership
@@ -34,9 +38,9 @@ PROV = f"{django_settings.CLOUDPBX_PUBLIC_URL}/prov"
 def _whole_site(_provisioning_settings: Any, settings: Any) -> Iterator[None]:
     settings.ROOT_URLCONF = "cloudpbx.urls"
     ymcs._tokens.clear()
-    redirect_status.forget_settings()
+    forget_redirect_settings()
     yield
-    redirect_status.forget_settings()  # the settings cache must not outlive the test's rows
+    forget_redirect_settings()  # the settings cache must not outlive the test's rows
 
 
 @pytest.fixture
