@@ -81,7 +81,8 @@ class Lookup:
             raise ValidationError(self.errors)
 
 
-# (lookup, the setting's name, the body's value) -> the service's value.
+# (lookup, the setting's name, the body's value) -> the service's value (Lookup's methods are
+# such functions).
 Read = Callable[[Lookup, str, Any], Any]
 # (terminal, the setting's name) -> the answer's value.
 Show = Callable[[Terminal, str], Any]
@@ -134,26 +135,14 @@ GROUPS: dict[str, Group] = {
 }
 
 
-def _phone_number(lookup: Lookup, name: str, raw: str | None) -> PhoneNumber | None:
-    return lookup.number(name, raw)
-
-
 def _e164(terminal: Terminal, name: str) -> str | None:
     number = getattr(terminal, name)
     return number.e164 if number else None
 
 
-def _extension(lookup: Lookup, name: str, raw: str | None) -> Extension | None:
-    return lookup.extension(name, raw)
-
-
 def _extension_number(terminal: Terminal, name: str) -> str | None:
     extension = getattr(terminal, name)
     return extension.number if extension else None
-
-
-def _extensions(lookup: Lookup, name: str, raws: list[str]) -> list[Extension]:
-    return lookup.extensions(name, raws)
 
 
 def _extension_numbers(terminal: Terminal, name: str) -> list[str]:
@@ -202,7 +191,7 @@ PLACES: dict[str, Place] = {
     "identification_number": Place(
         "outbound",
         "identification_number",
-        read=_phone_number,
+        read=Lookup.number,
         show=_e164,
         accepts=str,
         shows=str | None,
@@ -211,7 +200,7 @@ PLACES: dict[str, Place] = {
     "internal_extension": Place(
         "outbound",
         "internal_extension",
-        read=_extension,
+        read=Lookup.extension,
         show=_extension_number,
         accepts=ExtensionNumber,
         shows=str | None,
@@ -230,7 +219,7 @@ PLACES: dict[str, Place] = {
     "caller_id_number": Place(
         "outbound",
         "pbx_number",
-        read=_phone_number,
+        read=Lookup.number,
         show=_e164,
         accepts=str,
         shows=str | None,
@@ -257,7 +246,7 @@ PLACES: dict[str, Place] = {
     "ringing_extensions": Place(
         "inbound",
         "extensions",
-        read=_extensions,
+        read=Lookup.extensions,
         show=_extension_numbers,
         accepts=list[ExtensionNumber],
         shows=list[str],
