@@ -62,7 +62,7 @@ class TenantQuerySet(models.QuerySet):
 
     tenant_path: str = "tenant"
 
-    # A Tenant or its id; typed as any model so that core imports no domain app (issue 17).
+    # A Tenant or its id; typed as any model so that core imports no domain app (the layers).
     def for_tenant(self, tenant: models.Model | int) -> TenantQuerySet:
         tenant_id = tenant if isinstance(tenant, int) else tenant.pk
         return self.filter(**{f"{self.tenant_path}_id": tenant_id})

@@ -133,7 +133,7 @@ class ProvisioningDevice(BaseModel):
         verbose_name=_("handset registration opened"), null=True, blank=True, editable=False
     )
     # A DECT base: the highest handset number it was given, never given again while the
-    # model's range has higher ones (see provisioning.services._free_handset_number).
+    # model's range has higher ones (see provisioning/services/devices.py, _free_handset_number).
     last_handset_number = models.PositiveSmallIntegerField(default=1, editable=False)
     # When a SIP NOTIFY check-sync last went to the phone (re-provision now, or after a change).
     resync_sent_at = models.DateTimeField(verbose_name=_("re-sync sent"), null=True, blank=True)

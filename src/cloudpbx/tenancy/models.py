@@ -121,13 +121,13 @@ class Tenant(BaseModel):
                     code="unknown_country",
                     params={"codes": ", ".join(unknown)},
                 )
-        clashes = self._extensions_clashing_with_short_numbers()
-        if clashes:
-            errors["country"] = clashes
+        refusals = self._country_change_refusals()
+        if refusals:
+            errors["country"] = refusals
         if errors:
             raise ValidationError(errors)
 
-    def _extensions_clashing_with_short_numbers(self) -> list[ValidationError]:
+    def _country_change_refusals(self) -> list[ValidationError]:
         """On a country change: what the apps above tenancy refuse about the new country
         (extension 17 becomes the French police), from :data:`COUNTRY_CHANGE_CHECKS`.
         Extension.clean guards the other way."""
