@@ -47,6 +47,18 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
             return int(port)
 
 
+def free_port_pair() -> int:
+    """baresip listens on the SIP port (UDP, TCP) and on the next one (TLS)."""
+    while True:
+        port = free_port()
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tls:
+                tls.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+
+
 class SipServer:
     def __init__(self, config, run_dir: Path) -> None:
         self.config = config
@@ -105,7 +117,7 @@ def sip_server(django_db_setup, django_db_blocker):
         sip_listen="127.0.0.1",
         sip_domain="127.0.0.1",
         sip_realm=settings.CLOUDPBX_SIP_REALM,
-        sip_port=free_port(),
+        sip_port=free_port_pair(),
         sip_rpc_port=free_port(socket.SOCK_STREAM),
         sip_tls_port=free_port(socket.SOCK_STREAM),
         sip_wss_port=free_port(socket.SOCK_STREAM),
@@ -133,7 +145,7 @@ def own_server(sip_server: SipServer, name: str, **changes):
     config = dataclasses.replace(
         sip_server.config,
         data_dir=run_dir,
-        sip_port=free_port(),
+        sip_port=free_port_pair(),
         sip_tls_port=free_port(socket.SOCK_STREAM),
         sip_wss_port=free_port(socket.SOCK_STREAM),
         sip_rpc_port=free_port(socket.SOCK_STREAM),

@@ -1,7 +1,6 @@
 """Two real softphones (baresip) register with portal-generated credentials and talk."""
 
 import math
-import socket
 import struct
 import subprocess
 import time
@@ -13,7 +12,7 @@ import pytest
 from cloudpbx.extensions.models import Extension
 from cloudpbx.terminals.services import create_terminal
 
-from .conftest import free_port
+from .conftest import free_port_pair
 
 MODULES = ("g711", "aufile")
 
@@ -22,18 +21,6 @@ def module_dir() -> str:
     found = next(Path("/usr/lib").glob("**/baresip/modules/menu.so"), None)
     assert found is not None, "baresip modules not found"
     return str(found.parent)
-
-
-def free_port_pair() -> int:
-    """baresip listens on the SIP port (UDP, TCP) and on the next one (TLS)."""
-    while True:
-        port = free_port()
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tls:
-                tls.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
 
 
 def tone(directory: Path) -> Path:

@@ -19,7 +19,7 @@ from cloudpbx.terminals.services import create_terminal
 from ..e2e.conftest import CHROMIUM, LAUNCH_ARGS, PASSWORD, screenshot
 from .audio import tone_seconds, write_tone
 from .capture import capture, rtp_stream
-from .conftest import free_port, own_server
+from .conftest import free_port, free_port_pair, own_server
 from .softphone import TONES, Softphone
 from .test_calls import ext
 from .test_calls import phone as ip_phone
@@ -265,7 +265,7 @@ def desk_phone(
     )
     phone = Softphone(
         spawn, home, account, tone, "127.0.0.1",
-        sip_port=free_port(), rtp_ports=f"{rtp.start}-{rtp.stop - 1}",
+        sip_port=free_port_pair(), rtp_ports=f"{rtp.start}-{rtp.stop - 1}",
     )  # fmt: skip
     phone.process.wait_for(r"200 OK", timeout=15)
     return phone
@@ -478,7 +478,7 @@ def test_with_cloudpbx_run_the_demo_user_calls_the_demo_desk_phone_from_the_brow
         )
         desk_phone = Softphone(
             spawn, tmp_path / "desk", account, DESK_TONE, "127.0.0.1",
-            sip_port=free_port(), rtp_ports=f"{DESK_RTP.start}-{DESK_RTP.stop - 1}",
+            sip_port=free_port_pair(), rtp_ports=f"{DESK_RTP.start}-{DESK_RTP.stop - 1}",
         )  # fmt: skip
         desk_phone.process.wait_for(r"200 OK", timeout=15)
 

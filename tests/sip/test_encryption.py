@@ -27,10 +27,9 @@ from cloudpbx.trunks.services import save_trunk
 
 from .audio import decode_ulaw, tone_seconds, write_samples
 from .capture import Capture, capture, rtp_stream
-from .conftest import free_port, register
+from .conftest import free_port, free_port_pair, register
 from .sipp import SDP, Sipp, uas_scenario
 from .softphone import CALL_SECONDS, TONES, Softphone, assert_two_way, talk
-from .test_baresip import free_port_pair
 from .test_calls import answering_phone, dial, phone
 
 # Each phone's RTP ports (below Linux's ephemeral range, apart from the relay's 31000-31999):
